@@ -1,0 +1,92 @@
+"""Comparing predictions with published runs: which figure each case publishes, and the error statistics.
+
+A case is a scenario plus a [published] table (id, metric, value, source, notes, and optionally
+known_gap: why the case is not held to the target). Targets (issue 3 / issue 5): training median absolute
+error <= 10% and worst <= 25%; serving throughput median <= 15% and worst <= 35%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Callable
+
+import polars as pl
+
+TARGETS = {"training": (10.0, 25.0), "inference": (15.0, 35.0)}
+
+# metric name -> (what it is, how to read it from a result row)
+METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
+    "tflops_per_gpu": ("hardware TFLOP/s per GPU (recomputation counted)", lambda r: r["train_tflops_per_gpu"]),
+    "mfu": ("model FLOPs utilisation", lambda r: r["train_mfu"]),
+    "hfu": ("hardware FLOPs utilisation", lambda r: r["train_hfu"]),
+    "gpu_hours": ("GPU-hours of the run", lambda r: r["train_gpu_hours"]),
+    "time_to_train_min": ("wall-clock minutes", lambda r: None if r["train_wall_clock_days"] is None
+                          else r["train_wall_clock_days"] * 1440.0),
+    "tokens_per_s_per_gpu": ("training tokens/s per GPU", lambda r: None if r["train_tokens_per_s"] is None
+                             else r["train_tokens_per_s"] / r["n_gpus"]),
+}
+
+
+def workload_of(metric: str) -> str:
+    return "training" if metric in METRICS else "inference"
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    id: str
+    metric: str
+    value: float
+    source: str
+    notes: str = ""
+    known_gap: str = ""
+
+
+@dataclass
+class Comparison:
+    case: Case
+    predicted: float | None
+    detail: str = ""
+
+    @property
+    def error_pct(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return 100.0 * (self.predicted - self.case.value) / self.case.value
+
+
+@dataclass
+class Summary:
+    workload: str
+    n: int
+    median_abs_pct: float
+    worst_abs_pct: float
+    worst_id: str
+    gaps: list[str] = field(default_factory=list)
+
+    @property
+    def meets_target(self) -> bool:
+        med, worst = TARGETS[self.workload]
+        return self.median_abs_pct <= med and self.worst_abs_pct <= worst
+
+
+def compare(cases: list[Case], results: pl.DataFrame, extractors: dict | None = None) -> list[Comparison]:
+    table = METRICS | (extractors or {})
+    out = []
+    for case, row in zip(cases, results.iter_rows(named=True)):
+        value = table[case.metric][1](row)
+        detail = row.get("train_reason") or ""
+        out.append(Comparison(case, value, detail))
+    return out
+
+
+def summarize(comparisons: list[Comparison], workload: str) -> Summary | None:
+    """Median and worst absolute error over the cases held to the target (known gaps excluded)."""
+    held = [c for c in comparisons if workload_of(c.case.metric) == workload and not c.case.known_gap]
+    gaps = [c.case.id for c in comparisons if workload_of(c.case.metric) == workload and c.case.known_gap]
+    if not held:
+        return None
+    errors = [(abs(c.error_pct) if c.error_pct is not None else float("inf"), c.case.id) for c in held]
+    worst = max(errors)
+    return Summary(workload, len(held), median(e for e, _ in errors), worst[0], worst[1], gaps)

@@ -1,0 +1,172 @@
+"""The hardware, model and constant catalogs: TOML data shipped with the package, read once.
+
+Each TOML table becomes a typed, frozen entry; a missing source, a negative figure or an unknown key in a
+catalog file is a programming error and fails loudly at load (tests/test_catalog.py checks every entry).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from functools import cache
+from importlib.resources import files
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    source: str = Field(min_length=3)
+    confidence: str = ""
+    notes: str = ""
+
+
+class Accelerator(_Entry):
+    vendor: str
+    arch: str
+    form_factor: str
+    bf16_tflops: PositiveFloat
+    fp8_tflops: PositiveFloat | None = None
+    fp4_tflops: PositiveFloat | None = None
+    bf16_sparse_tflops: PositiveFloat | None = None
+    hbm_gb: PositiveFloat
+    hbm_tb_s: PositiveFloat
+    tdp_w: PositiveFloat
+    idle_w: PositiveFloat
+    idle_basis: str
+    scale_up: str
+    scale_up_domain_gpus: PositiveInt
+    node_max_kw: PositiveFloat | None = None
+    launch_year: int
+
+    def peak_tflops(self, precision: str) -> float | None:
+        """Dense peak at a training/serving precision, or None where the part has no such format."""
+        return {"bf16": self.bf16_tflops, "fp8": self.fp8_tflops, "fp4": self.fp4_tflops}[precision]
+
+
+class Fabric(_Entry):
+    kind: Literal["scale-up", "scale-out"]
+    gb_s_per_direction: PositiveFloat
+    busbw_efficiency: PositiveFloat | None = None
+    busbw_basis: str = ""
+    latency_us: PositiveFloat
+    latency_basis: str
+
+
+class Nvme(_Entry):
+    pcie_gen: int = Field(ge=0)
+    read_gb_s: float = Field(ge=0)
+    write_gb_s: float = Field(ge=0)
+
+
+class SharedFs(_Entry):
+    read_gb_s: float = Field(ge=0)
+    write_gb_s: float = Field(ge=0)
+
+
+class Cooling(_Entry):
+    pue: float = Field(ge=1.0, le=3.0)
+    pue_basis: str
+    rack_limit_kw: PositiveFloat
+    rack_basis: str
+    sustained_clock_factor: float = Field(gt=0.5, le=1.0)
+    clock_loss_min_tdp_w: float = Field(ge=0)
+    clock_basis: str
+    source: str = "see pue_basis, rack_basis and clock_basis"
+
+
+class ModelShape(_Entry):
+    layers: PositiveInt
+    hidden: PositiveInt
+    heads: PositiveInt
+    kv_heads: PositiveInt
+    ffn_hidden: PositiveInt
+    vocab: PositiveInt
+    ffn_kind: Literal["gelu", "swiglu"]
+    tied_embeddings: bool
+    params_total_b: PositiveFloat
+    params_active_b: PositiveFloat | None = None
+    experts: int = Field(default=0, ge=0)
+    experts_per_token: int = Field(default=0, ge=0)
+    moe_layers: int = Field(default=0, ge=0)
+    expert_ffn_hidden: int = Field(default=0, ge=0)
+    shared_experts: int = Field(default=0, ge=0)
+    attention: Literal["mha", "gqa", "mla"] = "mha"
+    kv_cache_width: PositiveInt | None = None
+
+
+class ArchEfficiency(BaseModel):
+    """Per-generation efficiencies (fractions of the datasheet peak); see docs/model.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    gemm_efficiency: float = Field(gt=0, le=1)
+    fp8_gemm_efficiency: float = Field(gt=0, le=1)
+    memory_efficiency: float = Field(gt=0, le=1)
+    basis: str = Field(min_length=3)
+
+
+class Constant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    unit: str
+    basis: str = Field(min_length=3)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    accelerators: dict[str, Accelerator]
+    fabrics: dict[str, Fabric]
+    nvme: dict[str, Nvme]
+    shared_fs: dict[str, SharedFs]
+    cooling: dict[str, Cooling]
+    models: dict[str, ModelShape]
+    efficiency: dict[str, ArchEfficiency]
+    constants: dict[str, Constant]
+
+    def constant(self, key: str) -> float:
+        return self.constants[key].value
+
+    def kinds(self) -> dict[str, dict[str, _Entry | BaseModel]]:
+        """Catalog sections by the name users see in `whatif catalog` and in error messages."""
+        return {
+            "gpus": self.accelerators,
+            "fabrics": self.fabrics,
+            "nvme": self.nvme,
+            "shared-fs": self.shared_fs,
+            "cooling": self.cooling,
+            "models": self.models,
+        }
+
+
+def close_matches(key: str, choices: list[str] | dict, n: int = 4) -> list[str]:
+    """Catalog keys that look like a mistyped `key` (prefix matches first, then difflib)."""
+    keys = list(choices)
+    prefix = [k for k in keys if k.startswith(key.lower())] if key else []
+    fuzzy = difflib.get_close_matches(key.lower(), keys, n=n, cutoff=0.5)
+    return list(dict.fromkeys(prefix + fuzzy))[:n]
+
+
+def _read(name: str) -> dict:
+    return tomllib.loads(files("whatif.engine").joinpath("catalog", name).read_text(encoding="utf-8"))
+
+
+@cache
+def load_catalog() -> Catalog:
+    storage = _read("storage.toml")
+    return Catalog(
+        accelerators=_read("accelerators.toml"),
+        fabrics=_read("fabrics.toml"),
+        nvme=storage["nvme"],
+        shared_fs=storage["shared_fs"],
+        cooling=_read("cooling.toml"),
+        models=_read("models.toml"),
+        efficiency=_read("efficiency.toml"),
+        constants=_read("constants.toml"),
+    )

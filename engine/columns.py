@@ -1,0 +1,62 @@
+"""A column store for the engine's stages: named numpy arrays, one element per row.
+
+Stages read columns as attributes (`c.m_hidden / c.tp`) and add new ones (`c.step_time_s = ...`).
+A view over a subset or a repetition of rows (`Columns.take`) gathers each column only when a stage
+first reads it, so expanding 30 scenarios into 100,000 candidate plans copies only what is used.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import polars as pl
+
+
+class Columns:
+    __slots__ = ("_data", "_base", "_index", "n")
+
+    def __init__(self, data: dict[str, np.ndarray], n: int, base: "Columns | None" = None,
+                 index: np.ndarray | None = None):
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "n", n)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> "Columns":
+        data = {}
+        for name, dtype in frame.schema.items():
+            series = frame.get_column(name)
+            data[name] = series.to_numpy() if dtype.is_numeric() else series.to_numpy().astype(object)
+        return cls(data, frame.height)
+
+    def take(self, index: np.ndarray) -> "Columns":
+        """Rows `index` of this store (repeats allowed); columns are gathered lazily."""
+        return Columns({}, len(index), base=self, index=np.asarray(index))
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self._data
+        if name in data:
+            return data[name]
+        if self._base is not None:
+            value = getattr(self._base, name)[self._index]
+            data[name] = value
+            return value
+        raise AttributeError(f"no column {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if np.ndim(value) == 0:
+            value = np.full(self.n, value)
+        self._data[name] = value
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._data or (self._base is not None and name in self._base)
+
+    def names(self) -> Iterator[str]:
+        yield from self._data
+        if self._base is not None:
+            yield from (k for k in self._base.names() if k not in self._data)
+
+    def get(self, name: str, default=None):
+        return getattr(self, name) if name in self else default

@@ -1,0 +1,81 @@
+"""Result rows as nested records: the stable JSON contract of `whatif eval --json`.
+
+Keys are documented in docs/presets.md ("Output"); scripts may rely on them. Missing figures are None
+(JSON null), never NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _training(r: dict) -> dict:
+    g = lambda key: _num(r.get(key))  # noqa: E731
+    return {
+        "fits": bool(r["train_fits"]),
+        "reason": r["train_reason"],
+        "plan": {
+            "tp": r["train_tp"], "pp": r["train_pp"], "dp": r["train_dp"],
+            "microbatch": r["train_microbatch"], "zero": r["train_zero"],
+            "interleave": r["train_interleave"], "ep": r["train_ep"],
+            "recompute": r["train_recompute"], "micro_batches": r["train_micro_batches"],
+            "plans_searched": r["train_plans_searched"],
+        },
+        "step_time_s": g("train_step_time_s"),
+        "tokens_per_s": g("train_tokens_per_s"),
+        "wall_clock_days": g("train_wall_clock_days"),
+        "gpu_hours": g("train_gpu_hours"),
+        "mfu": g("train_mfu"),
+        "hfu": g("train_hfu"),
+        "tflops_per_gpu": g("train_tflops_per_gpu"),
+        "idle_gpu_pct": g("train_idle_gpu_pct"),
+        "idle_breakdown_pct": {
+            "communication": g("train_idle_comm_pct"),
+            "pipeline_bubble": g("train_idle_bubble_pct"),
+        },
+        "step_breakdown_s": {
+            "compute": g("train_t_compute_s"), "tensor_parallel": g("train_t_tp_s"),
+            "expert_parallel": g("train_t_ep_s"), "pipeline_p2p": g("train_t_pp_s"),
+            "data_parallel": g("train_t_dp_s"), "pipeline_bubble": g("train_t_bubble_s"),
+            "optimizer": g("train_t_optimizer_s"),
+        },
+        "memory_gb": {
+            "total": g("train_mem_gb"), "capacity": g("train_hbm_gb"), "weights": g("train_mem_weights_gb"),
+            "gradients": g("train_mem_grads_gb"), "optimizer": g("train_mem_optimizer_gb"),
+            "activations": g("train_mem_activations_gb"),
+        },
+        "energy_mwh": g("train_energy_mwh"),
+        "it_energy_mwh": g("train_it_energy_mwh"),
+        "cost_usd": g("train_cost_usd"),
+        "co2_t": g("train_co2_t"),
+        "avg_power_mw": g("train_avg_power_mw"),
+        "tokens_per_kwh": g("train_tokens_per_kwh"),
+        "bottleneck": r["train_bottleneck"],
+        "bottleneck_detail": r["train_bottleneck_detail"],
+    }
+
+
+def _inference(r: dict) -> dict:
+    g = lambda key: _num(r.get(key))  # noqa: E731
+    return {"ttft_ms": g("infer_ttft_ms"), "tpot_ms": g("infer_tpot_ms"), "tokens_per_s": g("infer_tokens_per_s")}
+
+
+def records(results: pl.DataFrame, has_training: list[bool], has_inference: list[bool]) -> list[dict]:
+    """One nested record per result row; a scenario without a workload has null for that section."""
+    out = []
+    for r, train, infer in zip(results.iter_rows(named=True), has_training, has_inference):
+        out.append({
+            "name": r["name"],
+            "training": _training(r) if train else None,
+            "inference": _inference(r) if infer else None,
+        })
+    return out

@@ -1,0 +1,274 @@
+"""The scenario: one immutable, validated description of a cluster and its workloads (pydantic v2).
+
+Pydantic is the edge (files, UI). The engine core works on a polars frame built by `resolve.py`.
+Every numeric key carries its unit in its name: *_gb (binary GB of memory), *_gb_s (gigabytes per second),
+*_gbps (gigabits per second, network convention), *_us, *_min, *_kw, *_usd_*, *_gco2_*, *_tokens, *_seqs.
+Bandwidths are per direction. Errors name the `section.key`, the value and what is allowed
+(see `errors.py` and docs/presets.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .catalog import close_matches, load_catalog
+
+SCHEMA_VERSION = 1
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _catalog_key(section: str, label: str, value: str) -> str:
+    """Check `value` against a catalog section; unknown keys list the close matches."""
+    choices = getattr(load_catalog(), section)
+    if value in choices:
+        return value
+    near = close_matches(value, choices)
+    hint = f"close matches: {', '.join(near)}" if near else f"choose one of: {', '.join(choices)}"
+    raise PydanticCustomError(
+        "unknown_catalog_key",
+        "unknown {label} '{value}'; {hint} (`whatif catalog` lists them)",
+        {"label": label, "value": value, "hint": hint},
+    )
+
+
+class Cluster(_Section):
+    gpu: str = "h100-sxm"
+    gpu_count: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
+    gpus_per_node: Annotated[int, Field(ge=1, le=72)] = 8
+    nodes_per_rack: Annotated[int, Field(ge=1, le=72)] = 4
+    hbm_gb: PositiveFloat | None = None
+    bf16_tflops: PositiveFloat | None = None
+    fp8_tflops: PositiveFloat | None = None
+    host_memory_gb: Annotated[float, Field(gt=0, le=65536)] = 2048.0
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, v: str) -> str:
+        return _catalog_key("accelerators", "GPU", v)
+
+    @model_validator(mode="after")
+    def _whole_nodes(self) -> Self:
+        if self.gpus_per_node > self.gpu_count:
+            raise PydanticCustomError(
+                "too_many_per_node",
+                "gpus_per_node {per_node} is more than gpu_count {count}; allowed: 1 to {count}",
+                {"per_node": self.gpus_per_node, "count": self.gpu_count, "field": "gpus_per_node"},
+            )
+        if self.gpu_count % self.gpus_per_node:
+            raise PydanticCustomError(
+                "partial_node",
+                "gpu_count {count} is not a whole number of {per_node}-GPU nodes; allowed: a multiple of gpus_per_node",
+                {"per_node": self.gpus_per_node, "count": self.gpu_count, "field": "gpu_count"},
+            )
+        return self
+
+
+class Network(_Section):
+    scale_up: str | None = None
+    scale_out: str = "ib-ndr"
+    nics_per_node: Annotated[int, Field(ge=1, le=64)] = 8
+    scale_up_gb_s: PositiveFloat | None = None
+    nic_gbps: PositiveFloat | None = None
+    scale_up_latency_us: PositiveFloat | None = None
+    scale_out_latency_us: PositiveFloat | None = None
+
+    @field_validator("scale_up", "scale_out")
+    @classmethod
+    def _fabric(cls, v: str | None) -> str | None:
+        return None if v is None else _catalog_key("fabrics", "fabric", v)
+
+
+class Storage(_Section):
+    nvme: str = "micron-9400"
+    nvme_drives_per_node: Annotated[int, Field(ge=0, le=64)] = 8
+    shared_fs: str = "ddn-ai400x2-turbo"
+    shared_fs_read_gb_s: Annotated[float, Field(ge=0)] | None = None
+    shared_fs_write_gb_s: Annotated[float, Field(ge=0)] | None = None
+    checkpoint_mode: Literal["sync", "async", "none"] = "async"
+    checkpoint_interval_min: Literal["auto"] | Annotated[float, Field(gt=0, le=100_000)] = "auto"
+
+    @field_validator("nvme")
+    @classmethod
+    def _nvme(cls, v: str) -> str:
+        return _catalog_key("nvme", "NVMe drive", v)
+
+    @field_validator("shared_fs")
+    @classmethod
+    def _fs(cls, v: str) -> str:
+        return _catalog_key("shared_fs", "shared file system", v)
+
+
+class Cooling(_Section):
+    kind: str = "air"
+    pue: Annotated[float, Field(ge=1.0, le=3.0)] | None = None
+    rack_limit_kw: PositiveFloat | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        return _catalog_key("cooling", "cooling kind", v)
+
+
+class Facility(_Section):
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0, le=10)] = 0.0862
+    grid_gco2_per_kwh: Annotated[float, Field(ge=0, le=2000)] = 384.0
+    gpu_hour_usd: Annotated[float, Field(ge=0, le=1000)] = 0.0
+
+
+class ModelSpec(_Section):
+    """An explicit model shape, for models not in the catalog (same keys as catalog/models.toml)."""
+
+    name: str = "custom model"
+    layers: Annotated[int, Field(ge=1, le=1024)]
+    hidden: Annotated[int, Field(ge=64, le=262_144)]
+    heads: Annotated[int, Field(ge=1, le=4096)]
+    kv_heads: Annotated[int, Field(ge=1, le=4096)] | None = None
+    ffn_hidden: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
+    vocab: Annotated[int, Field(ge=1, le=4_194_304)] = 51200
+    ffn_kind: Literal["gelu", "swiglu"] = "gelu"
+    tied_embeddings: bool = True
+    params_total_b: PositiveFloat | None = None
+    params_active_b: PositiveFloat | None = None
+    experts: Annotated[int, Field(ge=0, le=4096)] = 0
+    experts_per_token: Annotated[int, Field(ge=0, le=64)] = 0
+    moe_layers: Annotated[int, Field(ge=0, le=1024)] = 0
+    expert_ffn_hidden: Annotated[int, Field(ge=0, le=1_048_576)] = 0
+    shared_experts: Annotated[int, Field(ge=0, le=64)] = 0
+    attention: Literal["mha", "gqa", "mla"] = "mha"
+    kv_cache_width: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.hidden % self.heads:
+            raise PydanticCustomError(
+                "heads_split",
+                "hidden {hidden} is not divisible by heads {heads}; allowed: heads dividing hidden",
+                {"hidden": self.hidden, "heads": self.heads, "field": "heads"},
+            )
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise PydanticCustomError(
+                "kv_heads_split",
+                "heads {heads} is not a multiple of kv_heads {kv}; allowed: a divisor of heads",
+                {"heads": self.heads, "kv": self.kv_heads, "field": "kv_heads"},
+            )
+        if self.experts and not (0 < self.experts_per_token <= self.experts):
+            raise PydanticCustomError(
+                "moe_topk",
+                "experts_per_token {k} must be between 1 and experts ({e})",
+                {"k": self.experts_per_token, "e": self.experts, "field": "experts_per_token"},
+            )
+        return self
+
+
+def _model_ref(v: Any) -> Any:
+    if isinstance(v, str):
+        return _catalog_key("models", "model", v.strip())
+    return v
+
+
+class Parallelism(_Section):
+    """An explicit parallel plan. Keys left out are searched, like `parallelism = "auto"` does."""
+
+    tp: Annotated[int, Field(ge=1, le=512)] | None = None
+    pp: Annotated[int, Field(ge=1, le=512)] | None = None
+    dp: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
+    microbatch: Annotated[int, Field(ge=1, le=4096)] | None = None
+    zero: Annotated[int, Field(ge=0, le=3)] | None = None
+    interleave: Annotated[int, Field(ge=1, le=64)] | None = None
+    ep: Annotated[int, Field(ge=1, le=4096)] | None = None
+
+
+class Training(_Section):
+    model: str | ModelSpec = "llama-3.1-70b"
+    train_tokens: Annotated[float, Field(gt=0, le=1e16)] = 15e12
+    seq_len_tokens: Annotated[int, Field(ge=16, le=4_194_304)] = 8192
+    global_batch_seqs: Annotated[int, Field(ge=1, le=16_777_216)] = 2048
+    precision: Literal["bf16", "fp8"] = "bf16"
+    parallelism: Literal["auto"] | Parallelism = "auto"
+    recompute: Literal["auto", "none", "selective", "full"] = "auto"
+    attention: Literal["flash", "unfused"] = "flash"
+    sequence_parallel: bool = True
+    tp_comm_overlap: bool = True
+    dropout: bool = False
+    eval_tokens: Annotated[float, Field(ge=0, le=1e16)] = 0.0
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, v: Any) -> Any:
+        return _model_ref(v)
+
+
+class Inference(_Section):
+    model: str | ModelSpec = "llama-3.1-70b"
+    precision: Literal["bf16", "fp8", "fp4"] = "fp8"
+    prompt_tokens: Annotated[int, Field(ge=1, le=4_194_304)] = 2048
+    output_tokens: Annotated[int, Field(ge=1, le=1_048_576)] = 256
+    concurrency: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    request_rate_per_s: Annotated[float, Field(ge=0, le=1e7)] = 10.0
+    tp: Literal["auto"] | Annotated[int, Field(ge=1, le=512)] = "auto"
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, v: Any) -> Any:
+        return _model_ref(v)
+
+
+class Scenario(BaseModel):
+    """A whole what-if scenario, as stored in a preset TOML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: Annotated[str, Field(min_length=1, max_length=120)] = "untitled"
+    description: str = ""
+    cluster: Cluster = Cluster()
+    network: Network = Network()
+    storage: Storage = Storage()
+    cooling: Cooling = Cooling()
+    facility: Facility = Facility()
+    # A section left out of a file means no such workload (a serving-only or training-only scenario).
+    training: Training | None = None
+    inference: Inference | None = None
+
+    @model_validator(mode="after")
+    def _fits_hardware(self) -> Self:
+        gpu = load_catalog().accelerators[self.cluster.gpu]
+        checks = []
+        if self.training is not None:
+            checks.append(("training", self.training.precision, self.cluster.fp8_tflops))
+        if self.inference is not None:
+            checks.append(("inference", self.inference.precision, self.cluster.fp8_tflops))
+        for section, precision, fp8_override in checks:
+            if precision == "bf16" or gpu.peak_tflops(precision) or (precision == "fp8" and fp8_override):
+                continue
+            allowed = [p for p in ("bf16", "fp8", "fp4") if gpu.peak_tflops(p)]
+            raise PydanticCustomError(
+                "precision_unsupported",
+                "{gpu} has no {precision} tensor cores; allowed: {allowed}",
+                {"gpu": gpu.name, "precision": precision, "allowed": ", ".join(allowed),
+                 "field": f"{section}.precision"},
+            )
+        return self
+
+    def edited(self, section: str | None, **changes: Any) -> Scenario:
+        """A new, validated scenario with `changes` applied to `section` (None: top level)."""
+        data = self.model_dump(exclude_none=True)
+        if section is None:
+            data |= changes
+        else:
+            data[section] = (data.get(section) or {}) | changes
+        return Scenario.model_validate(data)

@@ -1,0 +1,1 @@
+"""Shipped preset scenarios (TOML files beside this module)."""

@@ -1,0 +1,1 @@
+"""Published training and inference runs, as scenario files with the published figure beside each."""

@@ -1,0 +1,1 @@
+"""The Textual explorer and the command line."""

@@ -1,0 +1,90 @@
+"""Number formatting shared by the command line and the explorer: short, unit-bearing, never 'nan'."""
+
+from __future__ import annotations
+
+import math
+
+DASH = "-"
+
+
+def _ok(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def si(x, unit: str = "", digits: int = 3) -> str:
+    """1234567 -> '1.23 M' (with unit appended)."""
+    if not _ok(x):
+        return DASH
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.{digits}g} {prefix}{unit}".rstrip()
+    return f"{x:.{digits}g} {unit}".rstrip()
+
+
+def number(x, digits: int = 3) -> str:
+    if not _ok(x):
+        return DASH
+    if abs(x) >= 1e5:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def pct(fraction, digits: int = 1) -> str:
+    return DASH if not _ok(fraction) else f"{100 * fraction:.{digits}f}%"
+
+
+def pct_points(value, digits: int = 1) -> str:
+    return DASH if not _ok(value) else f"{value:.{digits}f}%"
+
+
+def duration_days(days) -> str:
+    if not _ok(days):
+        return DASH
+    if days >= 1:
+        return f"{days:,.1f} d"
+    hours = days * 24
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
+def seconds(s) -> str:
+    if not _ok(s):
+        return DASH
+    if s >= 1:
+        return f"{s:.2f} s"
+    return f"{s * 1e3:.1f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} us"
+
+
+def money(usd) -> str:
+    if not _ok(usd):
+        return DASH
+    for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(usd) >= factor:
+            return f"${usd / factor:.2f}{suffix}"
+    return f"${usd:,.0f}"
+
+
+def ms(x) -> str:
+    return DASH if not _ok(x) else (f"{x:,.0f} ms" if x >= 100 else f"{x:.1f} ms")
+
+
+def ratio(new, old) -> str:
+    """'x1.23' / 'x0.81' change of new against old."""
+    if not (_ok(new) and _ok(old)) or old == 0:
+        return DASH
+    return f"x{new / old:.2f}"
+
+
+def plan(r: dict) -> str:
+    """'TP8 PP4 DP32 mb1 ZeRO-1 v2 rc=sel' from a result row."""
+    if r.get("train_tp") is None:
+        return DASH
+    parts = [f"TP{r['train_tp']}", f"PP{r['train_pp']}", f"DP{r['train_dp']}"]
+    if r.get("train_ep", 1) > 1:
+        parts.append(f"EP{r['train_ep']}")
+    parts += [f"mb{r['train_microbatch']}", f"ZeRO-{r['train_zero']}"]
+    if r.get("train_interleave", 1) > 1:
+        parts.append(f"v{r['train_interleave']}")
+    rc = r.get("train_recompute")
+    if rc and rc != "none":
+        parts.append(f"recompute {rc}")
+    return " ".join(parts)
