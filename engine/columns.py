@@ -25,22 +25,24 @@ class Columns:
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> "Columns":
-        data = {}
-        for name, dtype in frame.schema.items():
-            series = frame.get_column(name)
-            data[name] = series.to_numpy() if dtype.is_numeric() else series.to_numpy().astype(object)
-        return cls(data, frame.height)
+        """A store over a polars frame; each column becomes a numpy array when a stage first reads it."""
+        return cls({}, frame.height, base=_FrameSource(frame))
 
     def take(self, index: np.ndarray) -> "Columns":
         """Rows `index` of this store (repeats allowed); columns are gathered lazily."""
-        return Columns({}, len(index), base=self, index=np.asarray(index))
+        index = np.asarray(index)
+        if len(index) == self.n and np.array_equal(index, np.arange(self.n)):
+            return self
+        return Columns({}, len(index), base=self, index=index)
 
     def __getattr__(self, name: str) -> np.ndarray:
         data = self._data
         if name in data:
             return data[name]
         if self._base is not None:
-            value = getattr(self._base, name)[self._index]
+            value = getattr(self._base, name)
+            if self._index is not None:
+                value = value[self._index]
             data[name] = value
             return value
         raise AttributeError(f"no column {name!r}")
@@ -60,3 +62,23 @@ class Columns:
 
     def get(self, name: str, default=None):
         return getattr(self, name) if name in self else default
+
+
+class _FrameSource:
+    """Read-only column access to a polars frame (numeric columns as numpy, others as objects)."""
+
+    def __init__(self, frame: pl.DataFrame):
+        self._frame = frame
+        self._schema = frame.schema
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_") or name not in self._schema:
+            raise AttributeError(f"no column {name!r}")
+        series = self._frame.get_column(name)
+        return series.to_numpy() if self._schema[name].is_numeric() else series.to_numpy().astype(object)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._schema
+
+    def names(self):
+        return iter(self._schema)

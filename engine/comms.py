@@ -23,7 +23,7 @@ def _frac(n: np.ndarray) -> np.ndarray:
 
 
 def _depth(n: np.ndarray) -> np.ndarray:
-    return np.where(n > 1, np.ceil(np.log2(np.maximum(n, 1))), 0.0)
+    return np.ceil(np.log2(np.maximum(n, 1.0)))
 
 
 def half_collective_s(nbytes, n_in, n_out, su_bw_gb_s, nic_bw_gb_s, su_lat_us, so_lat_us):
@@ -53,7 +53,7 @@ def split_group(group: np.ndarray, inner_stride: np.ndarray, domain: np.ndarray)
     """Split a group of `group` ranks, placed every `inner_stride` ranks, into (ranks per scale-up domain,
     domains spanned). Megatron's rank order places tensor-parallel ranks innermost, then data-parallel,
     then pipeline stages, so a data-parallel group has stride tp."""
-    per_domain = np.maximum(domain // np.maximum(inner_stride, 1), 1)
+    per_domain = np.maximum(np.floor(domain / inner_stride), 1.0)
     n_in = np.minimum(group, per_domain)
-    n_out = np.maximum(group // np.maximum(n_in, 1), 1)
+    n_out = np.maximum(np.floor(group / n_in), 1.0)
     return n_in, n_out

@@ -54,12 +54,13 @@ def _show(value: Any) -> str:
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
-    for arg in (annotation, *get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        nested = _model_class(arg) if get_args(arg) else None
-        if nested:
-            return nested
+    """The pydantic model inside an annotation such as `Training | None` or `Literal['auto'] | Plan`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_class(arg)
+        if found:
+            return found
     return None
 
 
@@ -119,14 +120,25 @@ def _union_choices(holder: type[BaseModel] | None, name: str) -> str | None:
 
 
 def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str | None = None) -> ScenarioError:
-    by_key: dict[str, list[tuple[dict, type[BaseModel] | None]]] = {}
+    located = []
     for err in exc.errors(include_url=False):
         ctx = err.get("ctx") or {}
         loc = tuple(err["loc"]) + ((ctx["field"],) if "field" in ctx else ())
         path, holder = _field_path(root, loc)
+        if err["type"] == "extra_forbidden":
+            path = path + [str(loc[-1])]  # the unknown key itself is not a field
         if "field" in ctx and "." in str(ctx["field"]):
             path = str(ctx["field"]).split(".")
-        by_key.setdefault(".".join(path), []).append((err, holder))
+        located.append((".".join(path), err, holder))
+    # A value that is a table fails the other members of a union (`'auto' | table`, `key | table`) too;
+    # when something inside the table is wrong, that is the message to show, not the union mismatch.
+    keys = {key for key, _, _ in located}
+    by_key: dict[str, list[tuple[dict, type[BaseModel] | None]]] = {}
+    for key, err, holder in located:
+        deeper = any(other.startswith(key + ".") for other in keys)
+        if deeper and err["type"] in _UNION_MISMATCH:
+            continue
+        by_key.setdefault(key, []).append((err, holder))
 
     issues = []
     for key, errs in by_key.items():
@@ -168,6 +180,8 @@ def _section_model(root: type[BaseModel], key: str) -> type[BaseModel] | None:
         model = _model_class(model.model_fields[part].annotation)
     return model
 
+
+_UNION_MISMATCH = {"literal_error", "string_type", "model_type", "dict_type", "model_attributes_type"}
 
 _CUSTOM = {
     "too_many_per_node", "partial_node", "heads_split", "kv_heads_split", "moe_topk", "precision_unsupported",

@@ -30,7 +30,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None) -> pl.DataFram
     best = cand.take(best_rows)
     out = _training_results(best, cat)
     out["train_plans_searched"] = counts
-    result = pl.DataFrame({"scenario": scen.scenario, "name": scen.name, "n_gpus": scen.n_gpus} | out)
+    result = pl.DataFrame({"scenario": scen.scenario, "name": scen.name, "n_gpus": scen.n_gpus} | out,
+                          nan_to_null=True)
     return _with_text(result)
 
 
@@ -67,8 +68,10 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
     overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s]) / step
 
+    blank = np.where(runs, 1.0, np.nan)
+
     def keep(x):
-        return np.where(runs, x, np.nan)
+        return x * blank
 
     return {
         "train_fits": runs,
@@ -138,4 +141,4 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
         train_recompute=pl.col("train_recompute_code").replace_strict(RECOMPUTE_NAMES, return_dtype=pl.Utf8),
         train_bottleneck=bottleneck,
         train_bottleneck_detail=detail,
-    ).fill_nan(None)
+    )

@@ -9,10 +9,10 @@ search; for a fully explicit plan they are kept and reported as the reason the p
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
-import polars as pl
 
 from .columns import Columns
 
@@ -51,16 +51,24 @@ def expand(scen: Columns) -> Columns:
     # Dense models have no expert parallelism to search.
     fixed["ep"] = np.where((fixed["ep"] == AUTO) & ~moe, 1, fixed["ep"])
     # With flash attention nothing of the attention core is stored, so selective recompute only adds work.
-    auto_mask = np.stack([fixed[d] == AUTO for d in DIMS], axis=1)
-    patterns, pattern_of = np.unique(auto_mask, axis=0, return_inverse=True)
-    pattern_of = pattern_of.reshape(-1)
+    # Each scenario's set of auto keys as a bit pattern; scenarios sharing a pattern expand together.
+    pattern_of = np.zeros(scen.n, dtype=np.int64)
+    for bit, d in enumerate(DIMS):
+        pattern_of |= (fixed[d] == AUTO).astype(np.int64) << bit
+    if not pattern_of.any():
+        # Every plan explicit: the scenario rows are the candidate rows (no copy, no gather).
+        for d in DIMS:
+            setattr(scen, d, fixed[d].astype(np.float64))
+        scen.scenario_row = np.arange(scen.n)
+        scen.searched = np.zeros(scen.n, dtype=bool)
+        scen.reason = _structure(scen)
+        return scen
 
     parts_index, parts_cols = [], {d: [] for d in DIMS}
-    for p_idx, pattern in enumerate(patterns):
-        members = np.flatnonzero(pattern_of == p_idx)
-        auto_dims = [d for d, is_auto in zip(DIMS, pattern) if is_auto]
-        grid = list(itertools.product(*(OPTIONS[d] for d in auto_dims))) or [()]
-        grid = np.array(grid, dtype=np.int64).reshape(len(grid), len(auto_dims))
+    for pattern in np.unique(pattern_of):
+        members = np.flatnonzero(pattern_of == pattern)
+        auto_dims = [d for bit, d in enumerate(DIMS) if pattern >> bit & 1]
+        grid = _grid(tuple(auto_dims))
         index = np.repeat(members, len(grid))
         parts_index.append(index)
         for d in DIMS:
@@ -73,7 +81,7 @@ def expand(scen: Columns) -> Columns:
     for d in DIMS:
         setattr(cand, d, np.concatenate(parts_cols[d]).astype(np.float64))
     cand.scenario_row = index
-    cand.searched = auto_mask.any(axis=1)[index]
+    cand.searched = (pattern_of != 0)[index]
 
     reason = _structure(cand)
     # Drop impossible rows from searches, but keep every row of a scenario that has no possible plan
@@ -95,22 +103,44 @@ def expand(scen: Columns) -> Columns:
     return out
 
 
+@functools.cache
+def _grid(auto_dims: tuple[str, ...]) -> np.ndarray:
+    """Every combination of the options of `auto_dims`, one row each (cached: a handful of patterns)."""
+    grid = list(itertools.product(*(OPTIONS[d] for d in auto_dims))) or [()]
+    grid = np.array(grid, dtype=np.int64).reshape(len(grid), len(auto_dims))
+    # Combinations impossible whatever the scenario (rules 5 and 6 when PP is searched too) never become rows.
+    col = {d: grid[:, i] for i, d in enumerate(auto_dims)}
+    if "pp" in col:
+        ok = np.ones(len(grid), dtype=bool)
+        if "zero" in col:
+            ok &= ~((col["zero"] >= 2) & (col["pp"] > 1))
+        if "v" in col:
+            ok &= ~((col["v"] > 1) & (col["pp"] == 1))
+        grid = grid[ok]
+    grid.setflags(write=False)
+    return grid
+
+
 def _structure(c: Columns) -> np.ndarray:
-    n = c.n_gpus
-    dp = n / (c.tp * c.pp)
-    dp_int = np.floor(dp)
-    c.dp = np.maximum(dp_int, 1.0)
-    micro = c.gbs / np.maximum(c.dp * c.mb, 1)
-    c.m = np.maximum(np.floor(micro), 1.0)
-    layers_per_stage = np.ceil(c.m_layers / c.pp)
+    i64 = np.int64
+    n, tp, pp, mb, v, ep = (x.astype(i64) for x in (c.n_gpus, c.tp, c.pp, c.mb, c.v, c.ep))
+    gbs, heads, layers = c.gbs.astype(i64), c.m_heads.astype(i64), c.m_layers.astype(i64)
+    model_ranks = tp * pp
+    dp = np.maximum(n // model_ranks, 1)
+    c.dp = dp.astype(np.float64)
+    replica_batch = dp * mb
+    m = np.maximum(gbs // replica_batch, 1)
+    c.m = m.astype(np.float64)
+    layers_per_stage = -(-layers // pp)
+    experts = np.maximum(c.m_experts.astype(i64), 1)
     checks = [
-        (1, (dp != dp_int) | (dp < 1) | ((c.p_dp != AUTO) & (c.p_dp != dp))),
-        (2, np.mod(c.m_heads, c.tp) != 0),
-        (3, c.pp > c.m_layers),
-        (4, (micro != np.floor(micro)) | (micro < 1)),
-        (5, (c.v > 1) & ((c.pp == 1) | (layers_per_stage < c.v) | (np.mod(c.m, c.pp) != 0))),
-        (6, (c.zero >= 2) & (c.pp > 1)),
-        (7, (c.ep > 1) & ((np.mod(c.dp, c.ep) != 0) | (np.mod(np.maximum(c.m_experts, 1), c.ep) != 0))),
+        (1, (n % model_ranks != 0) | (n < model_ranks) | ((c.p_dp != AUTO) & (c.p_dp != dp))),
+        (2, heads % tp != 0),
+        (3, pp > layers),
+        (4, (gbs % replica_batch != 0) | (gbs < replica_batch)),
+        (5, (v > 1) & ((pp == 1) | (layers_per_stage < v) | (m % pp != 0))),
+        (6, (c.zero >= 2) & (pp > 1)),
+        (7, (ep > 1) & ((dp % ep != 0) | (experts % ep != 0))),
         (8, c.has_train == 0),
     ]
     reason = np.zeros(c.n, dtype=np.int64)
@@ -121,20 +151,20 @@ def _structure(c: Columns) -> np.ndarray:
 
 def select(cand: Columns, n_scenarios: int) -> np.ndarray:
     """Row index of the chosen plan per scenario: the fastest plan that runs; where none runs, the one
-    closest to fitting (least memory over) so its reason can be shown. Ties prefer simpler plans."""
+    closest to fitting (least memory over) so its reason can be shown. Ties prefer simpler plans.
+
+    A group-by done as one sort: order rows by (scenario, cannot run, step time, memory over, complexity)
+    and keep the first row of each scenario."""
+    if cand.n == n_scenarios and np.array_equal(cand.scenario_row, np.arange(n_scenarios)):
+        return np.arange(n_scenarios)  # one candidate per scenario: nothing to choose
     runs = cand.reason == 0
-    order_key = np.where(runs, cand.step_time_s, np.inf)
+    key = np.where(runs, cand.step_time_s, np.inf)
     over = np.where(cand.reason == 9, cand.mem_over_gb, np.inf)
-    frame = pl.DataFrame({
-        "scenario": cand.scenario_row,
-        "row": np.arange(cand.n),
-        "bad": ~runs,
-        "key": order_key,
-        "over": over,
-        "simplicity": cand.pp * 4096 + cand.tp * 64 + cand.zero * 8 + cand.rc,
-    })
-    best = (frame.sort(["scenario", "bad", "key", "over", "simplicity"])
-            .unique("scenario", keep="first", maintain_order=True))
+    simplicity = cand.pp * 4096 + cand.tp * 64 + cand.zero * 8 + cand.rc
+    order = np.lexsort((simplicity, over, key, ~runs, cand.scenario_row))
+    group = cand.scenario_row[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
     rows = np.full(n_scenarios, -1, dtype=np.int64)
-    rows[best["scenario"].to_numpy()] = best["row"].to_numpy()
+    rows[group[first]] = order[first]
     return rows

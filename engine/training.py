@@ -94,7 +94,7 @@ def step(c: Columns, cat: Catalog) -> None:
     t_ew = T * ACT_BYTES * ew_elems / hbm
     t_scores = T * ACT_BYTES * score_elems / hbm
     t_layer_fwd = t_linear + t_attn + t_ew + t_scores
-    t_logits = F["logits"] / t / (bf16_rate * _size_factor(h / t, half) * _size_factor(T, half))
+    t_logits = F["logits"] / t / (bf16_rate * size)
     recompute = np.where(c.rc == 2, t_layer_fwd, np.where(c.rc == 1, t_attn + t_scores, 0.0))
     c.t_fwd_mb_s = c.layers_stage * t_layer_fwd + t_logits
     c.t_bwd_mb_s = 2.0 * c.t_fwd_mb_s
@@ -103,7 +103,7 @@ def step(c: Columns, cat: Catalog) -> None:
     # --- tensor parallel -----------------------------------------------------------------------------
     su_bw = c.su_gb_s * c.su_eff
     nic_bw = c.nics * c.nic_gb_s * c.so_eff / c.gpn  # each GPU's share of its node's NICs
-    tp_in, tp_out = comms.split_group(t, np.ones_like(t), c.su_domain)
+    tp_in, tp_out = comms.split_group(t, 1.0, c.su_domain)
     ar_bytes = T * h * ACT_BYTES
     t_ar = comms.all_reduce_s(ar_bytes, tp_in, tp_out, su_bw, nic_bw, c.su_lat_us, c.so_lat_us)
     n_ar = 4.0 + np.where(c.rc == 2, 2.0, 0.0)

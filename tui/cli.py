@@ -26,6 +26,16 @@ from . import files, format as fmt
 COMMANDS = ("eval", "compare", "validate", "catalog", "presets")
 
 
+def _console():
+    """A rich console; off a terminal (pipes, files, CI) it is wide enough not to fold the tables."""
+    import os
+
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(highlight=False, soft_wrap=False, width=width)
+
+
 def _version() -> str:
     try:
         return version("whatif")
@@ -202,7 +212,6 @@ def _print_results(scenarios, as_json: bool, markdown: bool, baseline: bool = Fa
         for line in body:
             print("| " + " | ".join(c.replace("|", "/") for c in line) + " |")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -210,7 +219,7 @@ def _print_results(scenarios, as_json: bool, markdown: bool, baseline: bool = Fa
         table.add_column(title, overflow="fold", style="bold" if i == 0 else None)
     for line in body:
         table.add_row(*line)
-    Console(highlight=False, soft_wrap=False).print(table)
+    _console().print(table)
     return 0
 
 
@@ -241,7 +250,6 @@ def _validate(args) -> int:
                          "meets_target": s.meets_target, "known_gaps": s.gaps} for s in summaries],
         }, indent=2))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -252,7 +260,7 @@ def _validate(args) -> int:
         note = f"known gap: {c.case.known_gap}" if c.case.known_gap else (c.detail or "")
         table.add_row(c.case.id, c.case.metric, f"{c.case.value:,.4g}",
                       "-" if c.predicted is None else f"{c.predicted:,.4g}", err, note)
-    console = Console(highlight=False)
+    console = _console()
     console.print(table)
     from whatif.engine.calibration import TARGETS
 
@@ -266,12 +274,11 @@ def _validate(args) -> int:
 
 
 def _catalog(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     cat = load_catalog()
     kinds = cat.kinds()
-    console = Console(highlight=False)
+    console = _console()
     if args.kind is None:
         for kind, entries in kinds.items():
             console.print(f"[bold]{kind}[/bold]: {', '.join(entries)}")

@@ -1,0 +1,132 @@
+"""The command-line contract: exit codes, JSON keys, help text, and no traceback ever."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from whatif.tui.cli import main
+
+DEFAULT = str(Path(__file__).parents[1] / "presets" / "default.toml")
+MALFORMED = Path(__file__).parent / "malformed"
+
+TRAINING_KEYS = {"fits", "plan", "step_time_s", "tokens_per_s", "wall_clock_days", "gpu_hours", "mfu",
+                 "idle_gpu_pct", "energy_mwh", "it_energy_mwh", "cost_usd", "co2_t", "bottleneck"}
+PLAN_KEYS = {"tp", "pp", "dp", "microbatch", "zero"}
+INFERENCE_KEYS = {"ttft_ms", "tpot_ms", "tokens_per_s"}
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_eval_json_contract(capsys):
+    code, out, _ = run(capsys, "eval", "--json", DEFAULT, DEFAULT)
+    assert code == 0
+    records = json.loads(out)
+    assert isinstance(records, list) and len(records) == 2
+    rec = records[0]
+    assert rec["name"].startswith("Default")
+    assert TRAINING_KEYS <= set(rec["training"])
+    assert PLAN_KEYS <= set(rec["training"]["plan"])
+    assert INFERENCE_KEYS <= set(rec["inference"])
+    assert rec["training"]["fits"] is True
+    assert 0 < rec["training"]["mfu"] < 1
+    # NaN is not JSON: the strict parser must accept the whole output.
+    json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+
+
+def test_eval_table_is_readable(capsys):
+    code, out, _ = run(capsys, "eval", DEFAULT)
+    assert code == 0
+    for label in ("wall clock", "GPU-hours", "MFU", "idle GPU", "energy", "bottleneck"):
+        assert label in out
+
+
+def test_markdown_output(capsys):
+    code, out, _ = run(capsys, "eval", "--markdown", DEFAULT)
+    assert code == 0 and out.startswith("| ")
+
+
+@pytest.mark.parametrize("path", sorted(MALFORMED.glob("*.toml")), ids=lambda p: p.stem)
+def test_bad_file_exits_2_with_a_line_naming_the_file(capsys, path):
+    code, out, err = run(capsys, "eval", str(path))
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith(f"whatif: {path}: ") for line in lines)
+    assert "Traceback" not in err
+
+
+def test_missing_file_exits_2(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", str(tmp_path / "missing.toml"))
+    assert code == 2 and "no such file" in err
+
+
+def test_no_workload_gives_null_sections(capsys, tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text('name = "hardware only"\n')
+    code, out, _ = run(capsys, "eval", "--json", str(path))
+    assert code == 0
+    assert json.loads(out)[0]["training"] is None and json.loads(out)[0]["inference"] is None
+
+
+def test_infeasible_plan_reports_why(capsys, tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text('name = "405B on 8"\n[cluster]\ngpu = "h100-sxm"\ngpu_count = 8\n'
+                    '[training]\nmodel = "llama-3.1-405b"\nparallelism = { tp = 8, pp = 1, zero = 0 }\n'
+                    'recompute = "full"\n')
+    code, out, _ = run(capsys, "eval", "--json", str(path))
+    training = json.loads(out)[0]["training"]
+    assert code == 0 and training["fits"] is False
+    assert training["reason"].startswith("needs ") and "has 80.0 GB" in training["reason"]
+    assert training["step_time_s"] is None and training["bottleneck"] == "memory capacity"
+
+
+def test_compare_shows_ratios(capsys):
+    code, out, _ = run(capsys, "compare", DEFAULT, DEFAULT)
+    assert code == 0 and "(x1.00)" in out
+
+
+def test_validate_prints_cases_and_summary(capsys):
+    code, out, _ = run(capsys, "validate")
+    assert code == 0
+    assert "PAPER-MEGATRON-SC21-1.7B" in out and "median |error|" in out
+
+
+def test_validate_json(capsys):
+    code, out, _ = run(capsys, "validate", "--json", "--case", "korthikanti")
+    data = json.loads(out)
+    assert code == 0 and len(data["cases"]) == 4
+    assert {"median_abs_error_pct", "worst_abs_error_pct", "meets_target"} <= set(data["summary"][0])
+
+
+def test_catalog_lists_keys_and_sources(capsys):
+    code, out, _ = run(capsys, "catalog", "gpus", "--sources")
+    assert code == 0 and "h100-sxm" in out and "whitepaper" in out
+
+
+def test_no_arguments_off_terminal_prints_the_default_figures(capsys):
+    code, out, _ = run(capsys)
+    assert code == 0 and "Default" in out and "MFU" in out
+
+
+def test_help_describes_every_option():
+    for args in ([], ["eval"], ["validate"], ["catalog"], ["compare"]):
+        out = subprocess.run([sys.executable, "-m", "whatif.tui.cli", *args, "--help"],
+                             capture_output=True, text=True, check=True).stdout
+        assert "usage: whatif" in out
+    out = subprocess.run([sys.executable, "-m", "whatif.tui.cli", "eval", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--json" in out and "--markdown" in out
+
+
+def test_console_script_exit_status_for_bad_input(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[cluster]\ngpu_count = 0\n")
+    done = subprocess.run([sys.executable, "-m", "whatif.tui.cli", "eval", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"whatif: {path}: cluster.gpu_count = 0: out of range; allowed: at least 1"
