@@ -19,20 +19,47 @@ RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full"}
 BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity")
 
 
-def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None) -> pl.DataFrame:
-    """Results for every row of `frame` (from `resolve.resolve`), in the same order."""
+def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = True) -> pl.DataFrame:
+    """Results for every row of `frame` (from `resolve.resolve`), in the same order.
+
+    With text=False the sentence columns (train_reason, train_bottleneck_detail...) are left out: sweeps
+    that only plot numbers skip their formatting cost."""
     cat = catalog or load_catalog()
     scen = Columns.from_frame(frame)
-    cand = plans.expand(scen)
-    training.step(cand, cat)
-    best_rows = plans.select(cand, scen.n)
-    counts = np.bincount(cand.scenario_row, minlength=scen.n)
-    best = cand.take(best_rows)
-    out = _training_results(best, cat)
-    out["train_plans_searched"] = counts
-    result = pl.DataFrame({"scenario": scen.scenario, "name": scen.name, "n_gpus": scen.n_gpus} | out,
-                          nan_to_null=True)
-    return _with_text(result)
+    parts, order = [], []
+    for rows in _chunks(scen):
+        part = scen.take(rows)
+        cand = plans.expand(part)
+        training.step(cand, cat)
+        best = cand.take(plans.select(cand, part.n))
+        out = _training_results(best, cat)
+        out["train_plans_searched"] = np.bincount(cand.scenario_row, minlength=part.n)
+        parts.append(out)
+        order.append(rows)
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        inverse = np.empty(scen.n, dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(scen.n)
+        out = {k: v[inverse] for k, v in out.items()}
+    result = pl.DataFrame(out, nan_to_null=True)
+    result = pl.concat([frame.select("scenario", "name", "n_gpus"), result], how="horizontal")
+    return _with_text(result) if text else result
+
+
+# Rows per chunk: small enough that a chunk's columns stay in cache and a sweep of searched plans never
+# holds millions of candidate rows at once; large enough that numpy's per-call overhead is amortised.
+EXPLICIT_CHUNK = 131_072
+SEARCHED_CHUNK = 16
+
+
+def _chunks(scen: Columns) -> list[np.ndarray]:
+    """Scenario rows in chunks: explicit plans many at a time, searched plans (hundreds of candidate rows
+    each) a few at a time. A loop over chunks, not over scenarios."""
+    searched = plans.auto_pattern(scen)[1] != 0
+    explicit_rows, searched_rows = np.flatnonzero(~searched), np.flatnonzero(searched)
+    chunks = [explicit_rows[i:i + EXPLICIT_CHUNK] for i in range(0, len(explicit_rows), EXPLICIT_CHUNK)]
+    chunks += [searched_rows[i:i + SEARCHED_CHUNK] for i in range(0, len(searched_rows), SEARCHED_CHUNK)]
+    return chunks or [np.arange(scen.n)]
 
 
 def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
@@ -55,7 +82,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     tp_scale_out = r.tp > r.su_domain
     ep_scale_out = r.ep * r.tp > r.su_domain
     pp_scale_out = r.tp * r.dp >= r.gpn
-    dp_scale_out = r.dp > np.maximum(r.su_domain // np.maximum(r.tp, 1), 1)
+    dp_scale_out = r.dp > np.maximum(np.floor(r.su_domain / r.tp), 1.0)
     parts = {
         "tp": (r.t_tp_s, tp_scale_out), "ep": (r.t_ep_s, ep_scale_out),
         "pp": (r.t_pp_s, pp_scale_out), "dp": (r.t_dp_s, dp_scale_out),

@@ -43,18 +43,21 @@ REASONS = {
 }
 
 
-def expand(scen: Columns) -> Columns:
-    """Candidate rows for every scenario: explicit keys fixed, auto keys over OPTIONS (a loop over the
-    distinct auto-key patterns, never over scenarios)."""
+def auto_pattern(scen: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each scenario's plan keys (AUTO where searched) and its set of searched keys as a bit pattern."""
     fixed = {d: getattr(scen, f"p_{d}") for d in DIMS}
-    moe = scen.m_experts > 0
     # Dense models have no expert parallelism to search.
-    fixed["ep"] = np.where((fixed["ep"] == AUTO) & ~moe, 1, fixed["ep"])
-    # With flash attention nothing of the attention core is stored, so selective recompute only adds work.
-    # Each scenario's set of auto keys as a bit pattern; scenarios sharing a pattern expand together.
+    fixed["ep"] = np.where((fixed["ep"] == AUTO) & (scen.m_experts <= 0), 1, fixed["ep"])
     pattern_of = np.zeros(scen.n, dtype=np.int64)
     for bit, d in enumerate(DIMS):
         pattern_of |= (fixed[d] == AUTO).astype(np.int64) << bit
+    return fixed, pattern_of
+
+
+def expand(scen: Columns) -> Columns:
+    """Candidate rows for every scenario: explicit keys fixed, auto keys over OPTIONS (a loop over the
+    distinct auto-key patterns, never over scenarios)."""
+    fixed, pattern_of = auto_pattern(scen)
     if not pattern_of.any():
         # Every plan explicit: the scenario rows are the candidate rows (no copy, no gather).
         for d in DIMS:
