@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "prediction, published figure and error, then the median and worst absolute "
                                    "error against the targets. Known gaps are listed but not held to the target.")
     v.add_argument("--json", action="store_true", help="print the comparisons as JSON")
+    v.add_argument("--markdown", action="store_true", help="print the comparison as a Markdown table (docs/model.md)")
     v.add_argument("--case", metavar="TEXT", help="only cases whose file or id contains TEXT")
 
     k = sub.add_parser("catalog", help="list catalog entries (GPUs, fabrics, storage, cooling, models)",
@@ -249,6 +250,19 @@ def _validate(args) -> int:
                          "worst_abs_error_pct": s.worst_abs_pct, "worst_case": s.worst_id,
                          "meets_target": s.meets_target, "known_gaps": s.gaps} for s in summaries],
         }, indent=2))
+        return 0
+    if args.markdown:
+        print("| case | metric | published | predicted | error |")
+        print("|---|---|---|---|---|")
+        for c in comparisons:
+            err = "-" if c.error_pct is None else f"{c.error_pct:+.1f}%"
+            gap = " (known gap)" if c.case.known_gap else ""
+            pred = "-" if c.predicted is None else f"{c.predicted:,.4g}"
+            print(f"| {c.case.id}{gap} | {c.case.metric} | {c.case.value:,.4g} | {pred} | {err} |")
+        print()
+        for s in summaries:
+            print(f"{s.workload}: {s.n} cases held to the target; median |error| {s.median_abs_pct:.1f}%, "
+                  f"worst {s.worst_abs_pct:.1f}% ({s.worst_id}).")
         return 0
     from rich.table import Table
 
