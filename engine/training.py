@@ -51,8 +51,11 @@ def derive_shape(c: Columns) -> None:
 def layer_flops(c: Columns) -> dict[str, np.ndarray]:
     """Forward FLOPs of one layer for one micro-batch, whole layer (before any TP split)."""
     T, h, s = c.T, c.m_hidden, c.seq
+    moe_share = c.m_moe_layers / c.m_layers
     return {
         "linear": 2 * T * h * (h + 2 * c.kvd) + 2 * T * h * h + 2 * T * h * c.f_eff * c.m_mats,
+        # The routed-expert part of the FFN (averaged over layers); its GEMMs see fewer tokens each.
+        "routed": moe_share * 2 * T * h * c.m_topk * c.m_expert_ffn * c.m_mats,
         "attn": 4 * T * s * h,
         "logits": 2 * T * h * c.m_vocab,
     }
@@ -77,7 +80,11 @@ def step(c: Columns, cat: Catalog) -> None:
     bf16_rate = c.bf16_tflops * 1e12 * c.gemm_eff * c.clock
     fp8_rate = np.where(c.fp8 == 1, c.fp8_tflops * 1e12 * c.fp8_gemm_eff * c.clock, bf16_rate)
     linear_rate = np.where(c.fp8 == 1, fp8_rate, bf16_rate) * size
-    t_linear = F["linear"] / t / linear_rate
+    # A routed expert's GEMM sees T x top-k x EP / experts tokens (each GPU gathers its experts' tokens from
+    # the EP group), so expert parallelism makes expert GEMMs larger as well as spreading their weights.
+    expert_tokens = T * c.m_topk * c.ep / np.maximum(c.m_experts, 1.0)
+    routed_rate = linear_rate / _size_factor(T, half) * _size_factor(np.maximum(expert_tokens, 1.0), half)
+    t_linear = (F["linear"] - F["routed"]) / t / linear_rate + F["routed"] / t / routed_rate
     t_attn = F["attn"] / t / (bf16_rate * size)
     hbm = c.hbm_tb_s * 1e12 * c.mem_eff
     # Element-wise traffic per token per layer, forward (elements): two norms (read+write h each), two fused
