@@ -47,7 +47,8 @@ _MISSING = object()
 
 def _show(value: Any) -> str:
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in list(value.items())[:4]) + ("...}" if len(value) > 4 else "}")
+        shown = ", ".join(f"{k} = {_show(v)}" for k, v in list(value.items())[:4])
+        return "{" + shown + ("...}" if len(value) > 4 else "}")
     if isinstance(value, str):
         return repr(value)
     return str(value).lower() if isinstance(value, bool) else str(value)

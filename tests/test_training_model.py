@@ -1,8 +1,6 @@
 """The training model against hand calculations written out here (formulas in docs/model.md)."""
 
-import json
 
-import numpy as np
 import pytest
 
 from whatif.engine import Scenario, evaluate, load_catalog, resolve

@@ -205,7 +205,8 @@ def _print_results(scenarios, as_json: bool, markdown: bool, baseline: bool = Fa
             continue
         cells = [read(r) for r in rows]
         if baseline and key:
-            cells = [cells[0]] + [f"{c} ({fmt.ratio(r.get(key), rows[0].get(key))})" for c, r in zip(cells[1:], rows[1:])]
+            base = rows[0].get(key)
+            cells = [cells[0]] + [f"{c} ({fmt.ratio(r.get(key), base)})" for c, r in zip(cells[1:], rows[1:])]
         body.append([label, *cells])
     if markdown:
         print("| " + " | ".join(header) + " |")
