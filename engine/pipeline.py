@@ -109,6 +109,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_hfu": keep(hfu),
         "train_tflops_per_gpu": keep(hfu * peak / 1e12),
         "train_idle_gpu_pct": keep(sum(idle_pct.values())),
+        "train_useful_gpu_pct": keep(100.0 * (r.steps * busy + r.eval_time_s) / r.train_time_s),
         **{f"train_idle_{k}_pct": keep(v) for k, v in idle_pct.items()},
         "train_t_storage_stall_s": keep(r.t_storage_stall_s),
         "train_t_io_s": keep(r.t_io_s),

@@ -43,6 +43,7 @@ def _training(r: dict) -> dict:
         "tflops_per_gpu": g("train_tflops_per_gpu"),
         "idle_gpu_pct": g("train_idle_gpu_pct"),
         "idle_breakdown_pct": {cause: g(f"train_idle_{cause}_pct") for cause in IDLE_CAUSES},
+        "useful_gpu_pct": g("train_useful_gpu_pct"),
         "data": {
             "demand_gb_s_per_gpu": g("train_data_demand_gb_s_per_gpu"),
             "supply_gb_s": g("train_data_supply_gb_s"),
