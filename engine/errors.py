@@ -54,10 +54,11 @@ def _show(value: Any) -> str:
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
-    for arg in (annotation, *get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        nested = _model_class(arg) if get_args(arg) else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    # Recurse into the arguments only (recursing into the annotation itself never ends).
+    for arg in get_args(annotation):
+        nested = _model_class(arg)
         if nested:
             return nested
     return None
@@ -124,6 +125,8 @@ def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str
         ctx = err.get("ctx") or {}
         loc = tuple(err["loc"]) + ((ctx["field"],) if "field" in ctx else ())
         path, holder = _field_path(root, loc)
+        if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str) and path[-1:] != [loc[-1]]:
+            path.append(loc[-1])  # the unknown key itself is no field of its model
         if "field" in ctx and "." in str(ctx["field"]):
             path = str(ctx["field"]).split(".")
         by_key.setdefault(".".join(path), []).append((err, holder))

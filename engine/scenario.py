@@ -31,9 +31,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def _catalog_key(section: str, label: str, value: str) -> str:
-    """Check `value` against a catalog section; unknown keys list the close matches."""
-    choices = getattr(load_catalog(), section)
+def _catalog_key(section: str | tuple[str, ...], label: str, value: str) -> str:
+    """Check `value` against one or more catalog sections; unknown keys list the close matches."""
+    sections = (section,) if isinstance(section, str) else section
+    choices = [key for name in sections for key in getattr(load_catalog(), name)]
     if value in choices:
         return value
     near = close_matches(value, choices)
@@ -211,9 +212,9 @@ def _model_ref(v: Any) -> Any:
 
 def _training_model_ref(v: Any) -> Any:
     """A transformer from models.toml, or a sample-based workload from workloads.toml."""
-    if isinstance(v, str) and v.strip() in load_catalog().workloads:
-        return v.strip()
-    return _model_ref(v)
+    if isinstance(v, str):
+        return _catalog_key(("models", "workloads"), "model or workload", v.strip())
+    return v
 
 
 class Parallelism(_Section):
