@@ -59,7 +59,6 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     hfu = r.hw_flops_per_token * r.tokens_per_s / (r.n_gpus * peak)
 
     busy = r.t_compute_s + r.t_optimizer_s
-    r.busy_share = busy / step
     energy.training_energy(r, cat)
     idle = goodput.idle_breakdown(r)
     with np.errstate(invalid="ignore", divide="ignore"):
