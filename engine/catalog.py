@@ -39,6 +39,7 @@ class Accelerator(_Entry):
     idle_basis: str
     scale_up: str
     scale_up_domain_gpus: PositiveInt
+    host_link: str
     node_max_kw: PositiveFloat | None = None
     launch_year: int
 
@@ -48,7 +49,7 @@ class Accelerator(_Entry):
 
 
 class Fabric(_Entry):
-    kind: Literal["scale-up", "scale-out"]
+    kind: Literal["scale-up", "scale-out", "host"]
     gb_s_per_direction: PositiveFloat
     busbw_efficiency: PositiveFloat | None = None
     busbw_basis: str = ""
@@ -110,6 +111,19 @@ class ArchEfficiency(BaseModel):
     basis: str = Field(min_length=3)
 
 
+class Workload(_Entry):
+    """A sample-based (non-LLM) training workload: bytes and compute per sample (catalog/workloads.toml)."""
+
+    sample_bytes: PositiveFloat
+    dataset_samples: PositiveInt
+    batch_samples: PositiveInt
+    compute_s_per_batch: dict[str, PositiveFloat]
+    reference_gpu: dict[str, str]
+    au_threshold: float = Field(gt=0, le=1)
+    params_m: PositiveFloat | None = None
+    train_gflop_per_sample: PositiveFloat | None = None
+
+
 class Constant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -127,6 +141,7 @@ class Catalog(BaseModel):
     shared_fs: dict[str, SharedFs]
     cooling: dict[str, Cooling]
     models: dict[str, ModelShape]
+    workloads: dict[str, Workload]
     efficiency: dict[str, ArchEfficiency]
     constants: dict[str, Constant]
 
@@ -142,6 +157,7 @@ class Catalog(BaseModel):
             "shared-fs": self.shared_fs,
             "cooling": self.cooling,
             "models": self.models,
+            "workloads": self.workloads,
         }
 
 
@@ -167,6 +183,7 @@ def load_catalog() -> Catalog:
         shared_fs=storage["shared_fs"],
         cooling=_read("cooling.toml"),
         models=_read("models.toml"),
+        workloads=_read("workloads.toml"),
         efficiency=_read("efficiency.toml"),
         constants=_read("constants.toml"),
     )

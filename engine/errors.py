@@ -126,8 +126,8 @@ def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str
         ctx = err.get("ctx") or {}
         loc = tuple(err["loc"]) + ((ctx["field"],) if "field" in ctx else ())
         path, holder = _field_path(root, loc)
-        if err["type"] == "extra_forbidden":
-            path = path + [str(loc[-1])]  # the unknown key itself is not a field
+        if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str) and path[-1:] != [loc[-1]]:
+            path.append(loc[-1])  # the unknown key itself is no field of its model
         if "field" in ctx and "." in str(ctx["field"]):
             path = str(ctx["field"]).split(".")
         located.append((".".join(path), err, holder))

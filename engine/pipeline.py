@@ -1,6 +1,7 @@
 """The engine's single entry point: a frame of resolved scenarios in, a frame of results out.
 
-    evaluate(frame) = select(training(expand(frame))) -> run totals -> energy -> (inference) -> result frame
+    evaluate(frame) = select(training(expand(frame))) -> input stalls -> goodput (checkpoints, failures)
+                      -> energy -> (inference) -> result frame
 
 No stage loops over scenarios in Python; `plans.expand` loops over the few distinct patterns of
 auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars expressions.
@@ -11,12 +12,17 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from . import energy, plans, training
+from . import energy, goodput, plans, storage, training, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 
 RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full"}
-BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity")
+BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity",
+               "storage")
+# A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
+STORAGE_PACING_SHARE = 0.01
+IDLE_CAUSES = ("communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime",
+               "lost_work")
 
 
 def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = True) -> pl.DataFrame:
@@ -31,6 +37,7 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
         part = scen.take(rows)
         cand = plans.expand(part)
         training.step(cand, cat)
+        workloads.sample_step(cand)
         best = cand.take(plans.select(cand, part.n))
         out = _training_results(best, cat)
         out["train_plans_searched"] = np.bincount(cand.scenario_row, minlength=part.n)
@@ -64,19 +71,27 @@ def _chunks(scen: Columns) -> list[np.ndarray]:
 
 def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_train == 1)
+    # Steady state: the step waits for its input where storage cannot keep up (storage.py).
+    storage.data_loading(r, cat)
+    r.step_time_s = r.step_time_s + r.t_storage_stall_s
     step = r.step_time_s
     r.tokens_per_s = r.tokens_per_step / step
-    r.train_tokens_total = r.tokens
-    r.train_time_s = r.tokens / r.tokens_per_s + r.eval_time_s * r.tokens / np.maximum(r.tokens, 1)
+    r.steps = r.tokens / r.tokens_per_step
+    r.work_s = r.steps * step + r.eval_time_s
+    # Whole run: checkpoints, failures and restarts stretch the work into the wall-clock (goodput.py).
+    goodput.run(r, cat)
     r.gpu_hours = r.n_gpus * r.train_time_s / 3600.0
     peak = np.where(r.fp8 == 1, r.fp8_tflops, r.bf16_tflops) * 1e12
+    # Throughput figures (MFU, HFU, TFLOP/s) are steady-state: they exclude checkpoint and failure losses.
     mfu = r.model_flops_per_token * r.tokens_per_s / (r.n_gpus * peak)
     hfu = r.hw_flops_per_token * r.tokens_per_s / (r.n_gpus * peak)
 
-    comm = r.t_tp_s + r.t_ep_s + r.t_pp_s + r.t_dp_s
     busy = r.t_compute_s + r.t_optimizer_s
-    r.busy_share = busy / step
     energy.training_energy(r, cat)
+    idle = goodput.idle_breakdown(r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        idle_pct = {k: 100.0 * v / r.train_time_s for k, v in idle.items()}
+    samples = r.is_samples == 1
 
     # Attribute exposed communication to the fabric it crosses.
     tp_scale_out = r.tp > r.su_domain
@@ -89,11 +104,16 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
-    shares = np.stack([busy, scale_up, scale_out, r.t_bubble_s]) / step
-    kind = np.argmax(shares, axis=0)
+    shares = np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_storage_stall_s]) / step
+    kind = np.argmax(shares[:4], axis=0)
+    # Input is prefetched, so a step waits on storage only when reading takes longer than everything else:
+    # then storage alone sets the pace (more compute or network would not shorten the step).
+    kind = np.where(shares[4] > STORAGE_PACING_SHARE, 4, kind)
+    share = shares[kind, np.arange(r.n)]
+    kind = np.where(kind == 4, 5, kind)  # 4 is memory capacity, which no share measures
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
-    overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s]) / step
+    overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s]) / step
 
     blank = np.where(runs, 1.0, np.nan)
 
@@ -109,15 +129,29 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_recompute_code": r.rc.astype(np.int64),
         "train_micro_batches": r.m.astype(np.int64),
         "train_step_time_s": keep(step),
-        "train_tokens_per_s": keep(r.tokens_per_s),
+        "train_tokens_per_s": keep(np.where(samples, np.nan, r.tokens_per_s)),
+        "train_samples_per_s": keep(r.gbs / step),
         "train_wall_clock_days": keep(r.train_time_s / 86400.0),
         "train_gpu_hours": keep(r.gpu_hours),
+        "train_goodput": keep(r.goodput),
         "train_mfu": keep(mfu),
         "train_hfu": keep(hfu),
         "train_tflops_per_gpu": keep(hfu * peak / 1e12),
-        "train_idle_gpu_pct": keep(100.0 * (comm + r.t_bubble_s) / step),
-        "train_idle_comm_pct": keep(100.0 * comm / step),
-        "train_idle_bubble_pct": keep(100.0 * r.t_bubble_s / step),
+        "train_idle_gpu_pct": keep(sum(idle_pct.values())),
+        "train_useful_gpu_pct": keep(100.0 * (r.steps * busy + r.eval_time_s) / r.train_time_s),
+        **{f"train_idle_{k}_pct": keep(v) for k, v in idle_pct.items()},
+        "train_t_storage_stall_s": keep(r.t_storage_stall_s),
+        "train_t_io_s": keep(r.t_io_s),
+        "train_data_demand_gb_s_per_gpu": keep(r.data_demand_gb_s_per_gpu),
+        "train_data_supply_gb_s": keep(r.data_supply_gb_s),
+        "train_storage_bound_gpus": keep(r.storage_bound_gpus),
+        "train_checkpoint_gb": keep(r.ckpt_gb),
+        "train_checkpoint_write_s": keep(r.ckpt_write_s),
+        "train_checkpoint_stall_s": keep(r.ckpt_stall_s),
+        "train_checkpoint_interval_min": keep(r.ckpt_interval_s / 60.0),
+        "train_restart_min": keep(r.restart_total_s / 60.0),
+        "train_mtbf_h": keep(r.mtbf_h),
+        "train_interruptions": keep(r.interruptions),
         "train_t_compute_s": keep(r.t_compute_s), "train_t_tp_s": keep(r.t_tp_s),
         "train_t_ep_s": keep(r.t_ep_s), "train_t_pp_s": keep(r.t_pp_s), "train_t_dp_s": keep(r.t_dp_s),
         "train_t_bubble_s": keep(r.t_bubble_s), "train_t_optimizer_s": keep(r.t_optimizer_s),
@@ -129,12 +163,23 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_hbm_gb": r.hbm_gb,
         "train_energy_mwh": keep(r.energy_mwh),
         "train_it_energy_mwh": keep(r.it_energy_mwh),
+        "train_gpu_energy_mwh": keep(r.gpu_energy_mwh),
+        "train_host_energy_mwh": keep(r.host_energy_mwh),
+        "train_switch_energy_mwh": keep(r.switch_energy_mwh),
         "train_cost_usd": keep(r.cost_usd),
         "train_co2_t": keep(r.co2_t),
         "train_avg_power_mw": keep(r.facility_power_mw),
+        "train_peak_power_mw": keep(r.peak_facility_power_mw),
+        "train_gpu_avg_w": keep(r.gpu_avg_w),
         "train_tokens_per_kwh": keep(r.tokens_per_kwh),
+        "train_node_peak_kw": keep(r.node_peak_kw),
+        "train_rack_kw": keep(r.rack_kw),
+        "train_rack_limit_kw": r.rack_limit_kw,
+        "train_rack_over_limit": np.where(runs, r.rack_over_limit, False),
+        "train_racks": keep(r.racks),
+        "train_pue": r.pue,
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
-        "train_bottleneck_share": np.where(runs, shares[np.minimum(kind, 3), np.arange(r.n)], np.nan),
+        "train_bottleneck_share": np.where(runs, share, np.nan),
         "train_overhead_code": np.argmax(overheads, axis=0),
         "train_overhead_share": np.max(overheads, axis=0),
     }
@@ -143,9 +188,10 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 def _with_text(result: pl.DataFrame) -> pl.DataFrame:
     reasons = {k: v for k, v in plans.REASONS.items()}
     overhead_names = ["tensor-parallel communication", "expert all-to-all", "pipeline sends",
-                      "data-parallel gradient sync", "pipeline bubble"]
+                      "data-parallel gradient sync", "pipeline bubble", "storage stall"]
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
+    mb = lambda col: (pl.col(col) * 1000).round(1).cast(pl.Utf8)  # noqa: E731
     reason = (
         pl.when(pl.col("train_fits")).then(None)
         .when(pl.col("train_reason_code") == 9)
@@ -161,6 +207,10 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("train_bottleneck_code") == 0)
         .then(pl.format("compute: {}% of step time; largest overhead: {} {}%", pct("train_bottleneck_share"),
                         overhead, pct("train_overhead_share")))
+        .when(pl.col("train_bottleneck_code") == 5)
+        .then(pl.format("storage: {}% of step time waiting for input ({} MB/s per GPU needed, {} GB/s supplied "
+                        "to the job)", pct("train_bottleneck_share"), mb("train_data_demand_gb_s_per_gpu"),
+                        gb("train_data_supply_gb_s")))
         .otherwise(pl.format("{}: {}% of step time exposed {}", bottleneck, pct("train_bottleneck_share"), overhead))
     )
     return result.with_columns(

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from .pipeline import IDLE_CAUSES
+
 
 def _num(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -32,15 +34,33 @@ def _training(r: dict) -> dict:
         },
         "step_time_s": g("train_step_time_s"),
         "tokens_per_s": g("train_tokens_per_s"),
+        "samples_per_s": g("train_samples_per_s"),
         "wall_clock_days": g("train_wall_clock_days"),
         "gpu_hours": g("train_gpu_hours"),
+        "goodput": g("train_goodput"),
         "mfu": g("train_mfu"),
         "hfu": g("train_hfu"),
         "tflops_per_gpu": g("train_tflops_per_gpu"),
         "idle_gpu_pct": g("train_idle_gpu_pct"),
-        "idle_breakdown_pct": {
-            "communication": g("train_idle_comm_pct"),
-            "pipeline_bubble": g("train_idle_bubble_pct"),
+        "idle_breakdown_pct": {cause: g(f"train_idle_{cause}_pct") for cause in IDLE_CAUSES},
+        "useful_gpu_pct": g("train_useful_gpu_pct"),
+        "data": {
+            "demand_gb_s_per_gpu": g("train_data_demand_gb_s_per_gpu"),
+            "supply_gb_s": g("train_data_supply_gb_s"),
+            "io_time_per_step_s": g("train_t_io_s"),
+            "storage_stall_per_step_s": g("train_t_storage_stall_s"),
+            "storage_bound_gpus": g("train_storage_bound_gpus"),
+        },
+        "checkpoint": {
+            "size_gb": g("train_checkpoint_gb"),
+            "write_s": g("train_checkpoint_write_s"),
+            "stall_s": g("train_checkpoint_stall_s"),
+            "interval_min": g("train_checkpoint_interval_min"),
+        },
+        "failures": {
+            "mtbf_h": g("train_mtbf_h"),
+            "interruptions": g("train_interruptions"),
+            "restart_min": g("train_restart_min"),
         },
         "step_breakdown_s": {
             "compute": g("train_t_compute_s"), "tensor_parallel": g("train_t_tp_s"),
@@ -59,6 +79,28 @@ def _training(r: dict) -> dict:
         "co2_t": g("train_co2_t"),
         "avg_power_mw": g("train_avg_power_mw"),
         "tokens_per_kwh": g("train_tokens_per_kwh"),
+        "energy": {
+            "facility_mwh": g("train_energy_mwh"),
+            "it_mwh": g("train_it_energy_mwh"),
+            "it_breakdown_mwh": {
+                "gpus": g("train_gpu_energy_mwh"), "host": g("train_host_energy_mwh"),
+                "network_switches": g("train_switch_energy_mwh"),
+            },
+            "pue": g("train_pue"),
+            "gpu_avg_w": g("train_gpu_avg_w"),
+            "peak_facility_mw": g("train_peak_power_mw"),
+            "avg_facility_mw": g("train_avg_power_mw"),
+            "tokens_per_kwh": g("train_tokens_per_kwh"),
+            "cost_usd": g("train_cost_usd"),
+            "co2_t": g("train_co2_t"),
+        },
+        "racks": {
+            "node_peak_kw": g("train_node_peak_kw"),
+            "rack_kw": g("train_rack_kw"),
+            "rack_limit_kw": g("train_rack_limit_kw"),
+            "over_limit": bool(r["train_rack_over_limit"]) if r.get("train_rack_over_limit") is not None else None,
+            "racks_needed": g("train_racks"),
+        },
         "bottleneck": r["train_bottleneck"],
         "bottleneck_detail": r["train_bottleneck_detail"],
     }

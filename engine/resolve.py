@@ -12,11 +12,13 @@ from typing import Iterable
 
 import polars as pl
 
-from .catalog import Catalog, ModelShape, load_catalog
+from .catalog import Accelerator, Catalog, ModelShape, Workload, load_catalog
 from .scenario import Inference, ModelSpec, Scenario, Training
 
 AUTO = -1
 RECOMPUTE_CODES = {"auto": AUTO, "none": 0, "selective": 1, "full": 2}
+CHECKPOINT_CODES = {"none": 0, "sync": 1, "async": 2}
+DATA_SOURCE_CODES = {"shared-fs": 0, "local-nvme": 1}
 
 
 def _shape(model: str | ModelSpec, catalog: Catalog) -> ModelShape | ModelSpec:
@@ -67,6 +69,40 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
     }
 
 
+def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog) -> float:
+    """Seconds one GPU computes one sample at full speed. Architectures the benchmark measured use their
+    figure; others scale the newest measured architecture by HBM bandwidth (docs/model-goodput.md)."""
+    per_batch = workload.compute_s_per_batch
+    if gpu.arch in per_batch:
+        return per_batch[gpu.arch] / workload.batch_samples
+    newest = max(per_batch, key=lambda arch: catalog.accelerators[workload.reference_gpu[arch]].launch_year)
+    ref = catalog.accelerators[workload.reference_gpu[newest]]
+    return per_batch[newest] / workload.batch_samples * ref.hbm_tb_s / gpu.hbm_tb_s
+
+
+def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerator, catalog: Catalog) -> dict:
+    """A sample workload rides on the training stages as a one-layer stand-in model under pure data
+    parallelism (no TP/PP); engine/workloads.py replaces its step time with the per-sample compute."""
+    d = s.data
+    stand_in = ModelSpec(name=workload.name, layers=1, hidden=64, heads=1, vocab=64, ffn_hidden=256,
+                         params_total_b=(workload.params_m or 0.001) / 1000.0)
+    batch = t.global_batch_samples or workload.batch_samples * s.cluster.gpu_count
+    sample_bytes = d.sample_mb * 1e6 if d.sample_mb else workload.sample_bytes
+    per_sample_s = 1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog)
+    return model_columns("m_", stand_in) | {
+        "is_samples": 1,
+        "unit_bytes": sample_bytes,
+        "sample_s": per_sample_s,
+        "sample_flops": (workload.train_gflop_per_sample or math.nan) * 1e9,
+        "tokens": t.train_samples or 5.0 * workload.dataset_samples,
+        "seq": 1,
+        "gbs": batch,
+        "dataset_gb": (d.dataset_gb if d.dataset_gb is not None
+                       else workload.dataset_samples * sample_bytes / 1e9),
+        "p_tp": 1, "p_pp": 1, "p_dp": AUTO, "p_mb": 1, "p_zero": 0, "p_v": 1, "p_ep": 1, "p_rc": 0,
+    }
+
+
 def _plan(training: Training) -> dict[str, int]:
     p = training.parallelism
     get = (lambda k: AUTO) if p == "auto" else (lambda k: AUTO if getattr(p, k) is None else getattr(p, k))
@@ -91,6 +127,11 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     fp8 = c.fp8_tflops or gpu.fp8_tflops or math.nan
     clock = cool.sustained_clock_factor if gpu.tdp_w >= cool.clock_loss_min_tdp_w else 1.0
     node_kw = gpu.node_max_kw or catalog.constant("node_overhead_ratio") * gpu.tdp_w * 8 / 1000
+    # What the vendor's 8-GPU node draws while training (measured below its rating), less its GPUs at their
+    # busy power: CPUs, memory, fans, NVSwitches, NICs and local drives, per GPU.
+    node_training_w = node_kw * 1000 * catalog.constant("node_training_power_fraction")
+    busy_w = gpu.tdp_w * catalog.constant("gpu_busy_power_fraction")
+    r = s.reliability
     row = {
         "scenario": index,
         "name": s.name,
@@ -104,8 +145,8 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "fp8_tflops": fp8,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
-        # Host, NICs, fans and switches per GPU at full load, from the vendor's 8-GPU system maximum.
-        "host_w_per_gpu": max(node_kw * 1000 / 8 - gpu.tdp_w, 0.0),
+        "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
+        "host_link_gb_s": catalog.fabrics[gpu.host_link].gb_s_per_direction,
         "gemm_eff": arch.gemm_efficiency,
         "fp8_gemm_eff": arch.fp8_gemm_efficiency,
         "mem_eff": arch.memory_efficiency,
@@ -125,7 +166,14 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "fs_read_gb_s": fs.read_gb_s if st.shared_fs_read_gb_s is None else st.shared_fs_read_gb_s,
         "fs_write_gb_s": fs.write_gb_s if st.shared_fs_write_gb_s is None else st.shared_fs_write_gb_s,
         "ckpt_async": int(st.checkpoint_mode == "async"),
+        "ckpt_mode": CHECKPOINT_CODES[st.checkpoint_mode],
         "ckpt_interval_min": math.nan if st.checkpoint_interval_min == "auto" else st.checkpoint_interval_min,
+        "node_storage_gb_s": (st.node_network_gbps or catalog.constant("storage_network_gbps_per_node")) / 8,
+        "data_source": DATA_SOURCE_CODES[s.data.source],
+        "fail_on": int(r.interruptions),
+        "gpu_mtbf_h": r.gpu_mtbf_hours or catalog.constant("gpu_mtbf_hours"),
+        "node_mtbf_h": r.node_mtbf_hours or catalog.constant("node_mtbf_hours"),
+        "restart_s": 60.0 * (catalog.constant("restart_min") if r.restart_min is None else r.restart_min),
         "pue": co.pue or cool.pue,
         "rack_limit_kw": co.rack_limit_kw or cool.rack_limit_kw,
         "usd_per_kwh": f.electricity_usd_per_kwh,
@@ -135,18 +183,30 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     t = s.training
     row["has_train"] = int(t is not None)
     t = t or Training()
-    row |= model_columns("m_", _shape(t.model, catalog))
     row |= {
-        "tokens": t.train_tokens,
-        "seq": t.seq_len_tokens,
-        "gbs": t.global_batch_seqs,
         "fp8": int(t.precision == "fp8"),
         "flash": int(t.attention == "flash"),
         "sp": int(t.sequence_parallel),
         "tp_overlap": int(t.tp_comm_overlap),
         "dropout": int(t.dropout),
         "eval_tokens": t.eval_tokens,
-    } | _plan(t)
+    }
+    if isinstance(t.model, str) and t.model in catalog.workloads:
+        row |= _sample_columns(s, t, catalog.workloads[t.model], gpu, catalog)
+    else:
+        shape = _shape(t.model, catalog)
+        per_token = s.data.bytes_per_token or (
+            2.0 if shape.vocab < catalog.constant("uint16_token_max_vocab") else 4.0)
+        row |= model_columns("m_", shape) | {
+            "is_samples": 0,
+            "unit_bytes": per_token,  # bytes read per trained token
+            "sample_s": math.nan,
+            "sample_flops": math.nan,
+            "tokens": t.train_tokens,
+            "seq": t.seq_len_tokens,
+            "gbs": t.global_batch_seqs,
+            "dataset_gb": math.nan if s.data.dataset_gb is None else s.data.dataset_gb,
+        } | _plan(t)
     i = s.inference
     row["has_infer"] = int(i is not None)
     i = i or Inference()

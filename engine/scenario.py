@@ -31,9 +31,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def _catalog_key(section: str, label: str, value: str) -> str:
-    """Check `value` against a catalog section; unknown keys list the close matches."""
-    choices = getattr(load_catalog(), section)
+def _catalog_key(section: str | tuple[str, ...], label: str, value: str) -> str:
+    """Check `value` against one or more catalog sections; unknown keys list the close matches."""
+    sections = (section,) if isinstance(section, str) else section
+    choices = [key for name in sections for key in getattr(load_catalog(), name)]
     if value in choices:
         return value
     near = close_matches(value, choices)
@@ -100,6 +101,9 @@ class Storage(_Section):
     shared_fs_write_gb_s: Annotated[float, Field(ge=0)] | None = None
     checkpoint_mode: Literal["sync", "async", "none"] = "async"
     checkpoint_interval_min: Literal["auto"] | Annotated[float, Field(gt=0, le=100_000)] = "auto"
+    # Each node's own path to the shared file system (storage NICs), Gb/s per direction; unset: the
+    # catalog's DGX SuperPOD figure (constants.toml storage_network_gbps_per_node).
+    node_network_gbps: PositiveFloat | None = None
 
     @field_validator("nvme")
     @classmethod
@@ -121,6 +125,32 @@ class Cooling(_Section):
     @classmethod
     def _kind(cls, v: str) -> str:
         return _catalog_key("cooling", "cooling kind", v)
+
+
+class Data(_Section):
+    """The training input: what a step reads and where it is read from (engine/storage.py).
+
+    Text: bytes_per_token (unset: 2 bytes per token id for vocabularies up to 65,536, else 4). Sample
+    workloads (training.model from catalog/workloads.toml): sample_mb and samples_per_gpu_s override the
+    catalog's sample size (MB = 10^6 bytes) and full-speed samples per second per GPU. A dataset that fits in
+    a node's host memory is read from storage once, then served from the page cache.
+    """
+
+    bytes_per_token: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    sample_mb: Annotated[float, Field(gt=0, le=1e6)] | None = None
+    samples_per_gpu_s: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    source: Literal["shared-fs", "local-nvme"] = "shared-fs"
+    dataset_gb: Annotated[float, Field(gt=0, le=1e10)] | None = None
+
+
+class Reliability(_Section):
+    """Unexpected interruptions and recovery (engine/goodput.py). Unset figures come from constants.toml
+    (per-GPU and per-node MTBF derived from the Llama 3 interruption counts; restart time an assumption)."""
+
+    interruptions: bool = True
+    gpu_mtbf_hours: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    node_mtbf_hours: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    restart_min: Annotated[float, Field(ge=0, le=100_000)] | None = None
 
 
 class Facility(_Section):
@@ -180,6 +210,13 @@ def _model_ref(v: Any) -> Any:
     return v
 
 
+def _training_model_ref(v: Any) -> Any:
+    """A transformer from models.toml, or a sample-based workload from workloads.toml."""
+    if isinstance(v, str):
+        return _catalog_key(("models", "workloads"), "model or workload", v.strip())
+    return v
+
+
 class Parallelism(_Section):
     """An explicit parallel plan. Keys left out are searched, like `parallelism = "auto"` does."""
 
@@ -205,11 +242,15 @@ class Training(_Section):
     tp_comm_overlap: bool = True
     dropout: bool = False
     eval_tokens: Annotated[float, Field(ge=0, le=1e16)] = 0.0
+    # Sample-based workloads (model from catalog/workloads.toml) count samples, not tokens. Unset: five
+    # passes over the catalog's dataset, and the catalog's per-GPU batch on every GPU.
+    train_samples: Annotated[float, Field(gt=0, le=1e16)] | None = None
+    global_batch_samples: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
 
     @field_validator("model", mode="before")
     @classmethod
     def _model(cls, v: Any) -> Any:
-        return _model_ref(v)
+        return _training_model_ref(v)
 
 
 class Inference(_Section):
@@ -240,6 +281,8 @@ class Scenario(BaseModel):
     storage: Storage = Storage()
     cooling: Cooling = Cooling()
     facility: Facility = Facility()
+    data: Data = Data()
+    reliability: Reliability = Reliability()
     # A section left out of a file means no such workload (a serving-only or training-only scenario).
     training: Training | None = None
     inference: Inference | None = None

@@ -74,9 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", action="store_true", help="print the comparison as a Markdown table (docs/model.md)")
     v.add_argument("--case", metavar="TEXT", help="only cases whose file or id contains TEXT")
 
-    k = sub.add_parser("catalog", help="list catalog entries (GPUs, fabrics, storage, cooling, models)",
+    k = sub.add_parser("catalog", help="list catalog entries (GPUs, fabrics, storage, cooling, models, workloads)",
                        description="List the catalog: keys to use in scenario files, key figures and sources.")
-    k.add_argument("kind", nargs="?", choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models"],
+    k.add_argument("kind", nargs="?", choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models", "workloads"],
                    help="one section (default: all keys, briefly)")
     k.add_argument("--sources", action="store_true", help="show each entry's source and notes")
 
@@ -178,6 +178,13 @@ ROWS = [
     ("  GPU-hours", lambda r: fmt.si(r["train_gpu_hours"]), "train_gpu_hours"),
     ("  MFU", lambda r: fmt.pct(r["train_mfu"]), "train_mfu"),
     ("  idle GPU", lambda r: fmt.pct_points(r["train_idle_gpu_pct"]), "train_idle_gpu_pct"),
+    ("    of which", lambda r: fmt.idle_parts(r), None),
+    ("  goodput", lambda r: fmt.pct(r.get("train_goodput")), "train_goodput"),
+    ("  input data", lambda r: fmt.input_data(r), None),
+    ("  checkpoints", lambda r: fmt.checkpoints(r), None),
+    ("  interruptions", lambda r: fmt.interruptions(r), "train_interruptions"),
+    ("  power (facility)", lambda r: fmt.power(r), "train_peak_power_mw"),
+    ("  racks", lambda r: fmt.racks(r), "train_racks"),
     ("  energy (facility)", lambda r: fmt.number(r["train_energy_mwh"]) + " MWh"
      if r["train_energy_mwh"] is not None else fmt.DASH, "train_energy_mwh"),
     ("  cost", lambda r: fmt.money(r["train_cost_usd"]), "train_cost_usd"),
@@ -306,6 +313,7 @@ def _catalog(args) -> int:
         "shared-fs": ("read_gb_s", "write_gb_s"),
         "cooling": ("pue", "rack_limit_kw", "sustained_clock_factor"),
         "models": ("params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads"),
+        "workloads": ("sample_bytes", "batch_samples", "compute_s_per_batch", "au_threshold"),
     }[args.kind]
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("key", "name", *columns, *(("source",) if args.sources else ())):

@@ -88,3 +88,57 @@ def plan(r: dict) -> str:
     if rc and rc != "none":
         parts.append(f"recompute {rc}")
     return " ".join(parts)
+
+
+IDLE_LABELS = (("communication", "comm"), ("pipeline_bubble", "bubble"), ("storage_stall", "storage"),
+               ("checkpoint_stall", "checkpoints"), ("failure_downtime", "restarts"), ("lost_work", "lost work"))
+
+
+def idle_parts(r: dict) -> str:
+    """'comm 1.6, restarts 0.3' from the idle breakdown columns; parts under 0.05 points are left out."""
+    parts = [(label, r.get(f"train_idle_{key}_pct")) for key, label in IDLE_LABELS]
+    shown = [f"{label} {value:.1f}" for label, value in parts if _ok(value) and value >= 0.05]
+    if not any(_ok(v) for _, v in parts):
+        return DASH
+    return ", ".join(shown) + " (% of GPU-hours)" if shown else "none"
+
+
+def input_data(r: dict) -> str:
+    need, gpus = r.get("train_data_demand_gb_s_per_gpu"), r.get("train_storage_bound_gpus")
+    if not _ok(need):
+        return DASH
+    if not _ok(gpus) or gpus > 1e6:
+        return f"{si(need * 1e9, 'B/s')} per GPU; storage is far from the limit"
+    return f"{si(need * 1e9, 'B/s')} per GPU; storage keeps {gpus:,.0f} GPUs >= 90% busy"
+
+
+def checkpoints(r: dict) -> str:
+    size, every, stall = r.get("train_checkpoint_gb"), r.get("train_checkpoint_interval_min"), r.get(
+        "train_checkpoint_stall_s")
+    if not _ok(every):
+        return "none" if _ok(size) else DASH
+    return f"{number(size)} GB every {duration_days(every / 1440)}, {seconds(stall)} stall each"
+
+
+def interruptions(r: dict) -> str:
+    n, mtbf, restart = r.get("train_interruptions"), r.get("train_mtbf_h"), r.get("train_restart_min")
+    if not _ok(n):
+        return DASH
+    if not _ok(mtbf):
+        return "none modelled"
+    return f"{n:,.1f} expected (one per {duration_days(mtbf / 24)}), {restart:.1f} min restart each"
+
+
+def power(r: dict) -> str:
+    peak, avg = r.get("train_peak_power_mw"), r.get("train_avg_power_mw")
+    if not _ok(peak):
+        return DASH
+    return f"{peak:.3g} MW peak, {avg:.3g} MW average (PUE {r.get('train_pue', 0):.2f})"
+
+
+def racks(r: dict) -> str:
+    n, kw, limit = r.get("train_racks"), r.get("train_rack_kw"), r.get("train_rack_limit_kw")
+    if not _ok(n):
+        return DASH
+    text = f"{n:,.0f} at up to {kw:.1f} kW (limit {limit:.0f} kW)"
+    return text + "; nodes spread out: rack power over the limit" if r.get("train_rack_over_limit") else text

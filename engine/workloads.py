@@ -1,0 +1,35 @@
+"""Sample-based (non-LLM) training: step time from a measured per-sample compute time (vectorized).
+
+    step = (global batch / GPUs) x seconds per sample
+
+The seconds per sample come from catalog/workloads.toml (the MLPerf Storage emulation times, measured on the
+real accelerators; other architectures scaled by HBM bandwidth, see resolve.py) or the scenario's
+data.samples_per_gpu_s. These workloads run pure data parallel; their gradient all-reduce (25.6M parameters
+for ResNet-50) is taken as hidden behind the backward pass, as the MLPerf Storage emulation also assumes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .columns import Columns
+
+
+def sample_step(c: Columns) -> None:
+    """Replace the transformer stand-in's step of sample-workload rows (is_samples == 1) in place."""
+    rows = c.is_samples == 1
+    if not rows.any():
+        return
+    per_gpu = c.gbs / np.maximum(c.n_gpus, 1)
+    step = per_gpu * c.sample_s
+
+    def put(name: str, value) -> None:
+        setattr(c, name, np.where(rows, value, getattr(c, name)))
+
+    put("step_time_s", step)
+    put("t_compute_s", step)
+    for name in ("t_tp_s", "t_ep_s", "t_pp_s", "t_dp_s", "t_bubble_s", "t_optimizer_s", "eval_time_s"):
+        put(name, 0.0)
+    # One "token" of a sample workload is one sample (seq = 1): FLOPs per sample where published.
+    put("model_flops_per_token", c.sample_flops)
+    put("hw_flops_per_token", c.sample_flops)
