@@ -49,7 +49,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
         inverse[np.concatenate(order)] = np.arange(scen.n)
         out = {k: v[inverse] for k, v in out.items()}
     result = pl.DataFrame(out, nan_to_null=True)
-    result = pl.concat([frame.select("scenario", "name", "n_gpus"), result], how="horizontal")
+    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
+    result = pl.concat([ids, result], how="horizontal")
     return _with_text(result) if text else result
 
 

@@ -227,4 +227,8 @@ def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl
     """One row per scenario, in order; `scenario` is the row's index."""
     catalog = catalog or load_catalog()
     rows = [_row(i, s, catalog) for i, s in enumerate(scenarios)]
-    return pl.DataFrame(rows, infer_schema_length=None)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    # The engine computes in float64: store numbers that way so reading a column is a zero-copy view.
+    ints = ("scenario", "n_gpus")
+    return frame.with_columns(pl.col(n).cast(pl.Float64) for n, d in frame.schema.items()
+                              if d.is_numeric() and n not in ints)
