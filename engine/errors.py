@@ -171,4 +171,5 @@ def _section_model(root: type[BaseModel], key: str) -> type[BaseModel] | None:
 
 _CUSTOM = {
     "too_many_per_node", "partial_node", "heads_split", "kv_heads_split", "moe_topk", "precision_unsupported",
+    "too_many_serving_gpus",
 }
