@@ -31,6 +31,8 @@ import numpy as np
 
 Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.95: 1.6448536269514722, 0.99: 2.3263478740408408}
 _BISECT = 40
+# Three-point Gauss-Hermite rule for a standard normal (nodes, weights).
+HERMITE = ((-1.7320508075688772, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.7320508075688772, 1.0 / 6.0))
 # Cumulative-probability edges of the merged TTFT components: 5% steps to 0.9, then ever finer steps.
 MASS_EDGES = np.concatenate([np.linspace(0.05, 0.9, 18), 1.0 - 0.1 * 0.8 ** np.arange(1, 31)])
 
@@ -143,6 +145,22 @@ def _erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     hw = 1.0 / (1.0 + beta * cdf / np.maximum(phi, 1e-300))
     out = np.where(c <= 64, exact, np.where(beta > 0, hw, 1.0))
     return np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0)
+
+
+def _mdc_decay(c: np.ndarray, a: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """Decay rate of the M/D/c waiting-time tail, P(W > t) ~ exp(-theta*t): the queue seen every holding time
+    H gains Poisson(a) arrivals and loses c, so its length has the geometric tail z^-n with z > 1 the root
+    of z^c = exp(a*(z - 1)), and a place n deep waits about n*H/c: theta = c*ln(z)/H = a*(z - 1)/H
+    (Crommelin 1932's characteristic equation; Kingman's 2*(c - a)/H in heavy traffic)."""
+    c = np.where(np.isfinite(c), c, 1e9)
+    ratio = np.clip(a / np.maximum(c, 1e-300), 1e-9, 1.0 - 1e-9)
+    # Solve c*ln(z) = a*(z - 1) for z > 1 by Newton's method from above (the function is convex).
+    z = np.maximum(2.0 / ratio, 2.0)
+    for _ in range(60):
+        f = c * np.log(z) - a * (z - 1.0)
+        df = c / z - a
+        z = np.maximum(z - f / np.where(np.abs(df) > 1e-300, df, -1e-300), 1.0 + 1e-12)
+    return a * (z - 1.0) / np.maximum(hold, 1e-300)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -289,9 +307,13 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     mu_hi = float(np.nanmax(mu, initial=0.0))
     arrivals = int(min(mu_hi + 8.0 * np.sqrt(mu_hi) + 6.0, 160.0))
     if size is None:
+        # ... and, when the prompt budget C is near full, the backlog of an M/D/1-like prompt queue, whose
+        # tail falls about e-fold per rho/(1 - rho) prompts (four e-folds kept).
         _, m_p, _ = _units(load_c)
-        units = float(np.nanmax(mu * m_p + 8.0 * np.sqrt(mu) * m_p, initial=0.0))
-        size = int(min(max(units + 8.0, 12.0), 192.0))
+        rho_p = np.clip(lam_c * P * sat["tau"] / C, 0.0, 0.97)
+        backlog = 4.0 * m_p * rho_p / (1.0 - rho_p)
+        units = float(np.nanmax(mu * m_p + 8.0 * np.sqrt(mu) * m_p + backlog, initial=0.0))
+        size = int(min(max(units + 8.0, 12.0), 256.0))
 
     tau = mean_point(step, load_c)["tau"]
     tau = np.where(np.isfinite(tau), tau, sat["tau"])
@@ -332,7 +354,11 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     kl = np.maximum(kappa * m * tau, 1e-9)
     keep = np.where(kl > 1e-4, 2.0 * (kl - 1.0 + np.exp(-kl)) / kl**2, 1.0 - kl / 3.0)
     sd = np.sqrt(var_k + c_n**2 * var_n * keep)
-    skew = np.where(sd > 0, k3_k / np.maximum(sd, 1e-300) ** 3, 0.0)
+    # An over-dispersed count is right-skewed: a negative binomial with this mean and variance has skewness
+    # (2 - n/V) * sqrt(V) / n; averaging over the request's life keeps the skewness.
+    skew_n = (2.0 - n / np.maximum(var_n, 1e-300)) * np.sqrt(var_n) / np.maximum(n, 1e-300)
+    k3_n = np.where(n > 0, skew_n * var_n**1.5, 0.0) * keep**1.5 * c_n**3
+    skew = np.where(sd > 0, (k3_k + k3_n) / np.maximum(sd, 1e-300) ** 3, 0.0)
 
     # TTFT: land in an iteration of state j (length-biased), wait out its rest; the K prompts that arrive
     # during it join this one; it is done after the iterations that clear what is ahead of it. The
@@ -340,24 +366,35 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     # three cases stack along the state axis.
     u_t, m_p, m_c = (a[:, None, None] for a in _units(load_c))
     kk = np.arange(arrivals, dtype=float)[None, None, :]
-    ahead = left[:, :, None] + m_p * kk / 2.0
-    pending = left[:, :, None] + m_p * (1.0 + kk)
-    iters = np.maximum(np.ceil((ahead + m_p) / m_c), 1.0)
-    spread = np.sqrt(3.0 * var_n)
-    parts = {"len": [], "weight": [], "next_w": [], "next_t": []}
-    for offset, q_weight in ((-1.0, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.0, 1.0 / 6.0)):
+    left_mid = left
+    spread = np.sqrt(var_n)
+    parts = {"len": [], "weight": [], "next_w": [], "next_t": [], "width": []}
+    for offset, q_weight in HERMITE:
         n_q = np.maximum(n + offset * spread, 0.0)
-        x_q = step_time_rows(step, n_q[:, None], k)
+        # More sequences, longer iterations, more prompts pending: the chain at that n.
+        x_q, _, w_q, _, left = _chain(step, load_c, n_q, size) if offset else (x, k, w, trans, left_mid)
         parts["len"].append(x_q)
-        parts["weight"].append(q_weight * w * x_q / np.maximum(np.sum(w * x_q, axis=1, keepdims=True), 1e-300))
-        parts["next_w"].append(_poisson(lam_c[:, None] * x_q, arrivals))
-        parts["next_t"].append(step_time_rows3(step, n_q[:, None, None], np.minimum(pending, m_c) * u_t) * iters)
+        parts["weight"].append(q_weight * w_q * x_q / np.maximum(np.sum(w_q * x_q, axis=1, keepdims=True), 1e-300))
+        # This prompt is at a uniform place among the K+1 that arrived during that iteration, behind the
+        # work left over: it needs `lo` iterations from the front, up to `hi` from the back.
+        # The positions that need more iterations than the front one spread their finish uniformly between
+        # the second and the last: that spread joins the residual in the component's uniform width.
+        lo = np.maximum(np.ceil((left[:, :, None] + m_p) / m_c), 1.0)
+        hi = np.maximum(np.ceil((left[:, :, None] + m_p * (1.0 + kk)) / m_c), lo)
+        first = np.clip(np.floor((lo * m_c - left[:, :, None] - m_p) / m_p) + 1.0, 1.0, kk + 1.0)
+        p_lo = np.where(hi > lo, first / (kk + 1.0), 1.0)
+        second = np.where(hi > lo, np.maximum(np.ceil((left[:, :, None] + m_p * (first + 1.0)) / m_c), lo + 1.0), lo)
+        per_iter = step_time_rows3(step, n_q[:, None, None], np.minimum(left[:, :, None] + m_p * (1.0 + kk), m_c) * u_t)
+        pmf = _poisson(lam_c[:, None] * x_q, arrivals)
+        width = np.broadcast_to(x_q[:, :, None], pmf.shape)
+        parts["next_w"].append(np.stack([pmf * p_lo, pmf * (1.0 - p_lo)], axis=-1))
+        parts["next_t"].append(np.stack([per_iter * lo, per_iter * second], axis=-1))
+        parts["width"].append(np.stack([width, width + per_iter * (hi - second)], axis=-1))
     x_all = np.concatenate(parts["len"], axis=1)
     cur_weight = np.concatenate(parts["weight"], axis=1)
     next_weight = np.concatenate(parts["next_w"], axis=1)
     next_time = np.concatenate(parts["next_t"], axis=1)
-    comp = _compress(cur_weight[:, :, None] * next_weight, np.broadcast_to(x_all[:, :, None], next_time.shape),
-                  next_time)
+    comp = _compress(cur_weight[:, :, None, None] * next_weight, np.concatenate(parts["width"], axis=1), next_time)
 
     n_alone = prefill_iterations(load)
     ttft_idle = step.time(0.0 * P, np.minimum(P, C)) * n_alone
@@ -367,13 +404,8 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     hold = (n_alone + O - 1.0) * tau
     occupancy = lam_c * hold
     p_wait = np.where(np.isfinite(load.slots), _erlang_c(load.slots, occupancy), 0.0)
-    # Conditional slot wait: the M/M/c mean hold/(c - a), scaled for near-deterministic holding times from
-    # the light-traffic value c/(c+1) (the first of c busy slots to free) to the heavy-traffic 1/2
-    # (Kingman's (1 + cs^2)/2), weighted by the squared slot utilization.
-    rho_s = np.clip(occupancy / np.maximum(load.slots, 1e-300), 0.0, 1.0)
-    c = np.where(np.isfinite(load.slots), load.slots, 1e9)
-    shape = c / (c + 1.0) * (1.0 - rho_s**2) + 0.5 * rho_s**2
-    wait_rate = np.maximum(load.slots - occupancy, 1e-9) / np.maximum(hold * shape, 1e-300)
+    # Given a wait, it is exponential with the M/D/c tail rate (holding times are nearly deterministic).
+    wait_rate = _mdc_decay(load.slots, occupancy, hold)
 
     return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew, p_idle=p_idle,
                    ttft_idle=ttft_idle, comp_weight=comp[0], comp_width=comp[1], comp_time=comp[2], p_wait=p_wait, wait_rate=wait_rate, stable=stable,
