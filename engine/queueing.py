@@ -147,20 +147,22 @@ def _erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0)
 
 
-def _mdc_decay(c: np.ndarray, a: np.ndarray, hold: np.ndarray) -> np.ndarray:
-    """Decay rate of the M/D/c waiting-time tail, P(W > t) ~ exp(-theta*t): the queue seen every holding time
-    H gains Poisson(a) arrivals and loses c, so its length has the geometric tail z^-n with z > 1 the root
-    of z^c = exp(a*(z - 1)), and a place n deep waits about n*H/c: theta = c*ln(z)/H = a*(z - 1)/H
-    (Crommelin 1932's characteristic equation; Kingman's 2*(c - a)/H in heavy traffic)."""
+def _mdc_wait_rate(c: np.ndarray, a: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """Rate of the exponential wait for a slot, given a wait, in M/D/c with offered load a and holding time H.
+
+    Seen every H, the queue gains Poisson(a) and loses c, so the number waiting has the geometric tail z^-n,
+    z > 1 the root of z^c = exp(a*(z - 1)) (Crommelin 1932). An arrival that waits finds a geometric number
+    ahead of it (ratio 1/z) and the c busy slots free at about c/H: its wait is exponential with rate
+    (c/H)*(1 - 1/z), which tends to Kingman's 2*(c - a)/H in heavy traffic."""
     c = np.where(np.isfinite(c), c, 1e9)
     ratio = np.clip(a / np.maximum(c, 1e-300), 1e-9, 1.0 - 1e-9)
-    # Solve c*ln(z) = a*(z - 1) for z > 1 by Newton's method from above (the function is convex).
+    # Solve c*ln(z) = a*(z - 1) for z > 1 by Newton's method from above (the difference is concave).
     z = np.maximum(2.0 / ratio, 2.0)
     for _ in range(60):
         f = c * np.log(z) - a * (z - 1.0)
         df = c / z - a
         z = np.maximum(z - f / np.where(np.abs(df) > 1e-300, df, -1e-300), 1.0 + 1e-12)
-    return a * (z - 1.0) / np.maximum(hold, 1e-300)
+    return c * (1.0 - 1.0 / z) / np.maximum(hold, 1e-300)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -182,6 +184,7 @@ class Latency:
     tpot_mean: np.ndarray
     tpot_sd: np.ndarray
     tpot_skew: np.ndarray
+    tpot_floor: np.ndarray   # the shortest iteration a decoding request can see: itself alone, no prompts
     p_idle: np.ndarray       # an arrival finds the replica empty ...
     ttft_idle: np.ndarray    # ... and its TTFT is then this
     comp_weight: np.ndarray  # [rows, M] mixture components of the busy-arrival TTFT: probability ...
@@ -240,7 +243,7 @@ class Latency:
         z = Z[q]
         skew = np.clip(self.tpot_skew, -2.0, 2.0)
         value = self.tpot_mean + self.tpot_sd * (z + (z * z - 1.0) * skew / 6.0)
-        return np.where(self.stable, np.maximum(value, 0.0), np.nan)
+        return np.where(self.stable, np.maximum(value, self.tpot_floor), np.nan)
 
 
 def _poisson(mu: np.ndarray, size: int) -> np.ndarray:
@@ -404,10 +407,11 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     hold = (n_alone + O - 1.0) * tau
     occupancy = lam_c * hold
     p_wait = np.where(np.isfinite(load.slots), _erlang_c(load.slots, occupancy), 0.0)
-    # Given a wait, it is exponential with the M/D/c tail rate (holding times are nearly deterministic).
-    wait_rate = _mdc_decay(load.slots, occupancy, hold)
+    # Given a wait, it is exponential (holding times are nearly deterministic: M/D/c).
+    wait_rate = _mdc_wait_rate(load.slots, occupancy, hold)
 
-    return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew, p_idle=p_idle,
+    return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew,
+                   tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n), p_idle=p_idle,
                    ttft_idle=ttft_idle, comp_weight=comp[0], comp_width=comp[1], comp_time=comp[2], p_wait=p_wait, wait_rate=wait_rate, stable=stable,
                    utilization=util, lam_sat=sat["lam"])
 
