@@ -119,21 +119,43 @@ def _serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     step_all = _plan_figures(cand, cat)
     counts = np.bincount(cand.scenario_row, minlength=scen.n)
 
-    limits = np.isfinite(cand.i_ttft_limit_ms) | np.isfinite(cand.i_tpot_limit_ms)
-    slo_rps = np.full(cand.n, np.nan)
-    need = np.flatnonzero(limits & (cand.reason == 0))
-    if len(need):
-        sub = cand.take(need)
-        step_sub = _rows(step_all, need)
-        lam_slo = max_rate_within(step_sub, _load(sub, np.zeros(len(need))), sub.i_ttft_limit_ms * 1e-3,
-                                  sub.i_tpot_limit_ms * 1e-3)
-        slo_rps[need] = lam_slo * cand.replicas[need]
+    slo_rps = _rates_within_limits(cand, step_all, scen.n)
     slo_tps = slo_rps * cand.i_output
 
     best = _select(cand, scen.n, np.nan_to_num(slo_tps, nan=-1.0))
     r = cand.take(best)
     step = _rows(step_all, best)
     return _results(r, step, cat, counts, slo_rps[best], slo_tps[best])
+
+
+def _rates_within_limits(cand: Columns, step, n_scenarios: int) -> np.ndarray:
+    """Highest request rate within the latency limits, per candidate plan (NaN: no limits, or not searched).
+
+    A plan's rate within limits is at most its capacity, so each scenario's highest-capacity plan is
+    searched first and then only the plans whose capacity could beat what that one reached."""
+    out = np.full(cand.n, np.nan)
+    limits = np.isfinite(cand.i_ttft_limit_ms) | np.isfinite(cand.i_tpot_limit_ms)
+    runs = limits & (cand.reason == 0)
+    if not runs.any():
+        return out
+    lead = (pl.DataFrame({"scenario": cand.scenario_row, "row": np.arange(cand.n), "runs": runs,
+                          "cap": cand.capacity_tps})
+            .filter(pl.col("runs")).sort(["scenario", "cap"], descending=[False, True])
+            .unique("scenario", keep="first")["row"].to_numpy())
+
+    def search(rows):
+        sub = cand.take(rows)
+        lam = max_rate_within(_rows(step, rows), _load(sub, np.zeros(len(rows))), sub.i_ttft_limit_ms * 1e-3,
+                              sub.i_tpot_limit_ms * 1e-3)
+        out[rows] = lam * cand.replicas[rows]
+
+    search(lead)
+    reached = np.full(n_scenarios, np.inf)
+    reached[cand.scenario_row[lead]] = out[lead] * cand.i_output[lead]
+    rest = np.flatnonzero(runs & np.isnan(out) & (cand.capacity_tps > reached[cand.scenario_row]))
+    if len(rest):
+        search(rest)
+    return out
 
 
 def _rows(step, index):

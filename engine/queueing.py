@@ -31,6 +31,9 @@ import numpy as np
 
 Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.95: 1.6448536269514722, 0.99: 2.3263478740408408}
 _BISECT = 40
+# Largest iteration chain (pending prompt units); beyond it, the backlog of a prompt budget run above ~90%
+# is truncated and TTFT tails read low (docs/model-inference.md, "Limits").
+MAX_STATES = 96
 # Three-point Gauss-Hermite rule for a standard normal (nodes, weights).
 HERMITE = ((-1.7320508075688772, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.7320508075688772, 1.0 / 6.0))
 # Cumulative-probability edges of the merged TTFT components: 5% steps to 0.9, then ever finer steps.
@@ -296,7 +299,7 @@ def _chain(step: StepModel, load: Load, n: np.ndarray, size: int):
     return x, k, w, trans, left
 
 
-def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
+def latency(step: StepModel, load: Load, size: int | None = None, compress: bool = True) -> Latency:
     """The latency approximation at each row's rate (rows at or past saturation are marked unstable)."""
     lam, P, O, C = load.lam, load.prompt, load.output, load.chunk
     sat = saturation(step, load)
@@ -316,11 +319,11 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
         rho_p = np.clip(lam_c * P * sat["tau"] / C, 0.0, 0.97)
         backlog = 4.0 * m_p * rho_p / (1.0 - rho_p)
         units = float(np.nanmax(mu * m_p + 8.0 * np.sqrt(mu) * m_p + backlog, initial=0.0))
-        size = int(min(max(units + 8.0, 12.0), 256.0))
+        size = int(min(max(units + 8.0, 12.0), MAX_STATES))
 
     tau = mean_point(step, load_c)["tau"]
     tau = np.where(np.isfinite(tau), tau, sat["tau"])
-    for _ in range(3):
+    for _ in range(2):
         n = lam_c * (O - 1.0) * tau
         x, k, w, trans, left = _chain(step, load_c, n, size)
         tau = np.sum(w * x, axis=1)
@@ -397,7 +400,13 @@ def latency(step: StepModel, load: Load, size: int | None = None) -> Latency:
     cur_weight = np.concatenate(parts["weight"], axis=1)
     next_weight = np.concatenate(parts["next_w"], axis=1)
     next_time = np.concatenate(parts["next_t"], axis=1)
-    comp = _compress(cur_weight[:, :, None, None] * next_weight, np.concatenate(parts["width"], axis=1), next_time)
+    weights, widths = cur_weight[:, :, None, None] * next_weight, np.concatenate(parts["width"], axis=1)
+    if compress:  # for percentiles by bisection; a single CDF value (the latency-limit search) needs none
+        comp = _compress(weights, widths, next_time)
+    else:
+        rows = weights.shape[0]
+        comp = tuple(a.reshape(rows, -1) for a in (weights / np.maximum(weights.sum(axis=(1, 2, 3))[:, None, None, None],
+                                                                        1e-300), widths, next_time))
 
     n_alone = prefill_iterations(load)
     ttft_idle = step.time(0.0 * P, np.minimum(P, C)) * n_alone
@@ -449,7 +458,7 @@ def step_time_rows(step: StepModel, n: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def max_rate_within(step: StepModel, load: Load, ttft_limit_s: np.ndarray, tpot_limit_s: np.ndarray,
-                    q: float = 0.99, iterations: int = 30) -> np.ndarray:
+                    q: float = 0.99, iterations: int = 14) -> np.ndarray:
     """Highest rate (requests/s per replica) whose q-quantiles of TTFT and TPOT stay within the limits
     (NaN limit: no limit). Both quantiles rise with the rate, so a bisection on lam finds it; 0 where even
     a lone request misses a limit."""
@@ -458,7 +467,7 @@ def max_rate_within(step: StepModel, load: Load, ttft_limit_s: np.ndarray, tpot_
     tpot_lim = np.where(np.isfinite(tpot_limit_s), tpot_limit_s, np.inf)
 
     def ok(lam):
-        lat = latency(step, Load(lam, load.prompt, load.output, load.chunk, load.slots))
+        lat = latency(step, Load(lam, load.prompt, load.output, load.chunk, load.slots), compress=False)
         finite_t = np.where(np.isfinite(ttft_lim), ttft_lim, 0.0)
         ttft_ok = np.where(np.isfinite(ttft_lim), lat.ttft_cdf(finite_t) >= q, True)
         tpot_ok = lat.tpot_quantile(q) <= tpot_lim
