@@ -159,9 +159,9 @@ def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
     bottleneck = pl.col("infer_bottleneck_code").replace_strict(
         dict(enumerate(inference.BOTTLENECKS)), default=None, return_dtype=pl.Utf8)
     whole = lambda col: pl.col(col).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
-    batch = pl.format("batch {} of {} per replica{}", num("infer_batch_mean", 1), whole("infer_batch_limit"),
-                      pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch")).then(pl.lit(" (concurrency cap)"))
-                      .otherwise(pl.lit(" (KV-cache memory)")))
+    cap = (pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch")).then(pl.lit(" (concurrency cap)"))
+           .otherwise(pl.lit(" (KV-cache memory)")))
+    batch = pl.format("batch {} of {} per replica{}", num("infer_batch_mean", 1), whole("infer_batch_limit"), cap)
     detail = (
         pl.when(pl.col("infer_bottleneck_code") == 6).then(pl.format("memory capacity: {}", reason))
         .when(pl.col("infer_fits").not_()).then(None)

@@ -7,20 +7,23 @@ iteration takes every decoding sequence one token further and the prompt tokens 
 it started (at most C of them when prefill is chunked). An iteration with n decoding sequences and k prompt
 tokens lasts tau(n, k) (`StepModel`). A request holds one of B slots from admission to its last token.
 
-The approximation, in four parts:
-  * mean iteration (mean-value analysis): n = lam*(O-1)*tau and k = lam*P*tau by Little's law, so the mean
-    iteration solves tau = tau(lam*(O-1)*tau, lam*P*tau); for the piecewise-linear tau this is the larger
-    of the fixed points of its two linear pieces;
-  * saturation: r = lam*tau requests start per iteration; r cannot pass B/(prefill iterations + O - 1)
-    (slots) nor C/P (prompt budget), which gives the highest stable rate;
-  * TTFT = residual of the iteration in progress + the iteration(s) that carry the prompt, whose length
-    grows with the K other prompts gated into the same iteration (K Poisson); plus, near saturation, a
-    wait for a slot (M/D/c by Erlang C with the Allen-Cunneen (1+cs^2)/2 factor); an arrival to an empty
-    replica (probability exp(-lam*T), the M/G/inf empty probability) starts at once;
-  * TPOT = mean of the O-1 iteration lengths a request sees: its mean is tau at n+1 sequences (the request
-    itself counted); its spread comes from Poisson prompt arrivals (an AR(1) of iteration lengths with
-    coefficient u = lam*P*dtau/dk) and from the number of other sequences averaged over the request's
-    life (shot noise: variance 2/3 of the mean); percentiles by the Cornish-Fisher expansion.
+The approximation (each part is spelled out in docs/model-inference.md):
+  * mean iteration: n = lam*(O-1)*tau and k = lam*P*tau by Little's law, so tau solves
+    tau = tau(lam*(O-1)*tau, lam*P*tau); for the piecewise-linear tau, the larger of the fixed points of its
+    two linear pieces;
+  * saturation: r = lam*tau requests start per iteration, at most B/(prefill iterations + O - 1) (slots)
+    and C/P (prompt budget): the highest stable rate;
+  * iteration chain: prompt work pending at each iteration start is a Markov chain (Poisson arrivals during
+    an iteration whose length depends on the work it takes); its stationary law gives the distribution of
+    iteration lengths, which are convex in the prompt tokens (max of memory and compute);
+  * TPOT = mean of the O-1 iterations a request decodes through: the chain's moments averaged with their
+    lag-one autocorrelation, plus the decoding count n as a birth-death process (linear-noise
+    approximation); percentiles by the Cornish-Fisher expansion;
+  * TTFT = rest of the iteration in progress (length-biased) + the iterations until the prompt is done,
+    behind the prompts gated into the same iteration at a uniform place; an arrival to an empty replica
+    (M/G/inf probability) starts at once; near saturation, a wait for a slot (Erlang C, and an exponential
+    conditional wait from the M/D/c characteristic root).
+Checked against a discrete-event simulation of the same system in tests/test_queueing_des.py.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def saturation(step: StepModel, load: Load) -> dict[str, np.ndarray]:
     r = np.minimum(load.slots / hold, load.chunk / load.prompt)
     n, k = r * (load.output - 1.0), r * load.prompt
     tau = step.time(n, k)
-    return {"lam": r / tau, "tau": tau, "n": n, "k": k, "r": r, "slot_bound": load.slots / hold <= load.chunk / load.prompt}
+    return {"lam": r / tau, "tau": tau, "n": n, "k": k, "r": r}
 
 
 def mean_point(step: StepModel, load: Load) -> dict[str, np.ndarray]:
@@ -173,7 +176,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     s = np.sign(x)
     x = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * x)
-    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-x * x)
+    poly = ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    y = 1.0 - poly * t * np.exp(-x * x)
     return s * y
 
 
@@ -329,7 +333,50 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
         tau = np.sum(w * x, axis=1)
     n = lam_c * (O - 1.0) * tau
 
-    # TPOT: the iterations a request decodes through, with itself among the n+1 sequences.
+    tpot_mean, sd, skew, var_n = _tpot_moments(step, load_c, n, tau, x, k, w, trans)
+    comp = _ttft_mixture(step, load_c, n, var_n, size, arrivals, (x, k, w, trans, left), compress)
+
+    n_alone = prefill_iterations(load)
+    ttft_idle = step.time(0.0 * P, np.minimum(P, C)) * n_alone
+    t_sys = np.sum(comp[0] * (comp[2] + comp[1] / 2), axis=1) + (O - 1.0) * tpot_mean
+    p_idle = np.where(lam_c > 0, np.exp(-lam_c * t_sys), 1.0)
+
+    hold = (n_alone + O - 1.0) * tau
+    occupancy = lam_c * hold
+    p_wait = np.where(np.isfinite(load.slots), _erlang_c(load.slots, occupancy), 0.0)
+    # Given a wait, it is exponential (holding times are nearly deterministic: M/D/c).
+    wait_rate = _mdc_wait_rate(load.slots, occupancy, hold)
+
+    return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew,
+                   tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n), p_idle=p_idle, ttft_idle=ttft_idle,
+                   comp_weight=comp[0], comp_width=comp[1], comp_time=comp[2], p_wait=p_wait,
+                   wait_rate=wait_rate, stable=stable, utilization=util, lam_sat=sat["lam"])
+
+
+def _compress(weight: np.ndarray, width: np.ndarray, time: np.ndarray):
+    """Merge mixture components into at most len(MASS_EDGES)+1 groups per row: sorted by time, grouped by
+    cumulative probability (finer toward the tail, so high percentiles keep their shape), each group
+    replaced by one component at its probability-weighted mean width and time."""
+    rows = weight.shape[0]
+    weight, width, time = (a.reshape(rows, -1) for a in (weight, width, time))
+    order = np.argsort(time + width / 2, axis=1)
+    weight, width, time = (np.take_along_axis(a, order, axis=1) for a in (weight, width, time))
+    total = np.maximum(weight.sum(axis=1, keepdims=True), 1e-300)
+    weight = weight / total
+    mid = np.cumsum(weight, axis=1) - weight / 2
+    groups = len(MASS_EDGES) + 1
+    gid = np.searchsorted(MASS_EDGES, mid) + groups * np.arange(rows)[:, None]
+    size = rows * groups
+    w_g = np.bincount(gid.ravel(), weight.ravel(), size)
+    width_g = np.bincount(gid.ravel(), (weight * width).ravel(), size) / np.maximum(w_g, 1e-300)
+    time_g = np.bincount(gid.ravel(), (weight * time).ravel(), size) / np.maximum(w_g, 1e-300)
+    return w_g.reshape(rows, groups), width_g.reshape(rows, groups), time_g.reshape(rows, groups)
+
+
+def _tpot_moments(step: StepModel, load_c: Load, n, tau, x, k, w, trans):
+    """Mean, standard deviation and skewness of a request's TPOT, and the variance of the decoding count.
+    A request decodes through O-1 iterations, with itself among the n+1 sequences."""
+    lam_c, P, O = load_c.lam, load_c.prompt, load_c.output
     m = np.maximum(O - 1.0, 1.0)
     x_tag = step_time_rows(step, n[:, None] + 1.0, k)
     chain_mean = np.sum(w * x_tag, axis=1)
@@ -366,10 +413,17 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
     k3_n = np.where(n > 0, skew_n * var_n**1.5, 0.0) * keep**1.5 * c_n**3
     skew = np.where(sd > 0, (k3_k + k3_n) / np.maximum(sd, 1e-300) ** 3, 0.0)
 
-    # TTFT: land in an iteration of state j (length-biased), wait out its rest; the K prompts that arrive
-    # during it join this one; it is done after the iterations that clear what is ahead of it. The
-    # decoding count n at that moment is spread as above (three-point Gauss-Hermite rule over n); the
-    # three cases stack along the state axis.
+    return tpot_mean, sd, skew, var_n
+
+
+def _ttft_mixture(step: StepModel, load_c: Load, n, var_n, size: int, arrivals: int, chain, compress: bool):
+    """The busy-arrival TTFT as a mixture of shifted uniforms: (probability, width, shift) per component."""
+    lam_c = load_c.lam
+    x, k, w, trans, left = chain
+    # Land in an iteration of state j (length-biased), wait out its rest; the K prompts that arrive during
+    # it join this one; it is done after the iterations that clear what is ahead of it. The decoding count
+    # n at that moment is spread by a three-point Gauss-Hermite rule; the three cases stack along the
+    # state axis.
     u_t, m_p, m_c = (a[:, None, None] for a in _units(load_c))
     kk = np.arange(arrivals, dtype=float)[None, None, :]
     left_mid = left
@@ -381,10 +435,10 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
         x_q, _, w_q, _, left = _chain(step, load_c, n_q, size) if offset else (x, k, w, trans, left_mid)
         parts["len"].append(x_q)
         parts["weight"].append(q_weight * w_q * x_q / np.maximum(np.sum(w_q * x_q, axis=1, keepdims=True), 1e-300))
-        # This prompt is at a uniform place among the K+1 that arrived during that iteration, behind the
-        # work left over: it needs `lo` iterations from the front, up to `hi` from the back.
-        # The positions that need more iterations than the front one spread their finish uniformly between
-        # the second and the last: that spread joins the residual in the component's uniform width.
+        # This prompt sits at a uniform place among the K+1 that arrived during that iteration, behind the
+        # work left over: `lo` iterations from the front, up to `hi` from the back. The places that need
+        # more than `lo` finish uniformly between `second` and `hi`: that spread joins the residual's
+        # uniform width.
         lo = np.maximum(np.ceil((left[:, :, None] + m_p) / m_c), 1.0)
         hi = np.maximum(np.ceil((left[:, :, None] + m_p * (1.0 + kk)) / m_c), lo)
         first = np.clip(np.floor((lo * m_c - left[:, :, None] - m_p) / m_p) + 1.0, 1.0, kk + 1.0)
@@ -405,44 +459,9 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
         comp = _compress(weights, widths, next_time)
     else:
         rows = weights.shape[0]
-        comp = tuple(a.reshape(rows, -1) for a in (weights / np.maximum(weights.sum(axis=(1, 2, 3))[:, None, None, None],
-                                                                        1e-300), widths, next_time))
-
-    n_alone = prefill_iterations(load)
-    ttft_idle = step.time(0.0 * P, np.minimum(P, C)) * n_alone
-    t_sys = np.sum(comp[0] * (comp[2] + comp[1] / 2), axis=1) + (O - 1.0) * tpot_mean
-    p_idle = np.where(lam_c > 0, np.exp(-lam_c * t_sys), 1.0)
-
-    hold = (n_alone + O - 1.0) * tau
-    occupancy = lam_c * hold
-    p_wait = np.where(np.isfinite(load.slots), _erlang_c(load.slots, occupancy), 0.0)
-    # Given a wait, it is exponential (holding times are nearly deterministic: M/D/c).
-    wait_rate = _mdc_wait_rate(load.slots, occupancy, hold)
-
-    return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew,
-                   tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n), p_idle=p_idle,
-                   ttft_idle=ttft_idle, comp_weight=comp[0], comp_width=comp[1], comp_time=comp[2], p_wait=p_wait, wait_rate=wait_rate, stable=stable,
-                   utilization=util, lam_sat=sat["lam"])
-
-
-def _compress(weight: np.ndarray, width: np.ndarray, time: np.ndarray):
-    """Merge mixture components into at most len(MASS_EDGES)+1 groups per row: sorted by time, grouped by
-    cumulative probability (finer toward the tail, so high percentiles keep their shape), each group
-    replaced by one component at its probability-weighted mean width and time."""
-    rows = weight.shape[0]
-    weight, width, time = (a.reshape(rows, -1) for a in (weight, width, time))
-    order = np.argsort(time + width / 2, axis=1)
-    weight, width, time = (np.take_along_axis(a, order, axis=1) for a in (weight, width, time))
-    total = np.maximum(weight.sum(axis=1, keepdims=True), 1e-300)
-    weight = weight / total
-    mid = np.cumsum(weight, axis=1) - weight / 2
-    groups = len(MASS_EDGES) + 1
-    gid = np.searchsorted(MASS_EDGES, mid) + groups * np.arange(rows)[:, None]
-    size = rows * groups
-    w_g = np.bincount(gid.ravel(), weight.ravel(), size)
-    width_g = np.bincount(gid.ravel(), (weight * width).ravel(), size) / np.maximum(w_g, 1e-300)
-    time_g = np.bincount(gid.ravel(), (weight * time).ravel(), size) / np.maximum(w_g, 1e-300)
-    return w_g.reshape(rows, groups), width_g.reshape(rows, groups), time_g.reshape(rows, groups)
+        total = np.maximum(weights.sum(axis=(1, 2, 3)), 1e-300)[:, None, None, None]
+        comp = tuple(a.reshape(rows, -1) for a in (weights / total, widths, next_time))
+    return comp
 
 
 def step_time_rows3(step: StepModel, n: np.ndarray, k: np.ndarray) -> np.ndarray:

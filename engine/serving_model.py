@@ -4,10 +4,10 @@ All per GPU of a replica of TP x PP GPUs (docs/model-inference.md, "Serving phys
 
 * Memory: weights (linear layers at the serving precision, embedding and output projection in 16 bits)
   split over TP x PP; the KV cache of a sequence, layers/PP x kv_width x kv_bytes per token, split over TP
-  by KV heads (replicated when TP exceeds them; MLA's latent is never split). Max batch = KV room / KV of one sequence at its full context (P + O),
-  as engines that reserve a request's whole context do (TensorRT-LLM's default scheduler). The KV cache
-  gets kv_cache_memory_fraction of what the weights and the runtime reserve (memory_reserve_gb: CUDA
-  context, communication buffers, activations) leave.
+  by KV heads (replicated when TP exceeds them; MLA's latent is never split). Max batch = KV room / KV of
+  one sequence at its full context (P + O), as engines that reserve a request's whole context do
+  (TensorRT-LLM's default scheduler). The KV cache gets kv_cache_memory_fraction of what the weights and
+  the runtime reserve (memory_reserve_gb: CUDA context, communication buffers, activations) leave.
 * Iteration with n decoding sequences and k prompt tokens (T = n + k tokens), the larger of
     weight streaming  = streamed bytes / (HBM bandwidth x eta_mem)  (MoE: the experts the T tokens touch,
                         1 - (1 - topk/E)^T of them)
@@ -15,7 +15,7 @@ All per GPU of a replica of TP x PP GPUs (docs/model-inference.md, "Serving phys
   with training's size factors d/(d + d_half) on hidden/TP and on T (docs/model.md), plus
     KV-cache reads    = n x mean context x KV bytes per token / (HBM bandwidth x eta_mem) (or the
                         attention FLOPs, when larger),
-    prompt attention  = causal share x 2 x P x attention width x layers per prompt token (FlashAttention),
+    prompt attention  = causal share x 2 x P x attention width x layers FLOPs per prompt token,
     TP all-reduces    = 2 per layer on T x hidden x 2 bytes (Megatron-LM), ring cost over the scale-up
                         fabric (comms.py), and PP sends between stages,
     per-iteration overhead.
@@ -42,7 +42,8 @@ def memory(c: Columns, cat: Catalog) -> None:
     """Weights, KV cache per token and the batch that fits, per GPU of each candidate row."""
     t, q = c.tp, c.pp
     body = c.i_params - c.i_params_embed
-    c.w_bytes_gpu = (body * c.i_precision_bytes + c.i_params_embed * cat.constant("embedding_bytes_per_param")) / (t * q)
+    embed_bytes = c.i_params_embed * cat.constant("embedding_bytes_per_param")
+    c.w_bytes_gpu = (body * c.i_precision_bytes + embed_bytes) / (t * q)
     layers_stage = np.ceil(c.i_layers / q)
     c.kv_token_gpu = layers_stage * c.i_kv_width * c.i_kv_bytes / np.minimum(t, c.i_kv_shards)
     c.kv_seq_gpu = c.kv_token_gpu * (c.i_prompt + c.i_output)
@@ -88,7 +89,8 @@ def step_model(c: Columns, cat: Catalog) -> StepModel:
     kv_flops = 2.0 * ctx * attn_width * layers_stage / t / attn_rate
     a_n = np.maximum(kv_read, kv_flops)
     causal = cat.constant("attention_flops_causal_fraction")
-    a_k = 2.0 * causal * 2.0 * c.i_prompt * attn_width * layers_stage / t / attn_rate + c.kv_token_gpu / hbm
+    # Full attention over P tokens is 2 x P^2 x width FLOPs per layer (QK^T and AV), 2 x P x width per token.
+    a_k = causal * 2.0 * c.i_prompt * attn_width * layers_stage / t / attn_rate + c.kv_token_gpu / hbm
 
     # Tensor parallel: 2 all-reduces per layer per micro-batch of T/q tokens; all_reduce_s is affine in the
     # bytes, so its value at 0 and its slope give the per-iteration and per-token parts.

@@ -19,7 +19,8 @@ STEP = dict(w_dense=0.013, g_n=0.06e-3, g_k=0.055e-3, g0=0.055e-3 * 128, a_n=0.0
 
 
 def _model():
-    return StepModel(**{k: np.array([float(v)]) for k, v in (STEP | dict(w_expert=0.0, topk_frac=1.0, micro=1.0)).items()})
+    fields = STEP | dict(w_expert=0.0, topk_frac=1.0, micro=1.0)
+    return StepModel(**{k: np.array([float(v)]) for k, v in fields.items()})
 
 
 def _step(n, k, c=STEP):
