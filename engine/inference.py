@@ -165,15 +165,15 @@ def _rows(step, index):
 def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_infer == 1)
     online = r.lam > 0
-    lat = latency(step, _load(r, np.where(r.stable, r.lam, np.where(online, r.lam_sat * 0.5, 0.0))))
+    lat = latency(step, _load(r, np.where(r.stable, r.lam, 0.0)))
     live = runs & r.stable
     ms = 1e3
 
     def online_only(x):
         return np.where(live, x, np.nan)
 
-    # Offline or overloaded replicas run at their full batch: TPOT is the saturated iteration; TTFT is
-    # queueing without bound (no figure).
+    # Offline and overloaded replicas run a steady full batch, admitting as slots free: TPOT is that
+    # iteration; TTFT grows without bound when overloaded (no figure).
     tpot_sat = step.time(r.n_sat + 1.0, r.k_sat)
     tpot50 = np.where(live, lat.tpot_quantile(0.5), tpot_sat)
     tpot99 = np.where(live, lat.tpot_quantile(0.99), tpot_sat)

@@ -327,21 +327,33 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
 
     tau = mean_point(step, load_c)["tau"]
     tau = np.where(np.isfinite(tau), tau, sat["tau"])
+    # No more sequences decode than the slots hold (the decoding share of B at saturation).
+    n_cap = sat["r"] * (O - 1.0)
     for _ in range(2):
-        n = lam_c * (O - 1.0) * tau
+        n = np.minimum(lam_c * (O - 1.0) * tau, n_cap)
         x, k, w, trans, left = _chain(step, load_c, n, size)
         tau = np.sum(w * x, axis=1)
-    n = lam_c * (O - 1.0) * tau
+    n = np.minimum(lam_c * (O - 1.0) * tau, n_cap)
 
-    tpot_mean, sd, skew, var_n = _tpot_moments(step, load_c, n, tau, x, k, w, trans)
+    # While a request decodes it holds one of B slots: others are admitted (and their prompts mixed into
+    # its iterations) no faster than the other B - 1 slots free, (B - 1)/H with H the holding time.
+    n_alone = prefill_iterations(load)
+    hold = (n_alone + O - 1.0) * tau
+    lam_tag = np.minimum(lam_c, np.maximum(load.slots - 1.0, 0.0) / np.maximum(hold, 1e-300))
+    if np.any(lam_tag < lam_c * (1.0 - 1e-9)):
+        load_tag = Load(lam_tag, P, O, C, load.slots)
+        n_tag = np.minimum(n, np.maximum(load.slots - 1.0, 0.0))
+        x_t, k_t, w_t, trans_t, _ = _chain(step, load_tag, n_tag, size)
+        tpot_mean, sd, skew, var_n = _tpot_moments(step, load_tag, n_tag, tau, x_t, k_t, w_t, trans_t)
+        var_n = np.where(lam_tag < lam_c, _tpot_moments(step, load_c, n, tau, x, k, w, trans)[3], var_n)
+    else:
+        tpot_mean, sd, skew, var_n = _tpot_moments(step, load_c, n, tau, x, k, w, trans)
     comp = _ttft_mixture(step, load_c, n, var_n, size, arrivals, (x, k, w, trans, left), compress)
 
-    n_alone = prefill_iterations(load)
     ttft_idle = step.time(0.0 * P, np.minimum(P, C)) * n_alone
     t_sys = np.sum(comp[0] * (comp[2] + comp[1] / 2), axis=1) + (O - 1.0) * tpot_mean
     p_idle = np.where(lam_c > 0, np.exp(-lam_c * t_sys), 1.0)
 
-    hold = (n_alone + O - 1.0) * tau
     occupancy = lam_c * hold
     p_wait = np.where(np.isfinite(load.slots), _erlang_c(load.slots, occupancy), 0.0)
     # Given a wait, it is exponential (holding times are nearly deterministic: M/D/c).
@@ -399,7 +411,9 @@ def _tpot_moments(step: StepModel, load_c: Load, n, tau, x, k, w, trans):
     e = np.clip(n * c_n / np.maximum(tau, 1e-300), 0.0, 0.95)
     kappa = (1.0 - e) / np.maximum(m * tau, 1e-300)
     var_n = lam_c * (1.0 / (1.0 - u) ** 2 + 1.0) / (2.0 * np.maximum(kappa, 1e-300))
-    var_n = np.where(lam_c > 0, var_n, 0.0)
+    # A count confined to [0, B] with mean n varies by at most n(B - n) (Bhatia-Davis inequality).
+    slots = np.where(np.isfinite(load_c.slots), load_c.slots, np.inf)
+    var_n = np.where(lam_c > 0, np.minimum(var_n, n * np.maximum(slots - n, 0.0)), 0.0)
     # A request sees n weighted by itself (Palm): the excess over Poisson raises its mean iteration; its
     # average of n over a life of L = m*tau keeps 2(kL - 1 + exp(-kL))/(kL)^2 of the variance (an
     # Ornstein-Uhlenbeck average).
