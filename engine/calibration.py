@@ -28,6 +28,15 @@ METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
 }
 
 
+# Serving metrics (issue 5): throughput is what the target holds; everything not in METRICS is serving.
+INFERENCE_METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
+    "output_tokens_per_s": ("output tokens/s of the system, offline (every replica at its full batch)",
+                            lambda r: r.get("infer_tokens_per_s")),
+    "slo_output_tokens_per_s": ("output tokens/s of the system at the highest request rate within the p99 "
+                                "TTFT/TPOT limits", lambda r: r.get("infer_slo_tokens_per_s")),
+}
+
+
 def workload_of(metric: str) -> str:
     return "training" if metric in METRICS else "inference"
 
@@ -72,11 +81,12 @@ class Summary:
 
 
 def compare(cases: list[Case], results: pl.DataFrame, extractors: dict | None = None) -> list[Comparison]:
-    table = METRICS | (extractors or {})
+    table = METRICS | INFERENCE_METRICS | (extractors or {})
     out = []
     for case, row in zip(cases, results.iter_rows(named=True)):
         value = table[case.metric][1](row)
-        detail = row.get("train_reason") or ""
+        reason = "train_reason" if workload_of(case.metric) == "training" else "infer_reason"
+        detail = row.get(reason) or ""
         out.append(Comparison(case, value, detail))
     return out
 

@@ -186,4 +186,5 @@ _UNION_MISMATCH = {"literal_error", "string_type", "model_type", "dict_type", "m
 
 _CUSTOM = {
     "too_many_per_node", "partial_node", "heads_split", "kv_heads_split", "moe_topk", "precision_unsupported",
+    "too_many_serving_gpus",
 }

@@ -1,7 +1,7 @@
 """The engine's single entry point: a frame of resolved scenarios in, a frame of results out.
 
     evaluate(frame) = select(training(expand(frame))) -> input stalls -> goodput (checkpoints, failures)
-                      -> energy -> (inference) -> result frame
+                      -> energy -> serving (inference.py) -> result frame
 
 No stage loops over scenarios in Python; `plans.expand` loops over the few distinct patterns of
 auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars expressions.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, plans, storage, training, workloads
+from . import energy, goodput, inference, plans, storage, training, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 
@@ -48,10 +48,11 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
         inverse = np.empty(scen.n, dtype=np.int64)
         inverse[np.concatenate(order)] = np.arange(scen.n)
         out = {k: v[inverse] for k, v in out.items()}
+    out |= inference.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
     result = pl.concat([ids, result], how="horizontal")
-    return _with_text(result) if text else result
+    return _with_serving_text(_with_text(result)) if text else result
 
 
 # Rows per chunk: small enough that a chunk's columns stay in cache and a sweep of searched plans never
@@ -219,4 +220,37 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
         train_recompute=pl.col("train_recompute_code").replace_strict(RECOMPUTE_NAMES, return_dtype=pl.Utf8),
         train_bottleneck=bottleneck,
         train_bottleneck_detail=detail,
+    )
+
+
+def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
+    """Why a serving plan cannot run, and what limits it when it can (docs/model-inference.md)."""
+    gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
+    pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
+    num = lambda col, d=1: pl.col(col).round(d).cast(pl.Utf8)  # noqa: E731
+    reason = (
+        pl.when(pl.col("infer_fits")).then(None)
+        .when(pl.col("infer_reason_code") == 9)
+        .then(pl.format("needs {} GB per GPU (weights {} GB and one sequence's KV cache), has {} GB usable of {} GB",
+                        gb("infer_mem_needed_gb"), gb("infer_mem_weights_gb"), gb("infer_mem_usable_gb"),
+                        gb("infer_hbm_gb")))
+        .otherwise(pl.col("infer_reason_code").replace_strict(inference.REASONS, default="no plan",
+                                                              return_dtype=pl.Utf8))
+    )
+    bottleneck = pl.col("infer_bottleneck_code").replace_strict(
+        dict(enumerate(inference.BOTTLENECKS)), default=None, return_dtype=pl.Utf8)
+    whole = lambda col: pl.col(col).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
+    cap = (pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch")).then(pl.lit(" (concurrency cap)"))
+           .otherwise(pl.lit(" (KV-cache memory)")))
+    batch = pl.format("batch {} of {} per replica{}", num("infer_batch_mean", 1), whole("infer_batch_limit"), cap)
+    detail = (
+        pl.when(pl.col("infer_bottleneck_code") == 6).then(pl.format("memory capacity: {}", reason))
+        .when(pl.col("infer_fits").not_()).then(None)
+        .when(pl.col("infer_bottleneck_code") == 7)
+        .then(pl.format("request rate above capacity: {} req/s offered, {} req/s served at full batch",
+                        num("infer_offered_rps", 2), num("infer_capacity_rps", 2)))
+        .otherwise(pl.format("{}: {}% of each iteration; {}", bottleneck, pct("infer_bottleneck_share"), batch))
+    )
+    return result.with_columns(
+        infer_reason=reason, infer_bottleneck=bottleneck, infer_bottleneck_detail=detail,
     )

@@ -106,9 +106,47 @@ def _training(r: dict) -> dict:
     }
 
 
+def _int(value: Any) -> Any:
+    value = _num(value)
+    return None if value is None else int(value)
+
+
 def _inference(r: dict) -> dict:
+    """TTFT and TPOT are medians (p50) with their p99s beside them; tokens_per_s is the output tokens the
+    whole serving fleet delivers at the offered rate (offline: at full batch). docs/model-inference.md."""
     g = lambda key: _num(r.get(key))  # noqa: E731
-    return {"ttft_ms": g("infer_ttft_ms"), "tpot_ms": g("infer_tpot_ms"), "tokens_per_s": g("infer_tokens_per_s")}
+    return {
+        "fits": bool(r.get("infer_fits")),
+        "reason": r.get("infer_reason"),
+        "plan": {"tp": _int(r.get("infer_tp")), "pp": _int(r.get("infer_pp")),
+                 "plans_searched": _int(r.get("infer_plans_searched"))},
+        "replicas": _int(r.get("infer_replicas")),
+        "max_batch": _int(r.get("infer_max_batch")),
+        "ttft_ms": g("infer_ttft_ms"),
+        "ttft_p99_ms": g("infer_ttft_p99_ms"),
+        "ttft_mean_ms": g("infer_ttft_mean_ms"),
+        "queue_ms": g("infer_queue_ms"),
+        "tpot_ms": g("infer_tpot_ms"),
+        "tpot_p99_ms": g("infer_tpot_p99_ms"),
+        "tpot_mean_ms": g("infer_tpot_mean_ms"),
+        "tokens_per_s": g("infer_tokens_per_s"),
+        "requests_per_s": g("infer_requests_per_s"),
+        "capacity": {"tokens_per_s": g("infer_capacity_tokens_per_s"), "requests_per_s": g("infer_capacity_rps")},
+        "within_latency_limits": {"tokens_per_s": g("infer_slo_tokens_per_s"), "requests_per_s": g("infer_slo_rps")},
+        "utilization": g("infer_utilization"),
+        "overloaded": bool(r.get("infer_overloaded")),
+        "batch": {"limit": _int(r.get("infer_batch_limit")), "mean": g("infer_batch_mean")},
+        "memory_gb": {"weights": g("infer_mem_weights_gb"), "kv_cache": g("infer_mem_kv_gb"),
+                      "needed": g("infer_mem_needed_gb"), "usable": g("infer_mem_usable_gb"),
+                      "capacity": g("infer_hbm_gb")},
+        "busy_pct": g("infer_busy_pct"),
+        "idle_gpu_pct": g("infer_idle_gpu_pct"),
+        "power_kw": g("infer_power_kw"),
+        "energy_wh_per_1k_tokens": g("infer_energy_wh_per_1k_tokens"),
+        "cost_usd_per_1m_tokens": g("infer_cost_usd_per_1m_tokens"),
+        "bottleneck": r.get("infer_bottleneck"),
+        "bottleneck_detail": r.get("infer_bottleneck_detail"),
+    }
 
 
 def records(results: pl.DataFrame, has_training: list[bool], has_inference: list[bool]) -> list[dict]:

@@ -210,17 +210,42 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     i = s.inference
     row["has_infer"] = int(i is not None)
     i = i or Inference()
-    row |= model_columns("i_", _shape(i.model, catalog))
+    shape = _shape(i.model, catalog)
+    row |= model_columns("i_", shape)
     row |= {
-        "i_precision_bytes": {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}[i.precision],
+        "i_precision_bytes": PRECISION_BYTES[i.precision],
         "i_peak_tflops": {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or fp8}[i.precision],
         "i_prompt": i.prompt_tokens,
         "i_output": i.output_tokens,
         "i_concurrency": i.concurrency,
         "i_rate": i.request_rate_per_s,
         "i_tp": AUTO if i.tp == "auto" else i.tp,
-    }
+    } | _serving(i, shape, c.gpu_count)
     return row
+
+
+PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
+
+
+def _serving(i: Inference, shape: ModelShape | ModelSpec, cluster_gpus: int) -> dict[str, float]:
+    """Serving-only inputs. KV precision "auto" follows the weights but stays at 8 bits or more; the KV cache
+    splits over TP by KV heads (MLA's shared latent does not split: one shard)."""
+    kv = i.kv_cache_precision
+    if kv == "auto":
+        kv = "bf16" if i.precision == "bf16" else "fp8"
+    return {
+        "i_pp": i.pp,
+        "i_gpus": i.gpu_count or cluster_gpus,
+        "i_kv_bytes": PRECISION_BYTES[kv],
+        "i_kv_shards": 1 if shape.attention == "mla" else (shape.kv_heads or shape.heads),
+        # Attention width: heads x (query-key + value width); MLA attends over its cached latent.
+        "i_attn_width": (shape.heads * 2.0 * shape.kv_cache_width if shape.attention == "mla" and shape.kv_cache_width
+                         else 2.0 * shape.hidden),
+        "i_chunk": i.prefill_chunk_tokens if i.chunked_prefill else math.inf,
+        "i_kv_fraction": i.kv_cache_memory_fraction,
+        "i_ttft_limit_ms": i.ttft_p99_limit_ms or math.nan,
+        "i_tpot_limit_ms": i.tpot_p99_limit_ms or math.nan,
+    }
 
 
 def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl.DataFrame:

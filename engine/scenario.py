@@ -254,6 +254,10 @@ class Training(_Section):
 
 
 class Inference(_Section):
+    """A serving workload. `concurrency` is the most requests one replica batches at once (the engine's max
+    batch size); `request_rate_per_s` is Poisson arrivals at the whole serving fleet, 0 meaning offline
+    (every replica kept at its full batch). See docs/model-inference.md."""
+
     model: str | ModelSpec = "llama-3.1-70b"
     precision: Literal["bf16", "fp8", "fp4"] = "fp8"
     prompt_tokens: Annotated[int, Field(ge=1, le=4_194_304)] = 2048
@@ -261,6 +265,20 @@ class Inference(_Section):
     concurrency: Annotated[int, Field(ge=1, le=1_000_000)] = 64
     request_rate_per_s: Annotated[float, Field(ge=0, le=1e7)] = 10.0
     tp: Literal["auto"] | Annotated[int, Field(ge=1, le=512)] = "auto"
+    pp: Annotated[int, Field(ge=1, le=64)] = 1
+    # GPUs that serve (replicas = gpu_count // (tp x pp)); left out: every GPU of the cluster.
+    gpu_count: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
+    # Share of the memory left after the weights and the runtime reserve that the engine gives to the KV
+    # cache (TensorRT-LLM's kv_cache_free_gpu_mem_fraction, whose default is 0.9).
+    kv_cache_memory_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    # "auto": the weights' precision, but never below fp8 (quantized checkpoints keep an fp8 KV cache).
+    kv_cache_precision: Literal["auto", "bf16", "fp8", "fp4"] = "auto"
+    # Mixed batching always; chunking caps the prompt tokens one iteration takes (Sarathi-Serve style).
+    chunked_prefill: bool = True
+    prefill_chunk_tokens: Annotated[int, Field(ge=16, le=1_048_576)] = 2048
+    # Latency targets (p99). When given, results add the highest request rate that meets them.
+    ttft_p99_limit_ms: PositiveFloat | None = None
+    tpot_p99_limit_ms: PositiveFloat | None = None
 
     @field_validator("model", mode="before")
     @classmethod
@@ -304,6 +322,17 @@ class Scenario(BaseModel):
                 "{gpu} has no {precision} tensor cores; allowed: {allowed}",
                 {"gpu": gpu.name, "precision": precision, "allowed": ", ".join(allowed),
                  "field": f"{section}.precision"},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _serving_gpus(self) -> Self:
+        i = self.inference
+        if i is not None and i.gpu_count is not None and i.gpu_count > self.cluster.gpu_count:
+            raise PydanticCustomError(
+                "too_many_serving_gpus",
+                "inference.gpu_count {n} is more than the cluster's gpu_count {count}; allowed: 1 to {count}",
+                {"n": i.gpu_count, "count": self.cluster.gpu_count, "field": "inference.gpu_count"},
             )
         return self
 

@@ -192,9 +192,23 @@ ROWS = [
      "train_co2_t"),
     ("  bottleneck", lambda r: r["train_bottleneck_detail"] or fmt.DASH, None),
     ("Serving", None, None),
-    ("  TTFT", lambda r: fmt.ms(r.get("infer_ttft_ms")), "infer_ttft_ms"),
-    ("  TPOT", lambda r: fmt.ms(r.get("infer_tpot_ms")), "infer_tpot_ms"),
+    ("  plan", lambda r: fmt.serving_plan(r), None),
+    ("  fits", lambda r: fmt.DASH if r.get("infer_tp") is None else
+     ("yes" if r["infer_fits"] else f"no: {r['infer_reason']}"), None),
+    ("  TTFT p50 / p99", lambda r: fmt.pair_ms(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms")), "infer_ttft_p99_ms"),
+    ("  TPOT p50 / p99", lambda r: fmt.pair_ms(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms")), "infer_tpot_p99_ms"),
     ("  tokens/s", lambda r: fmt.si(r.get("infer_tokens_per_s")), "infer_tokens_per_s"),
+    ("  capacity", lambda r: fmt.si(r.get("infer_capacity_tokens_per_s"), " tok/s") + (
+        f" ({fmt.pct(r.get('infer_utilization'))} used)" if r.get("infer_utilization") is not None else ""),
+     "infer_capacity_tokens_per_s"),
+    ("  within p99 limits", lambda r: fmt.si(r.get("infer_slo_tokens_per_s"), " tok/s"), "infer_slo_tokens_per_s"),
+    ("  max batch", lambda r: fmt.number(r.get("infer_max_batch")), "infer_max_batch"),
+    ("  idle GPU", lambda r: fmt.pct_points(r.get("infer_idle_gpu_pct")), "infer_idle_gpu_pct"),
+    ("  energy / 1k tokens", lambda r: fmt.number(r.get("infer_energy_wh_per_1k_tokens")) + " Wh"
+     if r.get("infer_energy_wh_per_1k_tokens") is not None else fmt.DASH, "infer_energy_wh_per_1k_tokens"),
+    ("  cost / 1M tokens", lambda r: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens")),
+     "infer_cost_usd_per_1m_tokens"),
+    ("  bottleneck", lambda r: r.get("infer_bottleneck_detail") or fmt.DASH, None),
 ]
 
 

@@ -142,3 +142,25 @@ def racks(r: dict) -> str:
         return DASH
     text = f"{n:,.0f} at up to {kw:.1f} kW (limit {limit:.0f} kW)"
     return text + "; nodes spread out: rack power over the limit" if r.get("train_rack_over_limit") else text
+
+
+def pair_ms(p50, p99) -> str:
+    """'68.6 ms / 74.6 ms' (a median and its p99)."""
+    if not _ok(p50) and not _ok(p99):
+        return DASH
+    return f"{ms(p50)} / {ms(p99)}"
+
+
+def money_small(usd) -> str:
+    """Dollars with cents for small amounts ('$0.42'), else like money()."""
+    if not _ok(usd):
+        return DASH
+    return f"${usd:,.2f}" if abs(usd) < 1000 else money(usd)
+
+
+def serving_plan(r: dict) -> str:
+    """'TP8 x 128 replicas' (PP shown when above 1)."""
+    if r.get("infer_tp") is None:
+        return DASH
+    pp = f" PP{int(r['infer_pp'])}" if (r.get("infer_pp") or 1) > 1 else ""
+    return f"TP{int(r['infer_tp'])}{pp} x {int(r['infer_replicas'] or 0)} replicas"
