@@ -107,11 +107,33 @@ def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
     return rows
 
 
+_COLUMNS: dict[str, np.dtype] = {}
+
+
 def serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
-    """Serving results per scenario (NaN where a figure does not apply)."""
+    """Serving results per scenario (NaN where a figure does not apply). Only scenarios with a serving
+    workload are computed; the others get the empty values (NaN, False, -1)."""
+    rows = np.flatnonzero(scen.has_infer == 1)
     # Rows that do not run carry inf/NaN through the arithmetic before they are masked; no warnings.
     with np.errstate(all="ignore"):
-        return _serve(scen, cat)
+        if len(rows):
+            part = _serve(scen.take(rows), cat)
+            _COLUMNS.update((k, v.dtype) for k, v in part.items())
+        else:
+            if not _COLUMNS:  # the result's columns, learnt once from any one row
+                _COLUMNS.update((k, v.dtype) for k, v in _serve(scen.take(np.arange(1)), cat).items())
+            part = {k: np.empty(0, dtype=dtype) for k, dtype in _COLUMNS.items()}
+    if len(rows) == scen.n:
+        return part
+    out = {}
+    for key, values in part.items():
+        kind = values.dtype.kind
+        empty = False if kind == "b" else (-1 if kind in "iu" else (None if kind == "O" else np.nan))
+        full = np.full(scen.n, empty, dtype=values.dtype if kind in "biuO" else np.float64)
+        if len(rows):
+            full[rows] = values
+        out[key] = full
+    return out
 
 
 def _serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:

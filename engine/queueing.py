@@ -491,10 +491,11 @@ def step_time_rows(step: StepModel, n: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def max_rate_within(step: StepModel, load: Load, ttft_limit_s: np.ndarray, tpot_limit_s: np.ndarray,
-                    q: float = 0.99, iterations: int = 14) -> np.ndarray:
+                    q: float = 0.99, iterations: int = 9) -> np.ndarray:
     """Highest rate (requests/s per replica) whose q-quantiles of TTFT and TPOT stay within the limits
     (NaN limit: no limit). Both quantiles rise with the rate, so a bisection on lam finds it; 0 where even
-    a lone request misses a limit."""
+    a lone request misses a limit. Nine halvings place it within 0.2% of the saturation rate, finer than
+    the model's own accuracy."""
     sat = saturation(step, load)["lam"]
     ttft_lim = np.where(np.isfinite(ttft_limit_s), ttft_limit_s, np.inf)
     tpot_lim = np.where(np.isfinite(tpot_limit_s), tpot_limit_s, np.inf)

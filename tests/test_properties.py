@@ -72,7 +72,8 @@ def test_more_hbm_never_makes_a_plan_infeasible(s, factor):
 
 
 @SETTINGS
-@given(scenarios(explicit_plan={"tp": 8, "pp": 2, "microbatch": 1, "zero": 1}), st.sampled_from(["none", "full"]))
+@given(scenarios(explicit_plan={"tp": 8, "pp": 2, "microbatch": 1, "zero": 1, "ep": 1, "interleave": 1}),
+       st.sampled_from(["none", "full"]))
 def test_doubling_gpus_never_more_than_halves_wall_clock(s, recompute):
     # Same per-replica plan, twice the data-parallel replicas, same tokens to train.
     s = s.edited("training", recompute=recompute)
