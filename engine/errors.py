@@ -54,10 +54,12 @@ def _show(value: Any) -> str:
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
-    for arg in (annotation, *get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        nested = _model_class(arg) if get_args(arg) else None
+    # Recurse into the arguments only (recursing into `annotation` itself never ended for
+    # `Annotated[float, Gt(0)] | None`, e.g. a negative cluster.hbm_gb).
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        nested = _model_class(arg)
         if nested:
             return nested
     return None

@@ -42,6 +42,7 @@ class FieldSpec:
     # Changing this other field re-fills this one with its catalog default.
     follows: str | None = None
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def section(self) -> str:
@@ -155,11 +156,16 @@ PANES: tuple[Pane, ...] = (
         FieldSpec("training.seq_len_tokens", "sequence", "int", "tokens", minimum=1),
         FieldSpec("training.global_batch_seqs", "global batch", "int", "seqs", minimum=1),
         FieldSpec("training.precision", "precision", "choice", choices=_fixed("bf16", "fp8")),
-        FieldSpec("training.parallelism.tp", "TP", "auto_int", "", "tensor-parallel size (empty: searched)"),
-        FieldSpec("training.parallelism.pp", "PP", "auto_int", "", "pipeline stages (empty: searched)"),
-        FieldSpec("training.parallelism.dp", "DP", "auto_int", "", "data-parallel replicas (empty: searched)"),
-        FieldSpec("training.parallelism.microbatch", "micro-batch", "auto_int", "seqs", "(empty: searched)"),
-        FieldSpec("training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)"),
+        FieldSpec("training.parallelism.tp", "TP", "auto_int", "", "tensor-parallel size (empty: searched)",
+                  minimum=1, maximum=512),
+        FieldSpec("training.parallelism.pp", "PP", "auto_int", "", "pipeline stages (empty: searched)",
+                  minimum=1, maximum=512),
+        FieldSpec("training.parallelism.dp", "DP", "auto_int", "", "data-parallel replicas (empty: searched)",
+                  minimum=1, maximum=1_048_576),
+        FieldSpec("training.parallelism.microbatch", "micro-batch", "auto_int", "seqs", "(empty: searched)",
+                  minimum=1, maximum=4096),
+        FieldSpec("training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)",
+                  minimum=0, maximum=3),
         FieldSpec("training.recompute", "recompute", "choice", choices=_fixed("auto", "none", "selective", "full")),
     )),
     Pane("inference", "Serving workload", (
@@ -170,7 +176,8 @@ PANES: tuple[Pane, ...] = (
         FieldSpec("inference.output_tokens", "output", "int", "tokens", minimum=1),
         FieldSpec("inference.concurrency", "concurrency", "int", "requests", minimum=1),
         FieldSpec("inference.request_rate_per_s", "request rate", "float", "req/s", minimum=0),
-        FieldSpec("inference.tp", "TP", "auto_int", "", "GPUs per replica (empty: searched)"),
+        FieldSpec("inference.tp", "TP", "auto_int", "", "GPUs per replica (empty: searched)", minimum=1,
+                  maximum=512),
     )),
 )
 
@@ -265,8 +272,11 @@ def is_override(spec: FieldSpec, raw: Raw) -> bool:
 
 def _describe(spec: FieldSpec) -> str:
     if spec.kind in ("int", "auto_int"):
-        low = f" of at least {spec.minimum:g}" if spec.minimum is not None else ""
-        return f"a whole number{low}" + (" (empty: auto)" if spec.kind == "auto_int" else "")
+        if spec.minimum is not None and spec.maximum is not None:
+            bounds = f" from {spec.minimum:g} to {spec.maximum:g}"
+        else:
+            bounds = f" of at least {spec.minimum:g}" if spec.minimum is not None else ""
+        return f"a whole number{bounds}" + (" (empty: auto)" if spec.kind == "auto_int" else "")
     example = {"training.train_tokens": "15e12"}.get(spec.key, "1.5")
     return f"a number such as {example}" + (" (empty: auto)" if spec.kind == "auto_float" else "") + (
         " (empty: the catalog value)" if spec.kind == "override" else "")
@@ -295,6 +305,8 @@ def parse_field(spec: FieldSpec, text: Any, raw: Raw) -> tuple[Any, str | None]:
         if not number.is_integer():
             return None, f"not a whole number; allowed: {_describe(spec)}"
         number = int(number)
+        if spec.kind == "auto_int" and not (spec.minimum <= number <= spec.maximum):
+            return None, f"out of range; allowed: {_describe(spec)}"
     if spec.kind == "override" and not is_override(spec, raw | {spec.key: s}):
         return None, None
     return number, None
@@ -357,7 +369,10 @@ def build(base: Scenario, raw: Raw) -> Built:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        issues.extend(from_validation_error(exc, Scenario).issues)
+        found = from_validation_error(exc, Scenario).issues
+        # A `"auto" | table` key reports the failed "auto" branch too; the table's own problem says more.
+        issues.extend(i for i in found if not (i.message.startswith("not one of the choices")
+                                               and any(j.key.startswith(i.key + ".") for j in found)))
         scenario = None
     if issues:
         return Built(None, tuple(issues))
