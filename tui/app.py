@@ -46,6 +46,8 @@ class WhatIfApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "whatif"
     ENABLE_COMMAND_PALETTE = True
+    # Requests needing the engine for at most this many rows run on the UI thread (see request_compute).
+    inline_rows = 2
     BINDINGS = [
         Binding("f1", "help", "Help", id="help", tooltip="What each figure means and how it is computed"),
         Binding("ctrl+o", "open_preset", "Open", id="open", tooltip="Open a shipped or saved preset"),
@@ -57,12 +59,13 @@ class WhatIfApp(App[int]):
     ]
 
     def __init__(self, scenario: Scenario, path: str | None = None, *, evaluate_fn: EvaluateFn | None = None,
-                 presets: list[Preset] | None = None, cursor_blink: bool = True, theme: str | None = None) -> None:
+                 presets: list[Preset] | None = None, cursor_blink: bool = True, theme: str | None = None,
+                 explorer: Explorer | None = None) -> None:
         super().__init__()
         self.scenario = scenario            # the current valid scenario (what the figures describe)
         self.path = path
         self.cursor_blink = cursor_blink
-        self.explorer = Explorer(evaluate_fn) if evaluate_fn else Explorer()
+        self.explorer = explorer or (Explorer(evaluate_fn) if evaluate_fn else Explorer())
         self.presets = discover_presets() if presets is None else presets
         self.pinned: list[Preset] = []
         self.own_workload = False
@@ -126,7 +129,24 @@ class WhatIfApp(App[int]):
         return self._comparisons
 
     def request_compute(self) -> None:
+        """Ask for the outcome of the current scenario. A request that needs the engine for only a few
+        rows (a GPU count typed: the current row) is computed at once, on this thread: that is quicker
+        than handing it to a thread which then competes with the screen for the interpreter. Bigger
+        ones (a workload edit recomputes every comparison and the sweep) go to the worker thread, so
+        the screen stays responsive; requests arriving meanwhile are coalesced."""
         self._generation += 1
+        with self._engine_lock:
+            busy = self._engine_busy
+        if not busy and self.inline_rows:
+            job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
+            if len(job.missing) <= self.inline_rows:
+                try:
+                    outcome = self.explorer.finish(job)
+                except Exception as exc:  # an engine fault: say so, keep the last figures
+                    self._engine_failed(f"{type(exc).__name__}: {exc}")
+                else:
+                    self._apply(outcome)
+                return
         job = (self._generation, self.scenario, self.comparison_rows())
         with self._engine_lock:
             self._engine_wanted = job
@@ -201,9 +221,20 @@ class WhatIfApp(App[int]):
             status, stale = "● live", False
         figures.show(train_row, serve_row, train_note=train_note,
                      serve_note=serve_note, status=status, stale=stale, train_stale=train_stale)
-        self.main.compare.show(s, row, outcome.comparisons)
-        self._caption()
-        self.main.scale.show(outcome.sweep, s.cluster.gpu_count, s.cluster.gpu, s.cluster.gpus_per_node)
+        self.render_views()
+
+    def render_views(self) -> None:
+        """The compare table and the scale chart, if on screen; a hidden one is brought up to date when
+        its tab is shown (cells nobody sees are not worth a keystroke's time)."""
+        outcome, view = self.outcome, self.main.query_one("#views").active
+        if outcome is None:
+            return
+        s = outcome.scenario
+        if view == "compare":
+            self.main.compare.show(s, outcome.current, outcome.comparisons)
+            self._caption()
+        elif view == "scale":
+            self.main.scale.show(outcome.sweep, s.cluster.gpu_count, s.cluster.gpu, s.cluster.gpus_per_node)
 
     def _stale_text(self) -> str:
         issues = self.invalid.issues if self.invalid else ()
@@ -212,7 +243,7 @@ class WhatIfApp(App[int]):
         first = issues[0]
         more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
         where = label_for(field_for_issue(first.key) or first.key)
-        return f"○ stale: {where} ({first.key}): {first.message}{more}"
+        return f"○ stale: {where}: {first.message}{more}"
 
     def _caption(self) -> None:
         mode = ("each preset runs its own workload" if self.own_workload
@@ -299,7 +330,8 @@ class WhatIfApp(App[int]):
             first = self.invalid.issues[0]
             self.notify(f"Fix {first.key} first: {first.message}", title="Not saved", severity="error", timeout=6)
             return
-        name = self.scenario.name if self.path or not self.scenario.name.startswith("Default") else ""
+        c = self.scenario.cluster
+        name = self.scenario.name if self.path else f"{c.gpu}-{c.gpu_count}"
         self.push_screen(SaveScreen(name, cursor_blink=self.cursor_blink), self._save_named)
 
     def _save_named(self, name: str | None) -> None:

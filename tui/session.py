@@ -32,12 +32,10 @@ SWEEP_TARGETS = tuple(8 * 2**k for k in range(13))
 _NOT_KEYED = ("scenario", "name")
 
 
-def sweep_counts(gpus_per_node: int, current: int | None = None) -> list[int]:
-    """GPU counts for the scale chart: each target rounded to whole nodes, plus the current count."""
-    counts = {max(gpus_per_node, round(t / gpus_per_node) * gpus_per_node) for t in SWEEP_TARGETS}
-    if current is not None:
-        counts.add(current)
-    return sorted(counts)
+def sweep_counts(gpus_per_node: int) -> list[int]:
+    """GPU counts for the scale chart: each target rounded to whole nodes (the current count is added to
+    the chart from the current row)."""
+    return sorted({max(gpus_per_node, round(t / gpus_per_node) * gpus_per_node) for t in SWEEP_TARGETS})
 
 
 @dataclass(frozen=True)
@@ -115,14 +113,28 @@ class Outcome:
 
 
 @dataclass
+class Job:
+    """One request, resolved and hashed: which rows it needs and which of them the engine must compute."""
+
+    scenario: Scenario
+    comparisons: list[Comparison]
+    counts: list[int]
+    hashes: list[int]
+    frame: list[pl.DataFrame]
+    missing: dict[int, int]          # row hash -> row index in the concatenated frame
+    generation: int = 0
+
+
+@dataclass
 class Explorer:
-    """Holds the result cache; `run` is called from one worker thread at a time."""
+    """Holds the result cache. `prepare` + `finish` (or `run`) are called by one thread at a time."""
 
     evaluate_fn: EvaluateFn = evaluate
     capacity: int = 4096
     calls: int = 0
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _comparison_frames: dict = field(default_factory=dict)
+    _sweeps: dict = field(default_factory=dict)
 
     def _resolve_comparisons(self, scenarios: tuple[Scenario, ...]) -> tuple[pl.DataFrame | None, list[int]]:
         """The comparison rows' frame and hashes; unchanged between keystrokes that do not touch the workload."""
@@ -134,39 +146,60 @@ class Explorer:
             self._comparison_frames = {scenarios: hit}
         return hit
 
-    def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:
+    def _sweep(self, current: Scenario, cur: pl.DataFrame) -> tuple[list[int], pl.DataFrame, list[int]]:
+        """The sweep rows: the current row replicated with other GPU counts (whole nodes). They depend on
+        everything but the GPU count, so they are kept while only the count changes."""
+        c = current.cluster
+        key = (c.gpu, c.gpus_per_node, c.nodes_per_rack, c.hbm_gb, c.bf16_tflops, c.fp8_tflops, c.host_memory_gb,
+               current.network, current.storage, current.cooling, current.facility, current.training,
+               current.inference)
+        hit = self._sweeps.get(key)
+        if hit is None:
+            counts = sweep_counts(c.gpus_per_node)
+            frame = pl.concat([cur] * len(counts)).with_columns(
+                n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+            hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
+            self._sweeps = {key: hit}
+        return hit
+
+    def prepare(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Job:
         cur = resolve([current])
-        counts = sweep_counts(current.cluster.gpus_per_node, current.cluster.gpu_count)
-        # The sweep: the current row replicated, only the GPU count differing (whole nodes, see sweep_counts).
-        sweep = pl.concat([cur] * len(counts)).with_columns(n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+        counts, sweep, sweep_hashes = self._sweep(current, cur)
         valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
         comp_frame, comp_hashes = self._resolve_comparisons(valid)
-
         parts = [cur, sweep] + ([comp_frame] if comp_frame is not None else [])
-        hashes = (cur.drop(_NOT_KEYED).hash_rows().to_list() + sweep.drop(_NOT_KEYED).hash_rows().to_list()
-                  + comp_hashes)
+        hashes = cur.drop(_NOT_KEYED).hash_rows().to_list() + sweep_hashes + comp_hashes
         missing: dict[int, int] = {}
         for i, h in enumerate(hashes):
             if h not in self._cache and h not in missing:
                 missing[h] = i
+        return Job(current, comparisons, counts, hashes, parts, missing, generation)
+
+    def finish(self, job: Job) -> Outcome:
+        """One engine call for every row not seen before; the outcome from the cache."""
         started = time.perf_counter()
+        missing = {h: i for h, i in job.missing.items() if h not in self._cache}
         if missing:
-            frame = pl.concat(parts, how="vertical_relaxed")
+            frame = pl.concat(job.frame, how="vertical_relaxed")
             todo = frame[list(missing.values())].with_columns(scenario=pl.int_range(pl.len(), dtype=pl.Int64))
             self.calls += 1
             results = self.evaluate_fn(todo)
             for h, row in zip(missing, results.iter_rows(named=True)):
                 self._store(h, row)
         engine_s = time.perf_counter() - started
+        hashes, current = job.hashes, job.scenario
 
         def row(i: int, name: str) -> dict:
             return self._cache[hashes[i]] | {"name": name}
 
         current_row = row(0, current.name)
-        sweep_rows = [row(1 + k, current.name) for k in range(len(counts))]
+        sweep_rows = [row(1 + k, current.name) for k in range(len(job.counts))]
+        if current.cluster.gpu_count not in job.counts:  # the current point, marked on the chart
+            sweep_rows.append(current_row)
+            sweep_rows.sort(key=lambda r: r["n_gpus"])
         out_comparisons: list[tuple[Comparison, dict | None]] = []
-        index = 1 + len(counts)
-        for c in comparisons:
+        index = 1 + len(job.counts)
+        for c in job.comparisons:
             if c.scenario is None:
                 out_comparisons.append((c, None))
             else:
@@ -174,7 +207,10 @@ class Explorer:
                 index += 1
         for h in hashes:  # keep what this request used at the young end of the cache
             self._cache.move_to_end(h)
-        return Outcome(current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, generation)
+        return Outcome(current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation)
+
+    def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:
+        return self.finish(self.prepare(current, comparisons, generation))
 
     def _store(self, key: int, row: dict) -> None:
         self._cache[key] = row

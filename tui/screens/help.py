@@ -6,7 +6,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Markdown
+from rich.markdown import Markdown
+from textual.widgets import Footer, Static
 
 HELP = """\
 # What the figures mean
@@ -69,7 +70,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Markdown(HELP, id="help-text")
+            # Rich's Markdown in one Static: the help is read, not navigated, and one widget opens at once.
+            yield Static(Markdown(HELP), id="help-text")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -70,6 +70,7 @@ class MainScreen(Screen):
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        self.app.render_views()
         if event.pane.id == "compare":
             self.query_one(CompareTable).focus()
 
@@ -95,6 +96,7 @@ class MainScreen(Screen):
 
     def show_view(self, view: str) -> None:
         self.query_one(TabbedContent).active = view
+        self.app.render_views()
         if view == "compare":
             self.compare.focus()
         elif view == "scale":

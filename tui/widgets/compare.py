@@ -85,15 +85,16 @@ def figure_cell(col: Column, value, base) -> Cell:
 
 
 def row_cells(name: str, scenario: Scenario | None, row: dict | None, base: dict | None, note: str,
-              current: bool = False) -> dict[str, Cell]:
+              current: bool = False, hardware_of: Scenario | None = None) -> dict[str, Cell]:
     cells: dict[str, Cell] = {}
     label = Cell(("▶ " if current else "  ") + name[:20])
     label.sort_value = name.lower()
     if current:
         label.stylize("bold")
     cells["name"] = label
-    hw = Cell(hardware(scenario))
-    hw.sort_value = scenario.cluster.gpu_count if scenario else None
+    hw_scenario = scenario or hardware_of
+    hw = Cell(hardware(hw_scenario))
+    hw.sort_value = hw_scenario.cluster.gpu_count if hw_scenario else None
     cells["hardware"] = hw
     for col in COLUMNS:
         if col.source is None:
@@ -141,7 +142,8 @@ class CompareTable(DataTable):
                                _note(scenario, current, None), current=True)}
         for comp, row in comparisons:
             wanted[comp.preset.key] = row_cells(comp.preset.label, comp.scenario, row, current,
-                                                _note(comp.scenario, row, comp.error))
+                                                _note(comp.scenario, row, comp.error),
+                                                hardware_of=comp.preset.scenario)
         changed = 0
         sort_dirty = False
         for key in [k for k in self._cells if k not in wanted]:

@@ -12,8 +12,9 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from whatif.engine.errors import FieldIssue
@@ -26,6 +27,28 @@ _INPUT_TYPE = {"int": "integer", "auto_int": "integer", "float": "number", "over
                "auto_float": "number"}
 
 
+class FieldInput(Input):
+    """An Input whose editing keys act in the order they were typed.
+
+    Textual runs Input's key bindings (backspace, delete, arrows) only after the key has bubbled back up to
+    the app, while a printable key is inserted as soon as the Input sees it. When keys arrive together (a
+    fast typist, or a busy moment), "backspace, 3" then becomes "3, backspace" and the 3 is lost (seen in
+    a pseudo-terminal, see benchmarks/bench_tui.py). Handling these keys here keeps them in order."""
+
+    _EDITING = {"backspace": "delete_left", "delete": "delete_right", "left": "cursor_left",
+                "right": "cursor_right", "home": "home", "end": "end"}
+
+    async def _on_key(self, event) -> None:
+        action = self._EDITING.get(event.key)
+        if action is not None:
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            getattr(self, f"action_{action}")()
+            return
+        await super()._on_key(event)
+
+
 def control_id(key: str) -> str:
     return "in-" + key.replace(".", "-")
 
@@ -34,49 +57,55 @@ def row_id(key: str) -> str:
     return "field-" + key.replace(".", "-")
 
 
-class FieldRow(Vertical):
-    """One field: label, control, unit; a message line under it when something is wrong."""
+class FieldRow(Widget):
+    """One field: label, control, unit on a grid row; a message line under them when something is wrong
+    (mounted on first use: the editor has some fifty fields and every widget costs start-up time)."""
 
     def __init__(self, spec: FieldSpec, raw: form.Raw, cursor_blink: bool = True) -> None:
-        super().__init__(id=row_id(spec.key), classes="field-row")
+        super().__init__(id=row_id(spec.key), classes=f"field-row -{spec.kind}")
         self.spec = spec
         self._raw = raw
         self._cursor_blink = cursor_blink
         self._message = ""
+        self._error: Label | None = None
         if spec.help:
             self.tooltip = spec.help
 
     def compose(self) -> ComposeResult:
         spec, raw = self.spec, self._raw
-        with Horizontal(classes="field-line"):
-            if spec.kind == "toggle":
-                yield Checkbox(spec.label, value=bool(raw.get(spec.key)), id=control_id(spec.key), name=spec.key,
-                               compact=True, classes="field-control")
-            else:
-                yield Label(spec.label, classes="field-label")
-                if spec.kind == "choice":
-                    options = spec.choices(raw)
-                    value = raw.get(spec.key)
-                    if value not in {v for _, v in options}:
-                        options = [(str(value), value)] + options
-                    yield Select(options, value=value, allow_blank=False, compact=True, id=control_id(spec.key),
-                                 name=spec.key, classes="field-control")
-                else:
-                    placeholder = "auto" if spec.kind.startswith("auto") else ("none" if spec.kind == "override"
-                                                                                else "")
-                    box = Input(str(raw.get(spec.key, "")), placeholder=placeholder, type=_INPUT_TYPE[spec.kind],
-                                compact=True, validate_on=[], id=control_id(spec.key), name=spec.key,
-                                classes="field-control", select_on_focus=False)
-                    box.cursor_blink = self._cursor_blink
-                    yield box
-                yield Label(spec.unit, classes="field-unit")
-        yield Label("", classes="field-error")
+        if spec.kind == "toggle":
+            yield Checkbox(spec.label, value=bool(raw.get(spec.key)), id=control_id(spec.key), name=spec.key,
+                           compact=True, classes="field-control -toggle")
+            return
+        yield Label(spec.label, classes="field-label")
+        if spec.kind == "choice":
+            options = spec.choices(raw)
+            value = raw.get(spec.key)
+            if value not in {v for _, v in options}:
+                options = [(str(value), value)] + options
+            yield Select(options, value=value, allow_blank=False, compact=True, id=control_id(spec.key),
+                         name=spec.key, classes="field-control")
+        else:
+            placeholder = "auto" if spec.kind.startswith("auto") else ("none" if spec.kind == "override" else "")
+            box = FieldInput(str(raw.get(spec.key, "")), placeholder=placeholder, type=_INPUT_TYPE[spec.kind],
+                        compact=True, validate_on=[], id=control_id(spec.key), name=spec.key,
+                        classes="field-control", select_on_focus=False)
+            box.cursor_blink = self._cursor_blink
+            yield box
+        if spec.unit:
+            yield Label(spec.unit, classes="field-unit")
 
     def set_message(self, text: str) -> None:
         if text == self._message:
             return
         self._message = text
-        self.query_one(".field-error", Label).update(text)
+        if self._error is None:
+            if not text:
+                return
+            self._error = Label(text, classes="field-error", markup=False)
+            self.mount(self._error)
+        else:
+            self._error.update(text)
         self.set_class(bool(text), "-error")
 
     def set_override(self, on: bool) -> None:
@@ -178,6 +207,8 @@ class ScenarioEditor(VerticalScroll):
 
     def set_note(self, key: str, text: str) -> None:
         """A message from outside validation (e.g. 'no plan fits') under field `key`; '' clears it."""
+        if self._notes.get(key, "") == text:
+            return
         if text:
             self._notes[key] = text
         else:
