@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 COMPARISONS = 20
+VERBOSE = False
 # GPU counts with a plan for a global batch of 1,920 sequences (2^7 x 15) that are not powers of two
 # (the scale sweep's points) and not a prefix of one another (typing 15360 would compute 1536 on the way).
 COUNTS = (384, 640, 960, 1280, 1536, 1920, 2560, 3072, 5120, 6144, 10240, 12288, 480, 768)
@@ -199,6 +200,8 @@ def run_round(variant: str, path: Path, expected: dict[int, str], start_text: st
                 missed.append(n)
             else:
                 latencies.append(arrived - sent)
+                if VERBOSE:
+                    print(f"    {variant} {n:6d} {1e3 * (arrived - sent):7.1f} ms")
             term.quiet()
     finally:
         term.close()
@@ -216,11 +219,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="app runs per variant (alternating)")
     parser.add_argument("--size", default="80x24", help="terminal size, COLSxROWS")
+    parser.add_argument("--verbose", action="store_true", help="print every keystroke's latency")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "SCENARIO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
 
+    global VERBOSE
+    VERBOSE = args.verbose
     cols, rows = (int(x) for x in args.size.lower().split("x"))
     home = Path(tempfile.mkdtemp(prefix="whatif-bench-"))
     os.environ["WHATIF_HOME"] = str(home)

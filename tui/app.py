@@ -15,6 +15,7 @@ values, marked stale.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from typing import Iterable
@@ -94,7 +95,16 @@ class WhatIfApp(App[int]):
         self._set_titles()
 
     def main_ready(self) -> None:
-        """The main screen is composed: compute the first outcome and put the cursor in the GPU count."""
+        """The main screen is composed: compute the first outcome and put the cursor in the GPU count.
+
+        The first screen needs only the current row: it is computed at once, here; the comparisons and the
+        scale sweep follow in one engine call on the worker thread."""
+        job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
+        if len(job.missing) > self.inline_rows:
+            try:
+                self._apply(self.explorer.finish(job, current_only=True))
+            except Exception as exc:
+                self._engine_failed(f"{type(exc).__name__}: {exc}")
         self.request_compute()
         self.main.editor.focus_field("cluster.gpu_count")
 
@@ -180,12 +190,17 @@ class WhatIfApp(App[int]):
 
     def _apply(self, outcome: Outcome) -> None:
         self.engine_failure = None
+        first = self.outcome is None
         self.outcome = outcome
         self.render_outcome()
+        if first:
+            # Everything alive after the first full screen (widgets, catalogs, styles) stays alive: move it
+            # out of the collector's way, so that a collection during a keystroke has little to scan.
+            gc.freeze()
 
     def render_outcome(self) -> None:
         """Paint the last outcome, with the current validity (stale marks, notes under fields)."""
-        if self.main is None or not self.main.is_mounted:
+        if self.main is None or not self.main.ready:
             return
         outcome = self.outcome
         editor, figures = self.main.editor, self.main.figures

@@ -112,6 +112,18 @@ class Outcome:
     generation: int = 0
 
 
+def _rows(parts: list[pl.DataFrame], index: list[int]) -> pl.DataFrame:
+    """Rows `index` of the parts laid end to end, concatenating only the parts they come from (a typed GPU
+    count needs just the current row: no copy of the comparison and sweep frames)."""
+    picked, start = [], 0
+    for part in parts:
+        local = [i - start for i in index if start <= i < start + part.height]
+        if local:
+            picked.append(part if len(local) == part.height else part[local])
+        start += part.height
+    return picked[0] if len(picked) == 1 else pl.concat(picked, how="vertical_relaxed")
+
+
 @dataclass
 class Job:
     """One request, resolved and hashed: which rows it needs and which of them the engine must compute."""
@@ -175,13 +187,14 @@ class Explorer:
                 missing[h] = i
         return Job(current, comparisons, counts, hashes, parts, missing, generation)
 
-    def finish(self, job: Job) -> Outcome:
-        """One engine call for every row not seen before; the outcome from the cache."""
+    def finish(self, job: Job, current_only: bool = False) -> Outcome:
+        """One engine call for every row not seen before; the outcome from the cache. With `current_only`
+        just the current row is computed (for a quick first screen); rows not in the cache are left out."""
         started = time.perf_counter()
-        missing = {h: i for h, i in job.missing.items() if h not in self._cache}
+        missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i == 0 or not current_only)}
         if missing:
-            frame = pl.concat(job.frame, how="vertical_relaxed")
-            todo = frame[list(missing.values())].with_columns(scenario=pl.int_range(pl.len(), dtype=pl.Int64))
+            todo = _rows(job.frame, list(missing.values())).with_columns(
+                scenario=pl.int_range(pl.len(), dtype=pl.Int64))
             self.calls += 1
             results = self.evaluate_fn(todo)
             for h, row in zip(missing, results.iter_rows(named=True)):
@@ -189,11 +202,12 @@ class Explorer:
         engine_s = time.perf_counter() - started
         hashes, current = job.hashes, job.scenario
 
-        def row(i: int, name: str) -> dict:
-            return self._cache[hashes[i]] | {"name": name}
+        def row(i: int, name: str) -> dict | None:
+            found = self._cache.get(hashes[i])
+            return None if found is None else found | {"name": name}
 
         current_row = row(0, current.name)
-        sweep_rows = [row(1 + k, current.name) for k in range(len(job.counts))]
+        sweep_rows = [r for k in range(len(job.counts)) if (r := row(1 + k, current.name)) is not None]
         if current.cluster.gpu_count not in job.counts:  # the current point, marked on the chart
             sweep_rows.append(current_row)
             sweep_rows.sort(key=lambda r: r["n_gpus"])
@@ -206,7 +220,8 @@ class Explorer:
                 out_comparisons.append((c, row(index, c.scenario.name)))
                 index += 1
         for h in hashes:  # keep what this request used at the young end of the cache
-            self._cache.move_to_end(h)
+            if h in self._cache:
+                self._cache.move_to_end(h)
         return Outcome(current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation)
 
     def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:

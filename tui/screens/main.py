@@ -48,7 +48,10 @@ class MainScreen(Screen):
                 yield ScaleView(id="scale-view")
         yield Footer()
 
+    ready = False  # set once its widgets exist (is_mounted is still False inside on_mount)
+
     def on_mount(self) -> None:
+        self.ready = True
         self.app.main_ready()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:

@@ -150,16 +150,34 @@ class ScenarioEditor(VerticalScroll):
         self._notes: dict[str, str] = {}
         self.built: Built = form.build(scenario, self.raw)
 
+    # Panes composed before the first screen; the others are mounted right after it (they start below
+    # the fold at 80x24, and fifty fields' worth of widgets is a good part of the start-up time).
+    FIRST_PANES = 3
+
     def compose(self) -> ComposeResult:
-        for pane in PANES:
-            yield Static(pane.title, classes="pane-title", id=f"pane-{pane.id}")
-            for spec in pane.fields:
-                row = FieldRow(spec, self.raw, self._cursor_blink)
-                self._rows[spec.key] = row
-                yield row
+        for pane in PANES[:self.FIRST_PANES]:
+            yield from self._pane(pane)
+
+    def _pane(self, pane) -> list:
+        widgets = [Static(pane.title, classes="pane-title", id=f"pane-{pane.id}")]
+        for spec in pane.fields:
+            row = FieldRow(spec, self.raw, self._cursor_blink)
+            self._rows[spec.key] = row
+            widgets.append(row)
+        return widgets
 
     def on_mount(self) -> None:
         self._refresh_marks()
+        self.call_after_refresh(self._mount_rest)
+
+    async def _mount_rest(self) -> None:
+        rest = [w for pane in PANES[self.FIRST_PANES:] for w in self._pane(pane)]
+        await self.mount_all(rest)  # made from the current fields, so they show the current state
+        self._refresh_marks()
+
+    @property
+    def complete(self) -> bool:
+        return all(row.is_mounted for row in self._rows.values()) and len(self._rows) == len(FIELDS)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -192,7 +210,8 @@ class ScenarioEditor(VerticalScroll):
         if refilled:
             self.raw = form.refill_followers(self.raw, key)
             for follower in refilled:
-                self._rows[follower].set_value(self.raw[follower], self.raw)
+                if follower in self._rows:
+                    self._rows[follower].set_value(self.raw[follower], self.raw)
             if key == "cluster.gpu":  # the scale-up choice names the GPU's own fabric
                 self._rows["network.scale_up"].set_value(self.raw["network.scale_up"], self.raw)
         self.built = form.build(self.base, self.raw)
