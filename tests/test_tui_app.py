@@ -191,8 +191,25 @@ async def test_a_plan_that_does_not_fit_keeps_the_last_figures_and_says_why():
         assert app.scenario.cluster.gpu_count == 1032 and reason
         assert headline(app) == before
         assert app.main.query_one("#train-figures").has_class("-stale")
-        note = str(app.main.query_one("#field-training-parallelism-tp .field-error").render())
+        # The message sits under the field just edited.
+        note = str(app.main.query_one("#field-cluster-gpu_count .field-error").render())
         assert "no plan fits" in note and reason[:20] in note
+        await put(pilot, "cluster.gpu_count", "2048")
+        assert not app.main.query_one("#field-cluster-gpu_count").has_class("-error")
+        assert not app.main.query_one("#train-figures").has_class("-stale")
+
+
+async def test_an_explicit_plan_that_cannot_run_is_named_under_its_field():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = headline(app)
+        await put(pilot, "training.parallelism.tp", "3")
+        assert app.scenario.training.parallelism.tp == 3
+        reason = engine_row(app.scenario)["train_reason"]
+        note = str(app.main.query_one("#field-training-parallelism-tp .field-error").render())
+        assert reason and reason[:20] in note
+        assert headline(app) == before
 
 
 async def test_compare_rows_are_each_presets_hardware_running_the_current_workload():

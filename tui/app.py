@@ -30,13 +30,14 @@ from whatif.engine.scenario import Scenario
 
 from . import files
 from . import format as fmt
-from .form import Built, field_for_issue, label_for
+from .form import FIELDS, Built, field_for_issue, label_for
 from .screens.dialogs import ConfirmScreen, OpenScreen, SaveScreen, preset_stem
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
 from .widgets.compare import BY_KEY, COLUMNS, CURRENT
 
+PLAN_FIELD = "training.parallelism.tp"
 THEMES = {"textual-dark": "textual-light", "textual-light": "textual-dark",
           "ansi-dark": "ansi-light", "ansi-light": "ansi-dark"}
 VIEWS = {"explore": "Explore: edit and see the figures", "compare": "Compare with presets",
@@ -74,6 +75,8 @@ class WhatIfApp(App[int]):
         self.invalid: Built | None = None
         self.last_fit: dict | None = None   # the last result row whose training fits (kept when a plan fails)
         self.engine_failure: str | None = None
+        self.edited_key = PLAN_FIELD  # where a "no plan fits" message goes: the field edited last
+        self._noted = PLAN_FIELD
         self._generation = 0
         self._engine_lock = threading.Lock()
         self._engine_wanted: tuple | None = None
@@ -114,8 +117,11 @@ class WhatIfApp(App[int]):
 
     # -- the one-way flow ----------------------------------------------------------------------
 
-    def propose(self, built: Built) -> None:
-        """The editor's latest state: a valid scenario goes to the engine; problems mark the figures stale."""
+    def propose(self, built: Built, key: str | None = None) -> None:
+        """The editor's latest state: a valid scenario goes to the engine; problems mark the figures stale.
+        `key` is the field just edited (a 'no plan fits' message is shown under it)."""
+        if key is not None:
+            self.edited_key = key
         if not built.ok:
             self.invalid = built
             self.render_outcome()
@@ -218,9 +224,14 @@ class WhatIfApp(App[int]):
         else:
             reason = row.get("train_reason") or "no plan fits"
             plan_note = f"no plan fits: {reason}"
-            train_note = "(does not fit; last fitting figures)"
+            train_note = "(stale: no plan fits)"
             train_row, train_stale = self.last_fit, True
-        editor.set_note("training.parallelism.tp", "" if self.invalid else plan_note)
+        note_key = self.edited_key if self.edited_key in FIELDS and FIELDS[self.edited_key].kind != "toggle" \
+            else PLAN_FIELD
+        if note_key != self._noted:
+            editor.set_note(self._noted, "")
+            self._noted = note_key
+        editor.set_note(note_key, "" if self.invalid else plan_note)
         serve_row, serve_note = (row, "") if s.inference is not None else (None, "(no serving workload)")
         if serve_row is not None:
             serve_note = f"{_model_name(s.inference.model)} {s.inference.precision}"
@@ -335,7 +346,8 @@ class WhatIfApp(App[int]):
     def open_scenario(self, scenario: Scenario, path: str | None = None) -> None:
         self.path = path
         built = self.main.editor.load(scenario)
-        self.main.editor.set_note("training.parallelism.tp", "")
+        self.main.editor.set_note(self._noted, "")
+        self.edited_key = self._noted = PLAN_FIELD
         self.last_fit = None
         self.propose(built)
         self._set_titles()

@@ -79,7 +79,7 @@ class MainScreen(Screen):
 
     @on(ScenarioEditor.Edited)
     def _edited(self, event: ScenarioEditor.Edited) -> None:
-        self.app.propose(event.built)
+        self.app.propose(event.built, event.key)
 
     @property
     def editor(self) -> ScenarioEditor:
