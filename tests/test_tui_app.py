@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import settle
-from textual.widgets import Input, Select
+from textual.widgets import Input
 
 from whatif.engine import evaluate, resolve
 from whatif.engine.catalog import load_catalog

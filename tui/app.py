@@ -25,7 +25,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from whatif.engine import ScenarioError
 from whatif.engine.scenario import Scenario
 
 from . import files
@@ -35,7 +34,8 @@ from .screens.dialogs import ConfirmScreen, OpenScreen, SaveScreen, preset_stem
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
-from .widgets.compare import BY_KEY, COLUMNS, CURRENT
+from .widgets.compare import BY_KEY, COLUMNS
+from .widgets.figures import Figure
 
 PLAN_FIELD = "training.parallelism.tp"
 THEMES = {"textual-dark": "textual-light", "textual-light": "textual-dark",
@@ -277,10 +277,7 @@ class WhatIfApp(App[int]):
         table = self.main.compare
         order = f"; sorted by {BY_KEY[table.sort_key].label}" if table.sort_key else ""
         text = f"{mode}{order}. s sort, w workload, p pin, del unpin"
-        caption = self.main.query_one("#compare-caption")
-        if getattr(caption, "_whatif_text", None) != text:
-            caption._whatif_text = text
-            caption.update(text)
+        self.main.query_one("#compare-caption", Figure).show(text)
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -312,6 +309,10 @@ class WhatIfApp(App[int]):
             self.request_compute()
         else:
             self.notify("Only pinned rows can be removed", severity="warning", timeout=3)
+
+    def action_unpin_all(self) -> None:
+        self.pinned = []
+        self.request_compute()
 
     def action_toggle_workload(self) -> None:
         self.own_workload = not self.own_workload
@@ -413,6 +414,8 @@ class WhatIfApp(App[int]):
         yield SystemCommand("Use terminal colours", "ANSI theme (for 16-colour terminals and SSH)",
                             lambda: setattr(self, "theme", "ansi-dark"))
         yield SystemCommand("Pin current scenario", "Add it as a comparison row", self.action_pin)
+        if self.pinned:
+            yield SystemCommand("Remove all pinned rows", "Clear the pinned comparison rows", self.action_unpin_all)
         yield SystemCommand("Compare: toggle preset workload",
                             "Presets run the current workload, or each its own", self.action_toggle_workload)
         for col in COLUMNS:
@@ -448,4 +451,4 @@ def run_app(scenario: Scenario, path: str | None = None) -> int:
     return result if isinstance(result, int) else (app.return_code or 0)
 
 
-__all__ = ["WhatIfApp", "make_app", "run_app", "ScenarioError", "CURRENT"]
+__all__ = ["WhatIfApp", "make_app", "run_app"]

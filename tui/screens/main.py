@@ -11,13 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from whatif.engine.scenario import Scenario
 
 from ..widgets.compare import CompareTable
 from ..widgets.editor import ScenarioEditor
-from ..widgets.figures import FiguresPanel
+from ..widgets.figures import Figure, FiguresPanel
 from ..widgets.scale import ScaleView
 
 
@@ -42,7 +42,7 @@ class MainScreen(Screen):
                     yield FiguresPanel(id="figures")
             with TabPane("Compare", id="compare"):
                 with Vertical():
-                    yield Static("", id="compare-caption", markup=False)
+                    yield Figure("compare-caption", "", classes="")
                     yield CompareTable(id="compare-table")
             with TabPane("Scale", id="scale"):
                 yield ScaleView(id="scale-view")

@@ -218,10 +218,6 @@ class ScenarioEditor(VerticalScroll):
         self._refresh_marks()
         self.post_message(self.Edited(self.built, key))
 
-    def set_field(self, key: str, value: Any) -> None:
-        """Set a field as if the user had typed it (used by commands and tests)."""
-        self._rows[key].query_one(".field-control").value = value
-
     # -- messages ------------------------------------------------------------------------------
 
     def set_note(self, key: str, text: str) -> None:

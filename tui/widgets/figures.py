@@ -74,11 +74,11 @@ def gpu_hour_shares(row: dict) -> list[tuple[str, str, float | None]]:
 
 
 class Figure(Static):
-    """A value that repaints only when its text changes."""
+    """Text that repaints only when it changes (a figure, a title, a status line)."""
 
-    def __init__(self, id: str) -> None:
-        super().__init__(fmt.DASH, id=id, classes="figure", markup=False)
-        self.text = fmt.DASH
+    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure") -> None:
+        super().__init__(text, id=id, classes=classes, markup=False)
+        self.text = text
 
     def show(self, text: str) -> None:
         if text != self.text:
@@ -142,21 +142,21 @@ class FiguresPanel(VerticalScroll):
         self.figures: dict[str, Figure] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="status", markup=False)
-        yield Static("Training", classes="group-title", id="train-title", markup=False)
+        yield Figure("status", "", classes="")
+        yield Figure("train-title", "Training", classes="group-title")
         with Grid(classes="figures", id="train-figures"):
             for fid, label, _ in TRAINING:
                 yield Label(label, classes="figure-label")
                 yield self._figure(fid)
-        yield Static("Serving p50/p99", classes="group-title", id="serve-title", markup=False)
+        yield Figure("serve-title", "Serving p50/p99", classes="group-title")
         with Grid(classes="figures", id="serve-figures"):
             for fid, label, _ in SERVING:
                 yield Label(label, classes="figure-label")
                 yield self._figure(fid)
         yield Static("Where the GPU-hours go", classes="group-title", markup=False)
         yield GpuHoursBar(id="gpu-hours-bar")
-        yield Static("", id="plan", classes="words", markup=False)
-        yield Static("", id="bottleneck", classes="words", markup=False)
+        yield Figure("plan", "", classes="words")
+        yield Figure("bottleneck", "", classes="words")
 
     def _figure(self, fid: str) -> Figure:
         figure = Figure(f"fig-{fid}")
@@ -164,10 +164,7 @@ class FiguresPanel(VerticalScroll):
         return figure
 
     def _set(self, widget_id: str, text: str) -> None:
-        widget = self.query_one(f"#{widget_id}", Static)
-        if getattr(widget, "_whatif_text", None) != text:
-            widget._whatif_text = text
-            widget.update(text)
+        self.query_one(f"#{widget_id}", Figure).show(text)
 
     def show(self, train_row: dict | None, serve_row: dict | None, *, train_note: str = "",
              serve_note: str = "", status: str = "", stale: bool = False, train_stale: bool = False) -> None:
