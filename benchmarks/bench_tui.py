@@ -54,7 +54,7 @@ def child(variant: str, scenario_path: str) -> int:
     options = {}
     if variant == "noop":
         options["evaluate_fn"] = _noop_evaluate(scenario)
-    app = make_app(scenario, scenario_path, **options)
+    app = make_app(scenario, scenario_path, freeze_gc=True, **options)  # as `whatif` runs it
     app.run()
     return 0
 

@@ -62,7 +62,7 @@ class WhatIfApp(App[int]):
 
     def __init__(self, scenario: Scenario, path: str | None = None, *, evaluate_fn: EvaluateFn | None = None,
                  presets: list[Preset] | None = None, cursor_blink: bool = True, theme: str | None = None,
-                 explorer: Explorer | None = None) -> None:
+                 explorer: Explorer | None = None, freeze_gc: bool = False) -> None:
         super().__init__()
         self.scenario = scenario            # the current valid scenario (what the figures describe)
         self.path = path
@@ -85,6 +85,7 @@ class WhatIfApp(App[int]):
         self._comparisons: list = []
         self._initial_theme = theme or os.environ.get("WHATIF_THEME") or "textual-dark"
         self.main: MainScreen | None = None
+        self.freeze_gc = freeze_gc
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -199,9 +200,10 @@ class WhatIfApp(App[int]):
         first = self.outcome is None
         self.outcome = outcome
         self.render_outcome()
-        if first:
+        if first and self.freeze_gc:
             # Everything alive after the first full screen (widgets, catalogs, styles) stays alive: move it
             # out of the collector's way, so that a collection during a keystroke has little to scan.
+            # (Only for the one app of a `whatif` process: frozen objects are never freed.)
             gc.freeze()
 
     def render_outcome(self) -> None:
@@ -446,7 +448,7 @@ def make_app(scenario: Scenario | None = None, path: str | None = None, **option
 
 def run_app(scenario: Scenario, path: str | None = None) -> int:
     """Run the explorer on a terminal; the exit status for `whatif`."""
-    app = make_app(scenario, path)
+    app = make_app(scenario, path, freeze_gc=True)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)
 
