@@ -79,7 +79,7 @@ class WhatIfApp(App[int]):
         self._noted = PLAN_FIELD
         self._generation = 0
         self._engine_lock = threading.Lock()
-        self._engine_wanted: tuple | None = None
+        self._engine_wanted = None  # the newest Job waiting for the worker
         self._engine_busy = False
         self._comparisons_key: tuple | None = None
         self._comparisons: list = []
@@ -152,19 +152,20 @@ class WhatIfApp(App[int]):
         ones (a workload edit recomputes every comparison and the sweep) go to the worker thread, so
         the screen stays responsive; requests arriving meanwhile are coalesced."""
         self._generation += 1
+        # Resolving and hashing the rows takes well under a millisecond (the comparison and sweep frames
+        # are kept between keystrokes); `finish` re-checks the cache, so a job prepared here stays right
+        # even if the worker fills the cache meanwhile.
+        job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
         with self._engine_lock:
             busy = self._engine_busy
-        if not busy and self.inline_rows:
-            job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
-            if len(job.missing) <= self.inline_rows:
-                try:
-                    outcome = self.explorer.finish(job)
-                except Exception as exc:  # an engine fault: say so, keep the last figures
-                    self._engine_failed(f"{type(exc).__name__}: {exc}")
-                else:
-                    self._apply(outcome)
-                return
-        job = (self._generation, self.scenario, self.comparison_rows())
+        if not busy and len(job.missing) <= self.inline_rows:
+            try:
+                outcome = self.explorer.finish(job)
+            except Exception as exc:  # an engine fault: say so, keep the last figures
+                self._engine_failed(f"{type(exc).__name__}: {exc}")
+            else:
+                self._apply(outcome)
+            return
         with self._engine_lock:
             self._engine_wanted = job
             start = not self._engine_busy
@@ -180,9 +181,8 @@ class WhatIfApp(App[int]):
                 if job is None:
                     self._engine_busy = False
                     return
-            generation, scenario, comparisons = job
             try:
-                outcome = self.explorer.run(scenario, comparisons, generation)
+                outcome = self.explorer.finish(job)
             except Exception as exc:  # an engine fault: say so, keep the last figures
                 self.call_from_thread(self._engine_failed, f"{type(exc).__name__}: {exc}")
                 continue

@@ -175,9 +175,6 @@ class ScenarioEditor(VerticalScroll):
         await self.mount_all(rest)  # made from the current fields, so they show the current state
         self._refresh_marks()
 
-    @property
-    def complete(self) -> bool:
-        return all(row.is_mounted for row in self._rows.values()) and len(self._rows) == len(FIELDS)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -245,10 +242,6 @@ class ScenarioEditor(VerticalScroll):
                 on = bool(self.raw.get(row.spec.workload))
                 if row.spec.kind != "toggle":
                     row.set_class(not on, "-off")
-
-    def unplaced(self) -> list[FieldIssue]:
-        """Issues no field shows (reported in the status line instead)."""
-        return [i for i in self.built.issues if form.field_for_issue(i.key) not in self._rows]
 
     def focus_field(self, key: str) -> None:
         control = self._rows[key].query_one(".field-control")
