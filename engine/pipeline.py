@@ -130,6 +130,8 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_interleave": r.v.astype(np.int64), "train_ep": r.ep.astype(np.int64),
         "train_recompute_code": r.rc.astype(np.int64),
         "train_micro_batches": r.m.astype(np.int64),
+        "train_global_batch_seqs": r.gbs.astype(np.int64),
+        "train_global_batch_adjusted": r.gbs != r.gbs_requested,
         "train_step_time_s": keep(step),
         "train_tokens_per_s": keep(np.where(samples, np.nan, r.tokens_per_s)),
         "train_samples_per_s": keep(r.gbs / step),

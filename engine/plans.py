@@ -17,6 +17,8 @@ import numpy as np
 from .columns import Columns
 
 AUTO = -1
+# How far the global batch may move to become a whole number of micro-batches per replica (rounded).
+BATCH_TOLERANCE = 0.10
 OPTIONS = {
     "tp": (1, 2, 4, 8, 16, 32, 64),
     "pp": (1, 2, 4, 8, 16, 32, 64, 128),
@@ -34,7 +36,7 @@ REASONS = {
     1: "GPU count is not TP x PP x DP",
     2: "attention heads are not divisible by TP",
     3: "more pipeline stages than layers",
-    4: "global batch is not a whole number of micro-batches per data-parallel replica",
+    4: "global batch is not within 10% of a whole number of micro-batches per data-parallel replica",
     5: "interleaving needs PP > 1, enough layers per stage and micro-batches a multiple of PP",
     6: "ZeRO-2/3 cannot be combined with pipeline parallelism",
     7: "expert parallelism must divide the data-parallel size and the expert count",
@@ -98,7 +100,7 @@ def expand(scen: Columns) -> Columns:
         cand.reason = reason
         return cand
     out = scen.take(index[rows])
-    for d in (*DIMS, "dp", "m"):
+    for d in (*DIMS, "dp", "m", "gbs", "gbs_requested"):
         setattr(out, d, getattr(cand, d)[rows])
     out.scenario_row = index[rows]
     out.searched = cand.searched[rows]
@@ -132,15 +134,19 @@ def _structure(c: Columns) -> np.ndarray:
     dp = np.maximum(n // model_ranks, 1)
     c.dp = dp.astype(np.float64)
     replica_batch = dp * mb
-    m = np.maximum(gbs // replica_batch, 1)
+    # A global batch that is not a whole number of micro-batches per replica is rounded to the nearest one
+    # that is (as one would set it for that cluster), if that changes it by at most BATCH_TOLERANCE.
+    m = np.maximum(np.rint(gbs / replica_batch).astype(i64), 1)
     c.m = m.astype(np.float64)
+    c.gbs_requested = c.gbs
+    c.gbs = (m * replica_batch).astype(np.float64)
     layers_per_stage = -(-layers // pp)
     experts = np.maximum(c.m_experts.astype(i64), 1)
     checks = [
         (1, (n % model_ranks != 0) | (n < model_ranks) | ((c.p_dp != AUTO) & (c.p_dp != dp))),
         (2, heads % tp != 0),
         (3, pp > layers),
-        (4, (gbs % replica_batch != 0) | (gbs < replica_batch)),
+        (4, np.abs(m * replica_batch - gbs) > BATCH_TOLERANCE * gbs),
         (5, (v > 1) & ((pp == 1) | (layers_per_stage < v) | (m % pp != 0))),
         (6, (c.zero >= 2) & (pp > 1)),
         (7, (ep > 1) & ((dp % ep != 0) | (experts % ep != 0))),
@@ -153,7 +159,7 @@ def _structure(c: Columns) -> np.ndarray:
 
 
 def select(cand: Columns, n_scenarios: int) -> np.ndarray:
-    """Row index of the chosen plan per scenario: the fastest plan that runs; where none runs, the one
+    """Row index of the chosen plan per scenario: the fastest plan (per token) that runs; where none runs, the one
     closest to fitting (least memory over) so its reason can be shown. Ties prefer simpler plans.
 
     A group-by done as one sort: order rows by (scenario, cannot run, step time, memory over, complexity)
@@ -161,7 +167,8 @@ def select(cand: Columns, n_scenarios: int) -> np.ndarray:
     if cand.n == n_scenarios and np.array_equal(cand.scenario_row, np.arange(n_scenarios)):
         return np.arange(n_scenarios)  # one candidate per scenario: nothing to choose
     runs = cand.reason == 0
-    key = np.where(runs, cand.step_time_s, np.inf)
+    # Time per token: plans may round the global batch differently.
+    key = np.where(runs, cand.step_time_s / cand.tokens_per_step, np.inf)
     over = np.where(cand.reason == 9, cand.mem_over_gb, np.inf)
     simplicity = cand.pp * 4096 + cand.tp * 64 + cand.zero * 8 + cand.rc
     order = np.lexsort((simplicity, over, key, ~runs, cand.scenario_row))

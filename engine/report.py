@@ -30,6 +30,8 @@ def _training(r: dict) -> dict:
             "microbatch": r["train_microbatch"], "zero": r["train_zero"],
             "interleave": r["train_interleave"], "ep": r["train_ep"],
             "recompute": r["train_recompute"], "micro_batches": r["train_micro_batches"],
+            "global_batch_seqs": r["train_global_batch_seqs"],
+            "global_batch_adjusted": bool(r["train_global_batch_adjusted"]),
             "plans_searched": r["train_plans_searched"],
         },
         "step_time_s": g("train_step_time_s"),

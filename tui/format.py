@@ -87,6 +87,8 @@ def plan(r: dict) -> str:
     rc = r.get("train_recompute")
     if rc and rc != "none":
         parts.append(f"recompute {rc}")
+    if r.get("train_global_batch_adjusted"):
+        parts.append(f"batch {r['train_global_batch_seqs']:,} seqs")
     return " ".join(parts)
 
 

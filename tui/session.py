@@ -1,0 +1,233 @@
+"""What the explorer asks of the engine on every change, without any Textual in it.
+
+One request = the current scenario, every comparison row (presets and pinned scenarios) and the scale
+sweep. `Explorer.run` resolves them into ONE polars frame: the current scenario's resolved row is
+replicated with other `n_gpus` values for the sweep (whole nodes only), the comparison scenarios are
+resolved beside it, and `evaluate` is called once on the rows whose inputs it has not seen before.
+Results are cached by a hash of the resolved input row (all columns except the row index and the name),
+so a keystroke in the GPU count field evaluates one row, while a workload edit, which changes every
+comparison row, evaluates them all in the same call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import polars as pl
+from pydantic import ValidationError
+
+from whatif.engine import ScenarioError, evaluate, resolve
+from whatif.engine.errors import from_validation_error
+from whatif.engine.scenario import Scenario
+
+from . import files
+
+EvaluateFn = Callable[[pl.DataFrame], pl.DataFrame]
+
+# The scale chart's GPU counts before rounding to whole nodes: 8, 16, ... 32,768.
+SWEEP_TARGETS = tuple(8 * 2**k for k in range(13))
+_NOT_KEYED = ("scenario", "name")
+
+
+def sweep_counts(gpus_per_node: int) -> list[int]:
+    """GPU counts for the scale chart: each target rounded to whole nodes (the current count is added to
+    the chart from the current row)."""
+    return sorted({max(gpus_per_node, round(t / gpus_per_node) * gpus_per_node) for t in SWEEP_TARGETS})
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A scenario to compare against: shipped, the user's own, or one the user pinned."""
+
+    key: str                   # "shipped:default", "user:my-plan", "pinned:1"
+    label: str                 # what the table shows
+    scenario: Scenario | None  # None: the file could not be used
+    error: str | None = None
+    source: str = "shipped"    # shipped | user | pinned
+
+
+def discover_presets() -> list[Preset]:
+    """Every shipped and saved preset; a file that cannot be used becomes a row that says why."""
+    found: list[Preset] = []
+    for source, entries in (("shipped", files.shipped_presets()), ("user", files.user_presets())):
+        for stem, path in entries.items():
+            try:
+                scenario = files.load_scenario(path)
+            except ScenarioError as exc:
+                found.append(Preset(f"{source}:{stem}", stem, None, str(exc.issues[0]) if exc.issues else str(exc),
+                                    source))
+                continue
+            found.append(Preset(f"{source}:{stem}", stem, scenario, None, source))
+    return found
+
+
+@dataclass(frozen=True)
+class Comparison:
+    preset: Preset
+    scenario: Scenario | None   # as evaluated: the preset's hardware with the chosen workload
+    error: str | None
+
+
+def with_workload(hardware: Scenario, workload: Scenario) -> Scenario:
+    """`hardware`'s cluster, network, storage, cooling and facility running `workload`'s training and serving."""
+    data = hardware.model_dump(exclude_none=True)
+    for section in ("training", "inference"):
+        value = getattr(workload, section)
+        if value is None:
+            data.pop(section, None)
+        else:
+            data[section] = value.model_dump(exclude_none=True)
+    return Scenario.model_validate(data)
+
+
+def comparisons_for(current: Scenario, presets: Iterable[Preset], own_workload: bool) -> list[Comparison]:
+    out = []
+    for p in presets:
+        if p.scenario is None:
+            out.append(Comparison(p, None, p.error))
+        elif own_workload or p.source == "pinned":
+            out.append(Comparison(p, p.scenario, None))
+        else:
+            try:
+                out.append(Comparison(p, with_workload(p.scenario, current), None))
+            except ValidationError as exc:
+                issue = from_validation_error(exc, Scenario).issues[0]
+                out.append(Comparison(p, None, f"current workload cannot run here: {issue}"))
+    return out
+
+
+@dataclass
+class Outcome:
+    """The engine's answer to one request, as plain dicts (one per row) for the widgets."""
+
+    scenario: Scenario
+    current: dict
+    comparisons: list[tuple[Comparison, dict | None]]
+    sweep: list[dict]
+    evaluated: int = 0          # rows the engine computed for this request (the rest came from the cache)
+    engine_s: float = 0.0
+    generation: int = 0
+
+
+def _rows(parts: list[pl.DataFrame], index: list[int]) -> pl.DataFrame:
+    """Rows `index` of the parts laid end to end, concatenating only the parts they come from (a typed GPU
+    count needs just the current row: no copy of the comparison and sweep frames)."""
+    picked, start = [], 0
+    for part in parts:
+        local = [i - start for i in index if start <= i < start + part.height]
+        if local:
+            picked.append(part if len(local) == part.height else part[local])
+        start += part.height
+    return picked[0] if len(picked) == 1 else pl.concat(picked, how="vertical_relaxed")
+
+
+@dataclass
+class Job:
+    """One request, resolved and hashed: which rows it needs and which of them the engine must compute."""
+
+    scenario: Scenario
+    comparisons: list[Comparison]
+    counts: list[int]
+    hashes: list[int]
+    frame: list[pl.DataFrame]
+    missing: dict[int, int]          # row hash -> row index in the concatenated frame
+    generation: int = 0
+
+
+@dataclass
+class Explorer:
+    """Holds the result cache. `prepare` + `finish` (or `run`) are called by one thread at a time."""
+
+    evaluate_fn: EvaluateFn = evaluate
+    capacity: int = 4096
+    calls: int = 0
+    _cache: OrderedDict = field(default_factory=OrderedDict)
+    _comparison_frames: dict = field(default_factory=dict)
+    _sweeps: dict = field(default_factory=dict)
+
+    def _resolve_comparisons(self, scenarios: tuple[Scenario, ...]) -> tuple[pl.DataFrame | None, list[int]]:
+        """The comparison rows' frame and hashes; unchanged between keystrokes that do not touch the workload."""
+        hit = self._comparison_frames.get(scenarios)
+        if hit is None:
+            frame = resolve(scenarios) if scenarios else None
+            hashes = [] if frame is None else frame.drop(_NOT_KEYED).hash_rows().to_list()
+            hit = (frame, hashes)
+            self._comparison_frames = {scenarios: hit}
+        return hit
+
+    def _sweep(self, current: Scenario, cur: pl.DataFrame) -> tuple[list[int], pl.DataFrame, list[int]]:
+        """The sweep rows: the current row replicated with other GPU counts (whole nodes). They depend on
+        everything but the GPU count, so they are kept while only the count changes."""
+        c = current.cluster
+        key = (c.gpu, c.gpus_per_node, c.nodes_per_rack, c.hbm_gb, c.bf16_tflops, c.fp8_tflops, c.host_memory_gb,
+               current.network, current.storage, current.cooling, current.facility, current.training,
+               current.inference)
+        hit = self._sweeps.get(key)
+        if hit is None:
+            counts = sweep_counts(c.gpus_per_node)
+            frame = pl.concat([cur] * len(counts)).with_columns(
+                n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+            hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
+            self._sweeps = {key: hit}
+        return hit
+
+    def prepare(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Job:
+        cur = resolve([current])
+        counts, sweep, sweep_hashes = self._sweep(current, cur)
+        valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
+        comp_frame, comp_hashes = self._resolve_comparisons(valid)
+        parts = [cur, sweep] + ([comp_frame] if comp_frame is not None else [])
+        hashes = cur.drop(_NOT_KEYED).hash_rows().to_list() + sweep_hashes + comp_hashes
+        missing: dict[int, int] = {}
+        for i, h in enumerate(hashes):
+            if h not in self._cache and h not in missing:
+                missing[h] = i
+        return Job(current, comparisons, counts, hashes, parts, missing, generation)
+
+    def finish(self, job: Job, current_only: bool = False) -> Outcome:
+        """One engine call for every row not seen before; the outcome from the cache. With `current_only`
+        just the current row is computed (for a quick first screen); rows not in the cache are left out."""
+        started = time.perf_counter()
+        missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i == 0 or not current_only)}
+        if missing:
+            todo = _rows(job.frame, list(missing.values())).with_columns(
+                scenario=pl.int_range(pl.len(), dtype=pl.Int64))
+            self.calls += 1
+            results = self.evaluate_fn(todo)
+            for h, row in zip(missing, results.iter_rows(named=True)):
+                self._store(h, row)
+        engine_s = time.perf_counter() - started
+        hashes, current = job.hashes, job.scenario
+
+        def row(i: int, name: str) -> dict | None:
+            found = self._cache.get(hashes[i])
+            return None if found is None else found | {"name": name}
+
+        current_row = row(0, current.name)
+        sweep_rows = [r for k in range(len(job.counts)) if (r := row(1 + k, current.name)) is not None]
+        if current.cluster.gpu_count not in job.counts:  # the current point, marked on the chart
+            sweep_rows.append(current_row)
+            sweep_rows.sort(key=lambda r: r["n_gpus"])
+        out_comparisons: list[tuple[Comparison, dict | None]] = []
+        index = 1 + len(job.counts)
+        for c in job.comparisons:
+            if c.scenario is None:
+                out_comparisons.append((c, None))
+            else:
+                out_comparisons.append((c, row(index, c.scenario.name)))
+                index += 1
+        for h in hashes:  # keep what this request used at the young end of the cache
+            if h in self._cache:
+                self._cache.move_to_end(h)
+        return Outcome(current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation)
+
+    def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:
+        return self.finish(self.prepare(current, comparisons, generation))
+
+    def _store(self, key: int, row: dict) -> None:
+        self._cache[key] = row
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
