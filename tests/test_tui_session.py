@@ -64,13 +64,24 @@ def test_sweep_rows_match_the_engine_and_report_no_fit(default):
         assert by_count[n]["train_wall_clock_days"] == reference["train_wall_clock_days"]
 
 
-def test_current_workload_on_hardware_that_cannot_run_it_is_a_row_that_says_why(default):
+def test_current_workload_on_hardware_that_cannot_run_part_of_it_is_a_row_that_says_why(default):
+    # The default serves in FP8, which an A100 cannot: its training still runs there, serving is left out.
     a100 = files.load_scenario(files.shipped_presets()["a100-2048"])
     preset = session.Preset("shipped:a100-2048", "a100-2048", a100)
     (comparison,) = session.comparisons_for(default, [preset], own_workload=False)
-    assert comparison.scenario is None and "inference.precision" in comparison.error
+    assert comparison.scenario.training == default.training and comparison.scenario.inference is None
+    assert comparison.error.startswith("inference left out here") and "inference.precision" in comparison.error
+    assert comparison.scenario.cluster == a100.cluster
     (own,) = session.comparisons_for(default, [preset], own_workload=True)
     assert own.scenario == a100
+
+
+def test_workload_that_cannot_run_at_all_is_a_row_that_says_why(default):
+    fp8 = default.edited("training", precision="fp8")
+    a100 = files.load_scenario(files.shipped_presets()["a100-2048"])
+    preset = session.Preset("shipped:a100-2048", "a100-2048", a100)
+    (comparison,) = session.comparisons_for(fp8, [preset], own_workload=False)
+    assert comparison.scenario is None and comparison.error.startswith("current workload cannot run here")
 
 
 def test_every_shipped_preset_evaluates(default):

@@ -91,12 +91,26 @@ def comparisons_for(current: Scenario, presets: Iterable[Preset], own_workload: 
         elif own_workload or p.source == "pinned":
             out.append(Comparison(p, p.scenario, None))
         else:
-            try:
-                out.append(Comparison(p, with_workload(p.scenario, current), None))
-            except ValidationError as exc:
-                issue = from_validation_error(exc, Scenario).issues[0]
-                out.append(Comparison(p, None, f"current workload cannot run here: {issue}"))
+            out.append(_on_preset_hardware(p, current))
     return out
+
+
+def _on_preset_hardware(preset: Preset, current: Scenario) -> Comparison:
+    """The current workload on the preset's hardware. Where only one workload cannot run there (e.g. FP8
+    serving on an A100), the other still does, and the row says what was left out."""
+    try:
+        return Comparison(preset, with_workload(preset.scenario, current), None)
+    except ValidationError as exc:
+        issues = from_validation_error(exc, Scenario).issues
+    sections = {issue.key.split(".")[0] for issue in issues}
+    if len(sections) == 1 and sections <= {"training", "inference"}:
+        (left_out,) = sections
+        try:
+            partial = with_workload(preset.scenario, current.model_copy(update={left_out: None}))
+            return Comparison(preset, partial, f"{left_out} left out here: {issues[0]}")
+        except ValidationError:
+            pass
+    return Comparison(preset, None, f"current workload cannot run here: {issues[0]}")
 
 
 @dataclass
