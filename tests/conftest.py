@@ -1,7 +1,16 @@
 """Shared fixtures: the user's preset folder in a temporary directory for every test, and helpers for
 driving the explorer (no cursor blink, the engine's thread waited for)."""
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so CI never fails on a chance draw; run with
+# HYPOTHESIS_PROFILE=explore to search new examples.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
