@@ -29,7 +29,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     """Results for every row of `frame` (from `resolve.resolve`), in the same order.
 
     With text=False the sentence columns (train_reason, train_bottleneck_detail...) are left out: sweeps
-    that only plot numbers skip their formatting cost."""
+    that only plot numbers skip their formatting cost. The infer_* columns are there when any row has a
+    serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
     scen = Columns.from_frame(frame)
     parts, order = [], []
@@ -48,11 +49,17 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
         inverse = np.empty(scen.n, dtype=np.int64)
         inverse[np.concatenate(order)] = np.arange(scen.n)
         out = {k: v[inverse] for k, v in out.items()}
-    out |= inference.serve(scen, cat)
+    # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
+    serves = bool((scen.has_infer == 1).any())
+    if serves:
+        out |= inference.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
     result = pl.concat([ids, result], how="horizontal")
-    return _with_serving_text(_with_text(result)) if text else result
+    if not text:
+        return result
+    result = _with_text(result)
+    return _with_serving_text(result) if serves else result
 
 
 # Rows per chunk: small enough that a chunk's columns stay in cache and a sweep of searched plans never

@@ -126,6 +126,24 @@ class Outcome:
     generation: int = 0
 
 
+def split_workloads(current: Scenario) -> tuple[Scenario, Scenario]:
+    """(training only, serving only). The serving half forgets the cluster's GPU count when the serving
+    workload names its own, so that its cache key does not change with it."""
+    train = current.model_copy(update={"inference": None})
+    serve = current.model_copy(update={"training": None})
+    if current.inference is not None and current.inference.gpu_count:
+        cluster = current.cluster.model_copy(update={"gpu_count": current.inference.gpu_count})
+        serve = serve.model_copy(update={"cluster": cluster})
+    return train, serve
+
+
+def merge_workloads(train_row: dict | None, serve_row: dict | None) -> dict | None:
+    """One result row from the training row and the serving row of the same scenario."""
+    if train_row is None or serve_row is None:
+        return None
+    return train_row | {k: v for k, v in serve_row.items() if k.startswith("infer_")}
+
+
 def _rows(parts: list[pl.DataFrame], index: list[int]) -> pl.DataFrame:
     """Rows `index` of the parts laid end to end, concatenating only the parts they come from (a typed GPU
     count needs just the current row: no copy of the comparison and sweep frames)."""
@@ -173,12 +191,13 @@ class Explorer:
         return hit
 
     def _sweep(self, current: Scenario, cur: pl.DataFrame) -> tuple[list[int], pl.DataFrame, list[int]]:
-        """The sweep rows: the current row replicated with other GPU counts (whole nodes). They depend on
-        everything but the GPU count, so they are kept while only the count changes."""
+        """The sweep rows: the current training row replicated with other GPU counts (whole nodes); the
+        chart plots training only, so its rows carry no serving workload. They depend on everything but the
+        GPU count, so they are kept while only the count changes."""
         c = current.cluster
         key = (c.gpu, c.gpus_per_node, c.nodes_per_rack, c.hbm_gb, c.bf16_tflops, c.fp8_tflops, c.host_memory_gb,
                current.network, current.storage, current.cooling, current.facility, current.training,
-               current.inference)
+               current.data, current.reliability)
         hit = self._sweeps.get(key)
         if hit is None:
             counts = sweep_counts(c.gpus_per_node)
@@ -189,8 +208,11 @@ class Explorer:
         return hit
 
     def prepare(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Job:
-        cur = resolve([current])
-        counts, sweep, sweep_hashes = self._sweep(current, cur)
+        # The current scenario as two rows, its training and its serving, cached apart: typing a GPU count
+        # changes the training row only (serving sized by inference.gpu_count does not depend on it).
+        train, serve = split_workloads(current)
+        cur = resolve([train, serve])
+        counts, sweep, sweep_hashes = self._sweep(current, cur[0])
         valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
         comp_frame, comp_hashes = self._resolve_comparisons(valid)
         parts = [cur, sweep] + ([comp_frame] if comp_frame is not None else [])
@@ -205,7 +227,7 @@ class Explorer:
         """One engine call for every row not seen before; the outcome from the cache. With `current_only`
         just the current row is computed (for a quick first screen); rows not in the cache are left out."""
         started = time.perf_counter()
-        missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i == 0 or not current_only)}
+        missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i <= 1 or not current_only)}
         if missing:
             todo = _rows(job.frame, list(missing.values())).with_columns(
                 scenario=pl.int_range(pl.len(), dtype=pl.Int64))
@@ -220,13 +242,13 @@ class Explorer:
             found = self._cache.get(hashes[i])
             return None if found is None else found | {"name": name}
 
-        current_row = row(0, current.name)
-        sweep_rows = [r for k in range(len(job.counts)) if (r := row(1 + k, current.name)) is not None]
+        current_row = merge_workloads(row(0, current.name), row(1, current.name))
+        sweep_rows = [r for k in range(len(job.counts)) if (r := row(2 + k, current.name)) is not None]
         if current.cluster.gpu_count not in job.counts:  # the current point, marked on the chart
             sweep_rows.append(current_row)
             sweep_rows.sort(key=lambda r: r["n_gpus"])
         out_comparisons: list[tuple[Comparison, dict | None]] = []
-        index = 1 + len(job.counts)
+        index = 2 + len(job.counts)
         for c in job.comparisons:
             if c.scenario is None:
                 out_comparisons.append((c, None))
