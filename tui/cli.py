@@ -170,8 +170,9 @@ ROWS = [
     # label, how to read it from a result row, whether larger is better (for comparisons)
     ("GPUs", lambda r: fmt.number(r["n_gpus"]), None),
     ("Training", None, None),
-    ("  plan", lambda r: fmt.plan(r) if r["train_tp"] is not None else fmt.DASH, None),
-    ("  fits", lambda r: "yes" if r["train_fits"] else f"no: {r['train_reason']}", None),
+    ("  plan", lambda r: "(no training workload)" if r["train_reason_code"] == 8 else fmt.plan(r), None),
+    ("  fits", lambda r: fmt.DASH if r["train_reason_code"] == 8 else
+     ("yes" if r["train_fits"] else f"no: {r['train_reason']}"), None),
     ("  step time", lambda r: fmt.seconds(r["train_step_time_s"]), "train_step_time_s"),
     ("  tokens/s", lambda r: fmt.si(r["train_tokens_per_s"]), "train_tokens_per_s"),
     ("  wall clock", lambda r: fmt.duration_days(r["train_wall_clock_days"]), "train_wall_clock_days"),
