@@ -113,21 +113,33 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
-    shares = np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_storage_stall_s]) / step
-    kind = np.argmax(shares[:4], axis=0)
+    # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
+    shares = np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_storage_stall_s], axis=1) / step[:, None]
+    kind = np.argmax(shares[:, :4], axis=1)
     # Input is prefetched, so a step waits on storage only when reading takes longer than everything else:
     # then storage alone sets the pace (more compute or network would not shorten the step).
-    kind = np.where(shares[4] > STORAGE_PACING_SHARE, 4, kind)
-    share = shares[kind, np.arange(r.n)]
+    kind = np.where(shares[:, 4] > STORAGE_PACING_SHARE, 4, kind)
+    share = shares[np.arange(r.n), kind]
     kind = np.where(kind == 4, 5, kind)  # 4 is memory capacity, which no share measures
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
-    overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s]) / step
+    overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s],
+                         axis=1) / step[:, None]
+    overhead_code = np.argmax(overheads, axis=1)
 
-    blank = np.where(runs, 1.0, np.nan)
+    # Figures of plans that cannot run are blank (NaN, null in the frame); a sweep where all run skips it.
+    if runs.all():
+        def keep(x):
+            return x
+    else:
+        blank = np.where(runs, 1.0, np.nan)
 
-    def keep(x):
-        return x * blank
+        def keep(x):
+            return x * blank
+    trains = (r.has_train == 1).all()
+
+    def if_training(x):
+        return x if trains else np.where(r.has_train == 1, x, np.nan)
 
     return {
         "train_fits": runs,
@@ -166,11 +178,11 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_t_compute_s": keep(r.t_compute_s), "train_t_tp_s": keep(r.t_tp_s),
         "train_t_ep_s": keep(r.t_ep_s), "train_t_pp_s": keep(r.t_pp_s), "train_t_dp_s": keep(r.t_dp_s),
         "train_t_bubble_s": keep(r.t_bubble_s), "train_t_optimizer_s": keep(r.t_optimizer_s),
-        "train_mem_gb": np.where(r.has_train == 1, r.mem_gb, np.nan),
-        "train_mem_weights_gb": np.where(r.has_train == 1, r.mem_weights_gb, np.nan),
-        "train_mem_grads_gb": np.where(r.has_train == 1, r.mem_grads_gb, np.nan),
-        "train_mem_optimizer_gb": np.where(r.has_train == 1, r.mem_optimizer_gb, np.nan),
-        "train_mem_activations_gb": np.where(r.has_train == 1, r.mem_activations_gb, np.nan),
+        "train_mem_gb": if_training(r.mem_gb),
+        "train_mem_weights_gb": if_training(r.mem_weights_gb),
+        "train_mem_grads_gb": if_training(r.mem_grads_gb),
+        "train_mem_optimizer_gb": if_training(r.mem_optimizer_gb),
+        "train_mem_activations_gb": if_training(r.mem_activations_gb),
         "train_hbm_gb": r.hbm_gb,
         "train_energy_mwh": keep(r.energy_mwh),
         "train_it_energy_mwh": keep(r.it_energy_mwh),
@@ -191,8 +203,8 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_pue": r.pue,
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
         "train_bottleneck_share": np.where(runs, share, np.nan),
-        "train_overhead_code": np.argmax(overheads, axis=0),
-        "train_overhead_share": np.max(overheads, axis=0),
+        "train_overhead_code": overhead_code,
+        "train_overhead_share": overheads[np.arange(r.n), overhead_code],
     }
 
 
