@@ -23,3 +23,15 @@ def test_constants_table_matches_the_catalog():
     for key, const in load_catalog().constants.items():
         assert key in rows, f"constant {key} is not in docs/model.md's Constants table"
         assert float(rows[key]) == const.value, key
+
+
+def test_the_example_scenarios_in_presets_md_are_valid():
+    from whatif.tui.files import parse_scenario
+
+    text = (DOC.parent / "presets.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    scenario, _ = parse_scenario(blocks[0], "docs/presets.md example")
+    assert scenario.training is not None and scenario.inference is not None
+    shape, _ = parse_scenario(blocks[1], "docs/presets.md model shape")
+    assert shape.training.model.layers == 48
