@@ -179,6 +179,17 @@ class Explorer:
     _cache: OrderedDict = field(default_factory=OrderedDict)
     _comparison_frames: dict = field(default_factory=dict)
     _sweeps: dict = field(default_factory=dict)
+    _rows: dict = field(default_factory=dict)
+
+    def _resolved(self, scenario: Scenario) -> pl.DataFrame:
+        """One scenario's row; the serving half repeats across GPU-count edits, so recent rows are kept."""
+        hit = self._rows.get(scenario)
+        if hit is None:
+            hit = resolve([scenario])
+            self._rows[scenario] = hit
+            if len(self._rows) > 64:
+                self._rows.pop(next(iter(self._rows)))
+        return hit
 
     def _resolve_comparisons(self, scenarios: tuple[Scenario, ...]) -> tuple[pl.DataFrame | None, list[int]]:
         """The comparison rows' frame and hashes; unchanged between keystrokes that do not touch the workload."""
@@ -211,7 +222,7 @@ class Explorer:
         # The current scenario as two rows, its training and its serving, cached apart: typing a GPU count
         # changes the training row only (serving sized by inference.gpu_count does not depend on it).
         train, serve = split_workloads(current)
-        cur = resolve([train, serve])
+        cur = pl.concat([self._resolved(train), self._resolved(serve)], how="vertical_relaxed")
         counts, sweep, sweep_hashes = self._sweep(current, cur[0])
         valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
         comp_frame, comp_hashes = self._resolve_comparisons(valid)
