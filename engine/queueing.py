@@ -442,12 +442,11 @@ def _ttft_mixture(step: StepModel, load_c: Load, n, var_n, size: int, arrivals: 
     kk = np.arange(arrivals, dtype=float)[None, None, :]
     left_mid = left
     spread = np.sqrt(var_n)
-    parts = {"len": [], "weight": [], "next_w": [], "next_t": [], "width": []}
+    parts = {"weight": [], "next_w": [], "next_t": [], "width": []}
     for offset, q_weight in HERMITE:
         n_q = np.maximum(n + offset * spread, 0.0)
         # More sequences, longer iterations, more prompts pending: the chain at that n.
         x_q, _, w_q, _, left = _chain(step, load_c, n_q, size) if offset else (x, k, w, trans, left_mid)
-        parts["len"].append(x_q)
         parts["weight"].append(q_weight * w_q * x_q / np.maximum(np.sum(w_q * x_q, axis=1, keepdims=True), 1e-300))
         # This prompt sits at a uniform place among the K+1 that arrived during that iteration, behind the
         # work left over: `lo` iterations from the front, up to `hi` from the back. The places that need
@@ -464,7 +463,6 @@ def _ttft_mixture(step: StepModel, load_c: Load, n, var_n, size: int, arrivals: 
         parts["next_w"].append(np.stack([pmf * p_lo, pmf * (1.0 - p_lo)], axis=-1))
         parts["next_t"].append(np.stack([per_iter * lo, per_iter * second], axis=-1))
         parts["width"].append(np.stack([width, width + per_iter * (hi - second)], axis=-1))
-    x_all = np.concatenate(parts["len"], axis=1)
     cur_weight = np.concatenate(parts["weight"], axis=1)
     next_weight = np.concatenate(parts["next_w"], axis=1)
     next_time = np.concatenate(parts["next_t"], axis=1)

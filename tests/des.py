@@ -9,7 +9,6 @@ iteration that finishes it; a request leaves after O-1 further iterations.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
