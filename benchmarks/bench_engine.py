@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import polars as pl
-
 from whatif.engine import Scenario, evaluate, resolve
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-2-13b", "gpt-3-175b"]
@@ -24,12 +23,21 @@ GPUS = ["h100-sxm", "a100-sxm-80gb", "h200-sxm", "b200"]
 
 def base_scenarios(plan) -> list[Scenario]:
     return [
-        Scenario.model_validate({
-            "name": f"{gpu} {model}", "cluster": {"gpu": gpu, "gpu_count": 1024},
-            "training": {"model": model, "seq_len_tokens": 4096, "global_batch_seqs": 1024, "parallelism": plan,
-                         "recompute": "selective" if plan != "auto" else "auto"},
-        })
-        for gpu in GPUS for model in MODELS
+        Scenario.model_validate(
+            {
+                "name": f"{gpu} {model}",
+                "cluster": {"gpu": gpu, "gpu_count": 1024},
+                "training": {
+                    "model": model,
+                    "seq_len_tokens": 4096,
+                    "global_batch_seqs": 1024,
+                    "parallelism": plan,
+                    "recompute": "selective" if plan != "auto" else "auto",
+                },
+            }
+        )
+        for gpu in GPUS
+        for model in MODELS
     ]
 
 
@@ -64,19 +72,25 @@ def main() -> None:
     explicit = resolve(base_scenarios({"tp": 8, "pp": 4, "microbatch": 1, "zero": 1, "interleave": 1}))
     frame = sweep(explicit, args.explicit)
     seconds, result = timed(frame, args.repeats, text=False)
-    print(f"explicit plans: {args.explicit:,} scenarios in {seconds * 1e3:.1f} ms = "
-          f"{args.explicit / seconds:,.0f} scenarios/s ({int(result['train_fits'].sum()):,} fit; figures only)")
+    print(
+        f"explicit plans: {args.explicit:,} scenarios in {seconds * 1e3:.1f} ms = "
+        f"{args.explicit / seconds:,.0f} scenarios/s ({int(result['train_fits'].sum()):,} fit; figures only)"
+    )
     seconds, result = timed(frame, args.repeats, text=True)
-    print(f"explicit plans: {args.explicit:,} scenarios in {seconds * 1e3:.1f} ms = "
-          f"{args.explicit / seconds:,.0f} scenarios/s (with the reason and bottleneck sentences)")
+    print(
+        f"explicit plans: {args.explicit:,} scenarios in {seconds * 1e3:.1f} ms = "
+        f"{args.explicit / seconds:,.0f} scenarios/s (with the reason and bottleneck sentences)"
+    )
 
     auto = resolve(base_scenarios("auto"))
     frame = sweep(auto, args.auto)
     seconds, result = timed(frame, max(1, args.repeats // 2))
     searched = int(result["train_plans_searched"].sum())
-    print(f"auto plans:     {args.auto:,} scenarios in {seconds * 1e3:.0f} ms = {args.auto / seconds:,.0f} "
-          f"scenarios/s, {seconds / args.auto * 1e3:.2f} ms per scenario ({searched / args.auto:,.0f} candidate "
-          f"plans each)")
+    print(
+        f"auto plans:     {args.auto:,} scenarios in {seconds * 1e3:.0f} ms = {args.auto / seconds:,.0f} "
+        f"scenarios/s, {seconds / args.auto * 1e3:.2f} ms per scenario ({searched / args.auto:,.0f} candidate "
+        f"plans each)"
+    )
 
     one = auto.head(1)
     seconds, _ = timed(one, 20)

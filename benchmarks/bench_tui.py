@@ -46,6 +46,7 @@ ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[P
 # the child: the app itself, real or with a no-op engine
 # ---------------------------------------------------------------------------------------------------
 
+
 def child(variant: str, scenario_path: str) -> int:
     from whatif.tui import files
     from whatif.tui.app import make_app
@@ -63,7 +64,6 @@ def _noop_evaluate(scenario):
     """A stand-in for `evaluate` that does no modelling: a prepared result row, repeated, with the GPU count
     copied from the input and the training days scaled by it (so the screen still gets a new figure)."""
     import polars as pl
-
     from whatif.engine import evaluate, resolve
 
     template = evaluate(resolve([scenario]))
@@ -73,8 +73,11 @@ def _noop_evaluate(scenario):
     def noop(frame: pl.DataFrame) -> pl.DataFrame:
         out = block.head(frame.height) if frame.height <= 64 else pl.concat([template] * frame.height)
         return out.with_columns(
-            scenario=frame["scenario"], name=frame["name"], n_gpus=frame["n_gpus"].cast(out.schema["n_gpus"]),
-            train_wall_clock_days=days * n0 / frame["n_gpus"].cast(pl.Float64))
+            scenario=frame["scenario"],
+            name=frame["name"],
+            n_gpus=frame["n_gpus"].cast(out.schema["n_gpus"]),
+            train_wall_clock_days=days * n0 / frame["n_gpus"].cast(pl.Float64),
+        )
 
     return noop
 
@@ -82,6 +85,7 @@ def _noop_evaluate(scenario):
 # ---------------------------------------------------------------------------------------------------
 # the parent: presets, expected figures, the pty driver
 # ---------------------------------------------------------------------------------------------------
+
 
 def prepare(home: Path):
     """The benchmark scenario file, 20 comparison presets, and the figure expected after each count."""
@@ -109,7 +113,7 @@ def prepare(home: Path):
 
     rows = evaluate(resolve([scenario.edited("cluster", gpu_count=n) for n in COUNTS]))
     real = {}
-    for n, days in zip(COUNTS, rows["train_wall_clock_days"].to_list()):
+    for n, days in zip(COUNTS, rows["train_wall_clock_days"].to_list(), strict=True):
         if days is not None:
             real[n] = fmt.duration_days(days)
     base_row = evaluate(resolve([scenario])).row(0, named=True)
@@ -125,8 +129,9 @@ class Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     start_new_session=True, close_fds=True)
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True
+        )
         os.close(slave)
         self.fd = master
         self.tail = b""
@@ -174,8 +179,9 @@ class Terminal:
         os.close(self.fd)
 
 
-def run_round(variant: str, path: Path, expected: dict[int, str], start_text: str, env: dict,
-              cols: int, rows: int) -> tuple[float | None, list[float], list[int]]:
+def run_round(
+    variant: str, path: Path, expected: dict[int, str], start_text: str, env: dict, cols: int, rows: int
+) -> tuple[float | None, list[float], list[int]]:
     argv = [sys.executable, __file__, "--child", variant, str(path)]
     term = Terminal(argv, env, cols, rows)
     latencies, missed = [], []
@@ -187,7 +193,7 @@ def run_round(variant: str, path: Path, expected: dict[int, str], start_text: st
         for n, figure in expected.items():
             target = str(n)
             common = os.path.commonprefix([shown, target])
-            prefix = b"\x7f" * (len(shown) - len(common)) + target[len(common):-1].encode()
+            prefix = b"\x7f" * (len(shown) - len(common)) + target[len(common) : -1].encode()
             if prefix:
                 for byte in prefix:  # one key at a time, as typed (a burst may be parsed out of order)
                     term.send(bytes([byte]))
@@ -235,10 +241,13 @@ def main() -> int:
         from whatif.tui.session import discover_presets
 
         n_presets = len(discover_presets())
-        print(f"scenario: {scenario.cluster.gpu} x{scenario.cluster.gpu_count}, global batch {GLOBAL_BATCH}; "
-              f"{n_presets} comparison presets; {len(real)} GPU counts per round; terminal {cols}x{rows}")
-        env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", WHATIF_HOME=str(home),
-                   TEXTUAL_ANIMATIONS="none")
+        print(
+            f"scenario: {scenario.cluster.gpu} x{scenario.cluster.gpu_count}, global batch {GLOBAL_BATCH}; "
+            f"{n_presets} comparison presets; {len(real)} GPU counts per round; terminal {cols}x{rows}"
+        )
+        env = dict(
+            os.environ, TERM="xterm-256color", COLORTERM="truecolor", WHATIF_HOME=str(home), TEXTUAL_ANIMATIONS="none"
+        )
         env.pop("TEXTUAL", None)
         results = {"real": [], "noop": []}
         startups, missed = [], {"real": [], "noop": []}
@@ -250,21 +259,27 @@ def main() -> int:
                 missed[variant] += miss
                 if variant == "real" and startup is not None:
                     startups.append(startup)
-                print(f"  round {r + 1} {variant:4s}: {len(lat)} keystrokes"
-                      + (f", start-up {startup:.2f} s" if startup is not None and variant == "real" else "")
-                      + (f", no figure for {miss}" if miss else ""))
+                print(
+                    f"  round {r + 1} {variant:4s}: {len(lat)} keystrokes"
+                    + (f", start-up {startup:.2f} s" if startup is not None and variant == "real" else "")
+                    + (f", no figure for {miss}" if miss else "")
+                )
         print()
         print(f"{'variant':8s} {'n':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
         for variant, values in results.items():
             if values:
-                print(f"{variant:8s} {len(values):4d} {pct(values, .5) * 1e3:8.1f} {pct(values, .95) * 1e3:8.1f} "
-                      f"{max(values) * 1e3:8.1f}")
+                print(
+                    f"{variant:8s} {len(values):4d} {pct(values, 0.5) * 1e3:8.1f} {pct(values, 0.95) * 1e3:8.1f} "
+                    f"{max(values) * 1e3:8.1f}"
+                )
         if results["real"] and results["noop"]:
-            ratio = pct(results["real"], .95) / pct(results["noop"], .95)
+            ratio = pct(results["real"], 0.95) / pct(results["noop"], 0.95)
             print(f"p95 real / no-op: {ratio:.2f}x (target <= 1.3x); p95 real target <= 100 ms")
         if startups:
-            print(f"start-up to first full screen: median {statistics.median(startups):.2f} s, "
-                  f"max {max(startups):.2f} s (target <= 1.5 s)")
+            print(
+                f"start-up to first full screen: median {statistics.median(startups):.2f} s, "
+                f"max {max(startups):.2f} s (target <= 1.5 s)"
+            )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return 0

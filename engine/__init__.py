@@ -9,7 +9,7 @@ of results with no Python loop over scenarios. Every formula and constant is doc
 
 from .catalog import Catalog, load_catalog
 from .errors import FieldIssue, ScenarioError
-from .pipeline import evaluate
+from .evaluate import evaluate
 from .resolve import resolve
 from .scenario import Scenario
 

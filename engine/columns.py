@@ -7,7 +7,7 @@ first reads it, so expanding 30 scenarios into 100,000 candidate plans copies on
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import polars as pl
@@ -16,19 +16,20 @@ import polars as pl
 class Columns:
     __slots__ = ("_data", "_base", "_index", "n")
 
-    def __init__(self, data: dict[str, np.ndarray], n: int, base: "Columns | None" = None,
-                 index: np.ndarray | None = None):
+    def __init__(
+        self, data: dict[str, np.ndarray], n: int, base: Columns | None = None, index: np.ndarray | None = None
+    ):
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_base", base)
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "n", n)
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame) -> "Columns":
+    def from_frame(cls, frame: pl.DataFrame) -> Columns:
         """A store over a polars frame; each column becomes a numpy array when a stage first reads it."""
         return cls({}, frame.height, base=_FrameSource(frame))
 
-    def take(self, index: np.ndarray) -> "Columns":
+    def take(self, index: np.ndarray) -> Columns:
         """Rows `index` of this store (repeats allowed); columns are gathered lazily."""
         index = np.asarray(index)
         if len(index) == self.n and np.array_equal(index, np.arange(self.n)):

@@ -29,8 +29,7 @@ def _depth(n: np.ndarray) -> np.ndarray:
 def half_collective_s(nbytes, n_in, n_out, su_bw_gb_s, nic_bw_gb_s, su_lat_us, so_lat_us):
     """One reduce-scatter or all-gather of `nbytes` per rank over n_in x n_out ranks (two levels)."""
     inner = _frac(n_in) * nbytes / (su_bw_gb_s * GB) + np.where(n_in > 1, su_lat_us * 1e-6, 0.0)
-    outer = (_frac(n_out) * (nbytes / np.maximum(n_in, 1)) / (nic_bw_gb_s * GB)
-             + _depth(n_out) * so_lat_us * 1e-6)
+    outer = _frac(n_out) * (nbytes / np.maximum(n_in, 1)) / (nic_bw_gb_s * GB) + _depth(n_out) * so_lat_us * 1e-6
     return inner + outer
 
 

@@ -81,8 +81,10 @@ def _field_path(root: type[BaseModel], loc: tuple) -> tuple[list[str], type[Base
 def _allowed_text(err: dict) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     bounds = {
-        "greater_than": "more than {gt}", "greater_than_equal": "at least {ge}",
-        "less_than": "less than {lt}", "less_than_equal": "at most {le}",
+        "greater_than": "more than {gt}",
+        "greater_than_equal": "at least {ge}",
+        "less_than": "less than {lt}",
+        "less_than_equal": "at most {le}",
     }
     if kind in bounds:
         return "out of range; allowed: " + bounds[kind].format(**ctx)
@@ -185,6 +187,11 @@ def _section_model(root: type[BaseModel], key: str) -> type[BaseModel] | None:
 _UNION_MISMATCH = {"literal_error", "string_type", "model_type", "dict_type", "model_attributes_type"}
 
 _CUSTOM = {
-    "too_many_per_node", "partial_node", "heads_split", "kv_heads_split", "moe_topk", "precision_unsupported",
+    "too_many_per_node",
+    "partial_node",
+    "heads_split",
+    "kv_heads_split",
+    "moe_topk",
+    "precision_unsupported",
     "too_many_serving_gpus",
 }

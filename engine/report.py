@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from .pipeline import IDLE_CAUSES
+from .evaluate import IDLE_CAUSES
 
 
 def _num(value: Any) -> Any:
@@ -26,10 +26,15 @@ def _training(r: dict) -> dict:
         "fits": bool(r["train_fits"]),
         "reason": r["train_reason"],
         "plan": {
-            "tp": r["train_tp"], "pp": r["train_pp"], "dp": r["train_dp"],
-            "microbatch": r["train_microbatch"], "zero": r["train_zero"],
-            "interleave": r["train_interleave"], "ep": r["train_ep"],
-            "recompute": r["train_recompute"], "micro_batches": r["train_micro_batches"],
+            "tp": r["train_tp"],
+            "pp": r["train_pp"],
+            "dp": r["train_dp"],
+            "microbatch": r["train_microbatch"],
+            "zero": r["train_zero"],
+            "interleave": r["train_interleave"],
+            "ep": r["train_ep"],
+            "recompute": r["train_recompute"],
+            "micro_batches": r["train_micro_batches"],
             "global_batch_seqs": r["train_global_batch_seqs"],
             "global_batch_adjusted": bool(r["train_global_batch_adjusted"]),
             "plans_searched": r["train_plans_searched"],
@@ -65,14 +70,20 @@ def _training(r: dict) -> dict:
             "restart_min": g("train_restart_min"),
         },
         "step_breakdown_s": {
-            "compute": g("train_t_compute_s"), "tensor_parallel": g("train_t_tp_s"),
-            "expert_parallel": g("train_t_ep_s"), "pipeline_p2p": g("train_t_pp_s"),
-            "data_parallel": g("train_t_dp_s"), "pipeline_bubble": g("train_t_bubble_s"),
+            "compute": g("train_t_compute_s"),
+            "tensor_parallel": g("train_t_tp_s"),
+            "expert_parallel": g("train_t_ep_s"),
+            "pipeline_p2p": g("train_t_pp_s"),
+            "data_parallel": g("train_t_dp_s"),
+            "pipeline_bubble": g("train_t_bubble_s"),
             "optimizer": g("train_t_optimizer_s"),
         },
         "memory_gb": {
-            "total": g("train_mem_gb"), "capacity": g("train_hbm_gb"), "weights": g("train_mem_weights_gb"),
-            "gradients": g("train_mem_grads_gb"), "optimizer": g("train_mem_optimizer_gb"),
+            "total": g("train_mem_gb"),
+            "capacity": g("train_hbm_gb"),
+            "weights": g("train_mem_weights_gb"),
+            "gradients": g("train_mem_grads_gb"),
+            "optimizer": g("train_mem_optimizer_gb"),
             "activations": g("train_mem_activations_gb"),
         },
         "energy_mwh": g("train_energy_mwh"),
@@ -85,7 +96,8 @@ def _training(r: dict) -> dict:
             "facility_mwh": g("train_energy_mwh"),
             "it_mwh": g("train_it_energy_mwh"),
             "it_breakdown_mwh": {
-                "gpus": g("train_gpu_energy_mwh"), "host": g("train_host_energy_mwh"),
+                "gpus": g("train_gpu_energy_mwh"),
+                "host": g("train_host_energy_mwh"),
                 "network_switches": g("train_switch_energy_mwh"),
             },
             "pue": g("train_pue"),
@@ -115,13 +127,16 @@ def _int(value: Any) -> Any:
 
 def _inference(r: dict) -> dict:
     """TTFT and TPOT are medians (p50) with their p99s beside them; tokens_per_s is the output tokens the
-    whole serving fleet delivers at the offered rate (offline: at full batch). docs/model-inference.md."""
+    whole serving fleet delivers at the offered rate (offline: at full batch). docs/model.md ("Serving")."""
     g = lambda key: _num(r.get(key))  # noqa: E731
     return {
         "fits": bool(r.get("infer_fits")),
         "reason": r.get("infer_reason"),
-        "plan": {"tp": _int(r.get("infer_tp")), "pp": _int(r.get("infer_pp")),
-                 "plans_searched": _int(r.get("infer_plans_searched"))},
+        "plan": {
+            "tp": _int(r.get("infer_tp")),
+            "pp": _int(r.get("infer_pp")),
+            "plans_searched": _int(r.get("infer_plans_searched")),
+        },
         "replicas": _int(r.get("infer_replicas")),
         "max_batch": _int(r.get("infer_max_batch")),
         "ttft_ms": g("infer_ttft_ms"),
@@ -138,9 +153,13 @@ def _inference(r: dict) -> dict:
         "utilization": g("infer_utilization"),
         "overloaded": bool(r.get("infer_overloaded")),
         "batch": {"limit": _int(r.get("infer_batch_limit")), "mean": g("infer_batch_mean")},
-        "memory_gb": {"weights": g("infer_mem_weights_gb"), "kv_cache": g("infer_mem_kv_gb"),
-                      "needed": g("infer_mem_needed_gb"), "usable": g("infer_mem_usable_gb"),
-                      "capacity": g("infer_hbm_gb")},
+        "memory_gb": {
+            "weights": g("infer_mem_weights_gb"),
+            "kv_cache": g("infer_mem_kv_gb"),
+            "needed": g("infer_mem_needed_gb"),
+            "usable": g("infer_mem_usable_gb"),
+            "capacity": g("infer_hbm_gb"),
+        },
         "busy_pct": g("infer_busy_pct"),
         "idle_gpu_pct": g("infer_idle_gpu_pct"),
         "power_kw": g("infer_power_kw"),
@@ -154,10 +173,12 @@ def _inference(r: dict) -> dict:
 def records(results: pl.DataFrame, has_training: list[bool], has_inference: list[bool]) -> list[dict]:
     """One nested record per result row; a scenario without a workload has null for that section."""
     out = []
-    for r, train, infer in zip(results.iter_rows(named=True), has_training, has_inference):
-        out.append({
-            "name": r["name"],
-            "training": _training(r) if train else None,
-            "inference": _inference(r) if infer else None,
-        })
+    for r, train, infer in zip(results.iter_rows(named=True), has_training, has_inference, strict=True):
+        out.append(
+            {
+                "name": r["name"],
+                "training": _training(r) if train else None,
+                "inference": _inference(r) if infer else None,
+            }
+        )
     return out

@@ -8,7 +8,7 @@ and are listed, with units, in docs/model.md ("Frame columns").
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -44,8 +44,10 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
     computed_total = layers_params + embed
     computed_active = computed_total - moe_layers * max(model.experts - model.experts_per_token, 0) * expert
     total = (model.params_total_b * 1e9) if model.params_total_b else computed_total
-    active = (model.params_active_b * 1e9) if model.params_active_b else (
-        total * computed_active / computed_total if model.experts else total
+    active = (
+        (model.params_active_b * 1e9)
+        if model.params_active_b
+        else (total * computed_active / computed_total if model.experts else total)
     )
     expert_total = moe_layers * model.experts * expert * total / computed_total
     return {
@@ -71,7 +73,7 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
 
 def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog) -> float:
     """Seconds one GPU computes one sample at full speed. Architectures the benchmark measured use their
-    figure; others scale the newest measured architecture by HBM bandwidth (docs/model-goodput.md)."""
+    figure; others scale the newest measured architecture by HBM bandwidth (docs/model.md, "Sample workloads")."""
     per_batch = workload.compute_s_per_batch
     if gpu.arch in per_batch:
         return per_batch[gpu.arch] / workload.batch_samples
@@ -84,8 +86,15 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
     """A sample workload rides on the training stages as a one-layer stand-in model under pure data
     parallelism (no TP/PP); engine/workloads.py replaces its step time with the per-sample compute."""
     d = s.data
-    stand_in = ModelSpec(name=workload.name, layers=1, hidden=64, heads=1, vocab=64, ffn_hidden=256,
-                         params_total_b=(workload.params_m or 0.001) / 1000.0)
+    stand_in = ModelSpec(
+        name=workload.name,
+        layers=1,
+        hidden=64,
+        heads=1,
+        vocab=64,
+        ffn_hidden=256,
+        params_total_b=(workload.params_m or 0.001) / 1000.0,
+    )
     batch = t.global_batch_samples or workload.batch_samples * s.cluster.gpu_count
     sample_bytes = d.sample_mb * 1e6 if d.sample_mb else workload.sample_bytes
     per_sample_s = 1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog)
@@ -97,9 +106,15 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
         "tokens": t.train_samples or 5.0 * workload.dataset_samples,
         "seq": 1,
         "gbs": batch,
-        "dataset_gb": (d.dataset_gb if d.dataset_gb is not None
-                       else workload.dataset_samples * sample_bytes / 1e9),
-        "p_tp": 1, "p_pp": 1, "p_dp": AUTO, "p_mb": 1, "p_zero": 0, "p_v": 1, "p_ep": 1, "p_rc": 0,
+        "dataset_gb": (d.dataset_gb if d.dataset_gb is not None else workload.dataset_samples * sample_bytes / 1e9),
+        "p_tp": 1,
+        "p_pp": 1,
+        "p_dp": AUTO,
+        "p_mb": 1,
+        "p_zero": 0,
+        "p_v": 1,
+        "p_ep": 1,
+        "p_rc": 0,
     }
 
 
@@ -107,8 +122,13 @@ def _plan(training: Training) -> dict[str, int]:
     p = training.parallelism
     get = (lambda k: AUTO) if p == "auto" else (lambda k: AUTO if getattr(p, k) is None else getattr(p, k))
     return {
-        "p_tp": get("tp"), "p_pp": get("pp"), "p_dp": get("dp"), "p_mb": get("microbatch"),
-        "p_zero": get("zero"), "p_v": get("interleave"), "p_ep": get("ep"),
+        "p_tp": get("tp"),
+        "p_pp": get("pp"),
+        "p_dp": get("dp"),
+        "p_mb": get("microbatch"),
+        "p_zero": get("zero"),
+        "p_v": get("interleave"),
+        "p_ep": get("ep"),
         "p_rc": RECOMPUTE_CODES[training.recompute],
     }
 
@@ -195,18 +215,21 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         row |= _sample_columns(s, t, catalog.workloads[t.model], gpu, catalog)
     else:
         shape = _shape(t.model, catalog)
-        per_token = s.data.bytes_per_token or (
-            2.0 if shape.vocab < catalog.constant("uint16_token_max_vocab") else 4.0)
-        row |= model_columns("m_", shape) | {
-            "is_samples": 0,
-            "unit_bytes": per_token,  # bytes read per trained token
-            "sample_s": math.nan,
-            "sample_flops": math.nan,
-            "tokens": t.train_tokens,
-            "seq": t.seq_len_tokens,
-            "gbs": t.global_batch_seqs,
-            "dataset_gb": math.nan if s.data.dataset_gb is None else s.data.dataset_gb,
-        } | _plan(t)
+        per_token = s.data.bytes_per_token or (2.0 if shape.vocab < catalog.constant("uint16_token_max_vocab") else 4.0)
+        row |= (
+            model_columns("m_", shape)
+            | {
+                "is_samples": 0,
+                "unit_bytes": per_token,  # bytes read per trained token
+                "sample_s": math.nan,
+                "sample_flops": math.nan,
+                "tokens": t.train_tokens,
+                "seq": t.seq_len_tokens,
+                "gbs": t.global_batch_seqs,
+                "dataset_gb": math.nan if s.data.dataset_gb is None else s.data.dataset_gb,
+            }
+            | _plan(t)
+        )
     i = s.inference
     row["has_infer"] = int(i is not None)
     i = i or Inference()
@@ -239,8 +262,11 @@ def _serving(i: Inference, shape: ModelShape | ModelSpec, cluster_gpus: int) -> 
         "i_kv_bytes": PRECISION_BYTES[kv],
         "i_kv_shards": 1 if shape.attention == "mla" else (shape.kv_heads or shape.heads),
         # Attention width: heads x (query-key + value width); MLA attends over its cached latent.
-        "i_attn_width": (shape.heads * 2.0 * shape.kv_cache_width if shape.attention == "mla" and shape.kv_cache_width
-                         else 2.0 * shape.hidden),
+        "i_attn_width": (
+            shape.heads * 2.0 * shape.kv_cache_width
+            if shape.attention == "mla" and shape.kv_cache_width
+            else 2.0 * shape.hidden
+        ),
         "i_chunk": i.prefill_chunk_tokens if i.chunked_prefill else math.inf,
         "i_kv_fraction": i.kv_cache_memory_fraction,
         "i_ttft_limit_ms": i.ttft_p99_limit_ms or math.nan,
@@ -255,5 +281,6 @@ def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl
     frame = pl.DataFrame(rows, infer_schema_length=None)
     # The engine computes in float64: store numbers that way so reading a column is a zero-copy view.
     ints = ("scenario", "n_gpus")
-    return frame.with_columns(pl.col(n).cast(pl.Float64) for n, d in frame.schema.items()
-                              if d.is_numeric() and n not in ints)
+    return frame.with_columns(
+        pl.col(n).cast(pl.Float64) for n, d in frame.schema.items() if d.is_numeric() and n not in ints
+    )

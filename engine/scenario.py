@@ -256,7 +256,7 @@ class Training(_Section):
 class Inference(_Section):
     """A serving workload. `concurrency` is the most requests one replica batches at once (the engine's max
     batch size); `request_rate_per_s` is Poisson arrivals at the whole serving fleet, 0 meaning offline
-    (every replica kept at its full batch). See docs/model-inference.md."""
+    (every replica kept at its full batch). See docs/model.md ("Serving")."""
 
     model: str | ModelSpec = "llama-3.1-70b"
     precision: Literal["bf16", "fp8", "fp4"] = "fp8"
@@ -320,8 +320,12 @@ class Scenario(BaseModel):
             raise PydanticCustomError(
                 "precision_unsupported",
                 "{gpu} has no {precision} tensor cores; allowed: {allowed}",
-                {"gpu": gpu.name, "precision": precision, "allowed": ", ".join(allowed),
-                 "field": f"{section}.precision"},
+                {
+                    "gpu": gpu.name,
+                    "precision": precision,
+                    "allowed": ", ".join(allowed),
+                    "field": f"{section}.precision",
+                },
             )
         return self
 

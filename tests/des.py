@@ -1,5 +1,5 @@
-"""A seeded discrete-event simulation of one serving replica: the system docs/model-inference.md defines and
-engine/queueing.py approximates in closed form (used only by the tests).
+"""A seeded discrete-event simulation of one serving replica: the system docs/model.md ("Serving") defines and
+engine/serving/queueing.py approximates in closed form (used only by the tests).
 
 Iteration by iteration: arrivals wait for a slot (FCFS, at most `slots` admitted); at the start of each
 iteration the admitted prompts take up to `chunk` prompt tokens in arrival order; every decoding sequence

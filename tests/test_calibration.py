@@ -2,7 +2,6 @@
 constants for every case."""
 
 import pytest
-
 from whatif.engine import evaluate, resolve
 from whatif.engine.calibration import INFERENCE_METRICS, TARGETS, compare, summarize, workload_of
 from whatif.tui.files import calibration_cases

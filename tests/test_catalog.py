@@ -1,7 +1,6 @@
 """Catalog integrity: every entry sourced, every figure positive and consistent."""
 
 import pytest
-
 from whatif.engine import load_catalog
 from whatif.engine.resolve import model_columns
 
@@ -36,8 +35,22 @@ def test_accelerator_figures_are_positive_and_dense_not_above_sparse():
 
 
 def test_required_accelerators_are_present():
-    required = {"v100-sxm2", "a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h100-pcie", "h200-sxm", "h800-sxm",
-                "b200", "gb200", "mi300x", "mi325x", "gaudi3", "l40s", "l4"}
+    required = {
+        "v100-sxm2",
+        "a100-sxm-40gb",
+        "a100-sxm-80gb",
+        "h100-sxm",
+        "h100-pcie",
+        "h200-sxm",
+        "h800-sxm",
+        "b200",
+        "gb200",
+        "mi300x",
+        "mi325x",
+        "gaudi3",
+        "l40s",
+        "l4",
+    }
     assert required <= set(CAT.accelerators)
 
 
@@ -53,8 +66,21 @@ def test_datasheet_figures_match_the_reference():
 def test_default_fabrics_exist_with_the_right_kind():
     for key, gpu in CAT.accelerators.items():
         assert CAT.fabrics[gpu.scale_up].kind == "scale-up", key
-    required = {"nvlink2", "nvlink3", "nvlink4", "nvlink5", "pcie-gen4", "pcie-gen5", "ib-hdr", "ib-ndr", "ib-xdr",
-                "roce-100g", "roce-200g", "roce-400g", "eth-800g"}
+    required = {
+        "nvlink2",
+        "nvlink3",
+        "nvlink4",
+        "nvlink5",
+        "pcie-gen4",
+        "pcie-gen5",
+        "ib-hdr",
+        "ib-ndr",
+        "ib-xdr",
+        "roce-100g",
+        "roce-200g",
+        "roce-400g",
+        "eth-800g",
+    }
     assert required <= set(CAT.fabrics)
 
 
@@ -81,8 +107,17 @@ def test_model_shapes_reproduce_their_published_parameter_count(key):
 
 
 def test_required_models_are_present():
-    required = {"llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b",
-                "gpt-3-175b", "mixtral-8x7b", "deepseek-v3"}
+    required = {
+        "llama-2-7b",
+        "llama-2-13b",
+        "llama-2-70b",
+        "llama-3.1-8b",
+        "llama-3.1-70b",
+        "llama-3.1-405b",
+        "gpt-3-175b",
+        "mixtral-8x7b",
+        "deepseek-v3",
+    }
     assert required <= set(CAT.models)
     assert CAT.models["deepseek-v3"].params_active_b == 37.0 and CAT.models["mixtral-8x7b"].experts == 8
 

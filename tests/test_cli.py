@@ -6,14 +6,26 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from whatif.tui.cli import main
 
 DEFAULT = str(Path(__file__).parents[1] / "presets" / "default.toml")
 MALFORMED = Path(__file__).parent / "malformed"
 
-TRAINING_KEYS = {"fits", "plan", "step_time_s", "tokens_per_s", "wall_clock_days", "gpu_hours", "mfu",
-                 "idle_gpu_pct", "energy_mwh", "it_energy_mwh", "cost_usd", "co2_t", "bottleneck"}
+TRAINING_KEYS = {
+    "fits",
+    "plan",
+    "step_time_s",
+    "tokens_per_s",
+    "wall_clock_days",
+    "gpu_hours",
+    "mfu",
+    "idle_gpu_pct",
+    "energy_mwh",
+    "it_energy_mwh",
+    "cost_usd",
+    "co2_t",
+    "bottleneck",
+}
 PLAN_KEYS = {"tp", "pp", "dp", "microbatch", "zero"}
 INFERENCE_KEYS = {"ttft_ms", "tpot_ms", "tokens_per_s"}
 
@@ -76,9 +88,11 @@ def test_no_workload_gives_null_sections(capsys, tmp_path):
 
 def test_infeasible_plan_reports_why(capsys, tmp_path):
     path = tmp_path / "big.toml"
-    path.write_text('name = "405B on 8"\n[cluster]\ngpu = "h100-sxm"\ngpu_count = 8\n'
-                    '[training]\nmodel = "llama-3.1-405b"\nparallelism = { tp = 8, pp = 1, zero = 0 }\n'
-                    'recompute = "full"\n')
+    path.write_text(
+        'name = "405B on 8"\n[cluster]\ngpu = "h100-sxm"\ngpu_count = 8\n'
+        '[training]\nmodel = "llama-3.1-405b"\nparallelism = { tp = 8, pp = 1, zero = 0 }\n'
+        'recompute = "full"\n'
+    )
     code, out, _ = run(capsys, "eval", "--json", str(path))
     training = json.loads(out)[0]["training"]
     assert code == 0 and training["fits"] is False
@@ -114,16 +128,20 @@ def test_no_arguments_off_terminal_prints_the_default_figures(capsys):
     assert code == 0 and "Default" in out and "MFU" in out
 
 
+@pytest.mark.slow  # starts Python six times
 def test_help_describes_every_option():
     for args in ([], ["eval"], ["validate"], ["catalog"], ["compare"]):
-        out = subprocess.run([sys.executable, "-m", "whatif.tui.cli", *args, "--help"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "whatif.tui.cli", *args, "--help"], capture_output=True, text=True, check=True
+        ).stdout
         assert "usage: whatif" in out
-    out = subprocess.run([sys.executable, "-m", "whatif.tui.cli", "eval", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "whatif.tui.cli", "eval", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--json" in out and "--markdown" in out
 
 
+@pytest.mark.slow  # starts Python
 def test_console_script_exit_status_for_bad_input(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[cluster]\ngpu_count = 0\n")

@@ -1,7 +1,6 @@
 """Power, racks and energy by phase (engine/energy.py), by hand from catalog facts."""
 
 import pytest
-
 from goodput_helpers import QUIET, RESNET_16, merge, row, rows, scenario
 
 # DGX H100: 10.2 kW maximum (NVIDIA user guide); measured while training: 82% of it (Latif et al. 2025,
@@ -50,8 +49,11 @@ def test_waiting_gpus_draw_idle_power():
 def test_rack_limit_spreads_nodes():
     # 8 DGX H100 per rack would draw 8 x 8.364 = 66.9 kW, over air's 40 kW: only floor(40 / 8.364) = 4 fit,
     # so 128 nodes need 32 racks instead of 16, and the scenario is flagged.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 1024, "nodes_per_rack": 8},
-                 training={"model": "llama-3.1-8b", "train_tokens": 1e10})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 1024, "nodes_per_rack": 8},
+        training={"model": "llama-3.1-8b", "train_tokens": 1e10},
+    )
     r = row(s)
     assert r["train_rack_kw"] == pytest.approx(8 * 8 * (700 + HOST_W) / 1000)
     assert r["train_rack_over_limit"]
@@ -66,8 +68,10 @@ def test_fat_tree_switch_ports():
     # 128 nodes x 8 NICs = 1,024 ports <= 64^2 / 2: two tiers, 3 switch ports per NIC port, 3,072 x 20 W.
     # 2,048 nodes x 8 = 16,384 ports > 2,048: three tiers, 5 ports each, 81,920 x 20 W.
     base = {"training": {"model": "llama-3.1-8b", "train_tokens": 1e10}}
-    small, big = rows(scenario(base, cluster={"gpu": "h100-sxm", "gpu_count": 1024}),
-                      scenario(base, cluster={"gpu": "h100-sxm", "gpu_count": 16384}))
+    small, big = rows(
+        scenario(base, cluster={"gpu": "h100-sxm", "gpu_count": 1024}),
+        scenario(base, cluster={"gpu": "h100-sxm", "gpu_count": 16384}),
+    )
     for r, watts in ((small, 3 * 1024 * 20), (big, 5 * 16384 * 20)):
         t = r["train_wall_clock_days"] * 86400
         assert r["train_switch_energy_mwh"] == pytest.approx(watts * t / 3.6e9, rel=1e-9)
@@ -76,8 +80,9 @@ def test_fat_tree_switch_ports():
 def test_cooling_kind_sets_pue_and_clock():
     # Air: PUE 1.44 and 1.5% sustained-clock loss on >= 700 W parts (Llama 3 diurnal 1-2%); direct liquid:
     # PUE 1.08, no loss. Same run: liquid is faster and needs 1.08/1.44 of the facility overhead.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 64},
-                 training={"model": "llama-3.1-8b", "train_tokens": 1e10})
+    s = scenario(
+        {}, cluster={"gpu": "h100-sxm", "gpu_count": 64}, training={"model": "llama-3.1-8b", "train_tokens": 1e10}
+    )
     air, liquid = rows(s, s.edited("cooling", kind="direct-liquid"))
     assert air["train_pue"] == 1.44 and liquid["train_pue"] == 1.08
     assert liquid["train_step_time_s"] < air["train_step_time_s"]
@@ -85,8 +90,13 @@ def test_cooling_kind_sets_pue_and_clock():
 
 
 def test_cost_and_carbon_by_hand():
-    r = row(scenario(merge(RESNET_16, QUIET), data={"source": "local-nvme"},
-                     facility={"electricity_usd_per_kwh": 0.10, "grid_gco2_per_kwh": 400.0, "gpu_hour_usd": 2.0}))
+    r = row(
+        scenario(
+            merge(RESNET_16, QUIET),
+            data={"source": "local-nvme"},
+            facility={"electricity_usd_per_kwh": 0.10, "grid_gco2_per_kwh": 400.0, "gpu_hour_usd": 2.0},
+        )
+    )
     kwh = r["train_energy_mwh"] * 1000
     assert r["train_cost_usd"] == pytest.approx(kwh * 0.10 + r["train_gpu_hours"] * 2.0)
     assert r["train_co2_t"] == pytest.approx(kwh * 400 / 1e6)
@@ -94,6 +104,9 @@ def test_cost_and_carbon_by_hand():
 
 
 def test_tokens_per_kwh_for_text():
-    r = row(scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 64},
-                     training={"model": "llama-3.1-8b", "train_tokens": 1e10}))
+    r = row(
+        scenario(
+            {}, cluster={"gpu": "h100-sxm", "gpu_count": 64}, training={"model": "llama-3.1-8b", "train_tokens": 1e10}
+        )
+    )
     assert r["train_tokens_per_kwh"] == pytest.approx(1e10 / (r["train_energy_mwh"] * 1000))

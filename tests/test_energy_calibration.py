@@ -5,7 +5,6 @@ published figures and the assumptions each comparison needs are written out belo
 """
 
 import pytest
-
 from goodput_helpers import row
 from whatif.engine import Scenario
 from whatif.tui.files import calibration_cases
@@ -59,15 +58,22 @@ def _gpt3() -> Scenario:
     # 1,250 sequences (2.56M tokens; the paper's 3.2M tokens is not a whole number of sequences per replica
     # at 10,000 GPUs); 2020 software: synchronous checkpoints to the default shared file system; the engine
     # chooses the plan. PUE 1.1 as published.
-    return Scenario.model_validate({
-        "name": "GPT-3 175B on 10,000 V100",
-        "cluster": {"gpu": "v100-sxm2", "gpu_count": 10_000, "gpus_per_node": 8},
-        "network": {"scale_out": "roce-100g", "nics_per_node": 4},
-        "storage": {"checkpoint_mode": "sync"},
-        "cooling": {"pue": 1.1},
-        "training": {"model": "gpt-3-175b", "train_tokens": 300e9, "seq_len_tokens": 2048,
-                     "global_batch_seqs": 1250, "precision": "bf16"},
-    })
+    return Scenario.model_validate(
+        {
+            "name": "GPT-3 175B on 10,000 V100",
+            "cluster": {"gpu": "v100-sxm2", "gpu_count": 10_000, "gpus_per_node": 8},
+            "network": {"scale_out": "roce-100g", "nics_per_node": 4},
+            "storage": {"checkpoint_mode": "sync"},
+            "cooling": {"pue": 1.1},
+            "training": {
+                "model": "gpt-3-175b",
+                "train_tokens": 300e9,
+                "seq_len_tokens": 2048,
+                "global_batch_seqs": 1250,
+                "precision": "bf16",
+            },
+        }
+    )
 
 
 def test_gpt3_facility_energy_within_20_percent():

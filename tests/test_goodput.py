@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 from goodput_helpers import QUIET, RESNET_16, merge, row, rows, scenario
 from whatif.engine.goodput import daly_interval_s, wall_clock_s
 
@@ -15,9 +14,17 @@ NODE_MTBF_H = 2_048 * 1_296 / 88  # and 88 host or network ones on 2,048 nodes
 def test_llama3_interruption_rate_is_reproduced():
     # 16,384 H100 in 2,048 nodes: 16,384 / 64,150 + 2,048 / 30,161 = 0.3233 interruptions per hour, one
     # every 3.09 h: 54 days x 24 h x 0.3233 = 419, the published count of unexpected interruptions.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 16384},
-                 training={"model": "llama-3.1-405b", "train_tokens": 1e12, "seq_len_tokens": 8192,
-                           "global_batch_seqs": 2048, "parallelism": {"tp": 8, "pp": 16}})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 16384},
+        training={
+            "model": "llama-3.1-405b",
+            "train_tokens": 1e12,
+            "seq_len_tokens": 8192,
+            "global_batch_seqs": 2048,
+            "parallelism": {"tp": 8, "pp": 16},
+        },
+    )
     r = row(s)
     rate = 16_384 / 64_150 + 2_048 / 30_161
     assert r["train_mtbf_h"] == pytest.approx(1 / rate, rel=1e-9)
@@ -28,10 +35,18 @@ def test_llama3_interruption_rate_is_reproduced():
 def test_llama3_goodput_is_above_the_published_90_percent():
     # Llama 3 (sec. 3.3.4): "higher than 90% effective training time" over the 54-day snapshot on 16K H100.
     # Sync checkpoints of 405e9 x 14 B = 5.67 TB to Tectonic (2 TB/s sustained) stall 2.8 s each.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 16384},
-                 storage={"shared_fs": "meta-tectonic", "checkpoint_mode": "sync"},
-                 training={"model": "llama-3.1-405b", "train_tokens": 15.6e12, "seq_len_tokens": 8192,
-                           "global_batch_seqs": 2048, "parallelism": {"tp": 8, "pp": 16}})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 16384},
+        storage={"shared_fs": "meta-tectonic", "checkpoint_mode": "sync"},
+        training={
+            "model": "llama-3.1-405b",
+            "train_tokens": 15.6e12,
+            "seq_len_tokens": 8192,
+            "global_batch_seqs": 2048,
+            "parallelism": {"tp": 8, "pp": 16},
+        },
+    )
     r = row(s)
     assert r["train_goodput"] > 0.90
     assert r["train_checkpoint_stall_s"] == pytest.approx(405.0e9 * 14 / 2e12, rel=0.01)
@@ -68,10 +83,13 @@ def test_idle_breakdown_of_a_failing_run_by_hand():
     # Sync checkpoints of a 25.557M-parameter model every 1 min (60 s), each 25.557e6 x 14 B / 100 GB/s
     # = 3.578 ms; failures at GPU MTBF 100 h and node MTBF 50 h: rate = 16/100 + 2/50 = 0.2 per hour,
     # M = 5 h = 18,000 s; restart 1 min + the 3.578 ms read back.
-    s = scenario(RESNET_16, data={"source": "local-nvme"},
-                 training={"train_samples": 6_400_000.0, "global_batch_samples": 6400},
-                 storage={"checkpoint_mode": "sync", "checkpoint_interval_min": 1.0},
-                 reliability={"gpu_mtbf_hours": 100.0, "node_mtbf_hours": 50.0, "restart_min": 1.0})
+    s = scenario(
+        RESNET_16,
+        data={"source": "local-nvme"},
+        training={"train_samples": 6_400_000.0, "global_batch_samples": 6400},
+        storage={"checkpoint_mode": "sync", "checkpoint_interval_min": 1.0},
+        reliability={"gpu_mtbf_hours": 100.0, "node_mtbf_hours": 50.0, "restart_min": 1.0},
+    )
     r = row(s)
     work = 1000 * 0.224
     delta = 25.557e6 * 14 / 100e9
@@ -93,9 +111,12 @@ def test_idle_breakdown_of_a_failing_run_by_hand():
 
 
 def test_gpu_hours_grow_with_goodput_losses_but_throughput_does_not():
-    quiet, failing = rows(scenario(merge(RESNET_16, QUIET), data={"source": "local-nvme"}),
-                          scenario(RESNET_16, data={"source": "local-nvme"},
-                                   reliability={"gpu_mtbf_hours": 10.0, "node_mtbf_hours": 10.0}))
+    quiet, failing = rows(
+        scenario(merge(RESNET_16, QUIET), data={"source": "local-nvme"}),
+        scenario(
+            RESNET_16, data={"source": "local-nvme"}, reliability={"gpu_mtbf_hours": 10.0, "node_mtbf_hours": 10.0}
+        ),
+    )
     assert failing["train_gpu_hours"] > quiet["train_gpu_hours"]
     assert failing["train_samples_per_s"] == quiet["train_samples_per_s"]
     assert failing["train_mfu"] == quiet["train_mfu"]
@@ -103,8 +124,12 @@ def test_gpu_hours_grow_with_goodput_losses_but_throughput_does_not():
 
 def test_no_checkpoints_restart_from_the_beginning():
     # Checkpoint mode "none": the whole run is one segment, T = M e^(R/M) (e^(W/M) - 1).
-    s = scenario(RESNET_16, data={"source": "local-nvme"}, storage={"checkpoint_mode": "none"},
-                 reliability={"gpu_mtbf_hours": 100.0, "node_mtbf_hours": 50.0, "restart_min": 1.0})
+    s = scenario(
+        RESNET_16,
+        data={"source": "local-nvme"},
+        storage={"checkpoint_mode": "none"},
+        reliability={"gpu_mtbf_hours": 100.0, "node_mtbf_hours": 50.0, "restart_min": 1.0},
+    )
     r = row(s)
     work, m = 224.0, 18_000.0
     assert r["train_wall_clock_days"] * 86400 == pytest.approx(m * math.exp(60 / m) * math.expm1(work / m), rel=1e-9)
@@ -116,9 +141,12 @@ def test_async_snapshot_interval_is_at_least_its_write():
     # Async checkpoints stall only for the host copy, so Daly's optimum would be seconds; a snapshot cannot
     # start before the previous one is written, so the interval is at least the write time (980 GB at
     # 100 GB/s = 9.8 s) and at least one step.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 1024}, storage={"checkpoint_mode": "async"},
-                 training={"model": "llama-3.1-70b", "train_tokens": 1e11, "seq_len_tokens": 8192,
-                           "global_batch_seqs": 2048})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 1024},
+        storage={"checkpoint_mode": "async"},
+        training={"model": "llama-3.1-70b", "train_tokens": 1e11, "seq_len_tokens": 8192, "global_batch_seqs": 2048},
+    )
     r = row(s)
     interval_s = r["train_checkpoint_interval_min"] * 60
     assert interval_s >= r["train_checkpoint_write_s"] - 1e-9

@@ -2,7 +2,6 @@
 old files valid, and bad values give one line naming section.key (never a traceback)."""
 
 import pytest
-
 from whatif.engine import ScenarioError
 from whatif.tui.cli import main
 from whatif.tui.files import parse_scenario
@@ -20,15 +19,18 @@ def test_training_model_accepts_sample_workloads():
     assert s.training.model == "unet3d"
 
 
-@pytest.mark.parametrize("body, key, words", [
-    ("[data]\nbytes_per_tokn = 3\n", "data.bytes_per_tokn", "did you mean bytes_per_token"),
-    ("[data]\nsource = 's3'\n", "data.source", "'shared-fs' or 'local-nvme'"),
-    ("[data]\ndataset_gb = 0\n", "data.dataset_gb", "more than 0"),
-    ("[reliability]\ngpu_mtbf_hours = -1\n", "reliability.gpu_mtbf_hours", "more than 0"),
-    ("[reliability]\ninterruptions = 'often'\n", "reliability.interruptions", "true or false"),
-    ("[storage]\nnode_network_gbps = 0\n", "storage.node_network_gbps", "more than 0"),
-    ("[training]\nmodel = 'resnet5'\n", "training.model", "close matches: resnet50"),
-])
+@pytest.mark.parametrize(
+    "body, key, words",
+    [
+        ("[data]\nbytes_per_tokn = 3\n", "data.bytes_per_tokn", "did you mean bytes_per_token"),
+        ("[data]\nsource = 's3'\n", "data.source", "'shared-fs' or 'local-nvme'"),
+        ("[data]\ndataset_gb = 0\n", "data.dataset_gb", "more than 0"),
+        ("[reliability]\ngpu_mtbf_hours = -1\n", "reliability.gpu_mtbf_hours", "more than 0"),
+        ("[reliability]\ninterruptions = 'often'\n", "reliability.interruptions", "true or false"),
+        ("[storage]\nnode_network_gbps = 0\n", "storage.node_network_gbps", "more than 0"),
+        ("[training]\nmodel = 'resnet5'\n", "training.model", "close matches: resnet50"),
+    ],
+)
 def test_bad_values_name_their_key(body, key, words):
     with pytest.raises(ScenarioError) as exc:
         parse_scenario("schema_version = 1\n" + body, "bad.toml")

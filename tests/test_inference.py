@@ -7,11 +7,10 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from whatif.engine import Scenario, evaluate, load_catalog, resolve
 from whatif.engine.columns import Columns
-from whatif.engine.inference import serve
 from whatif.engine.report import records
+from whatif.engine.serving import serve
 
 GIB = 2.0**30
 
@@ -31,6 +30,7 @@ def _one(**kw) -> dict:
 
 # --- worked examples -----------------------------------------------------------------------------------------
 
+
 def test_batch_one_decode_is_the_memory_bandwidth_bound():
     """Llama 3.1 8B in BF16 alone on one H100 SXM: every output token streams the linear layers and the output
     projection once, and reads its own KV cache.
@@ -42,8 +42,18 @@ def test_batch_one_decode_is_the_memory_bandwidth_bound():
     H100 SXM: 3.35 TB/s (NVIDIA datasheet), of which streaming kernels reach 80% (efficiency.toml, hopper):
       TPOT = 15,034,492,672 B / (3.35e12 x 0.80 B/s) = 5.610 ms.
     (The GEMMs at one token take 4.1 ms at the BF16 rate, so memory sets the pace.)"""
-    r = _one(gpu="h100-sxm", gpus=1, per_node=1, model="llama-3.1-8b", precision="bf16", prompt_tokens=128,
-             output_tokens=128, concurrency=1, request_rate_per_s=0.01, tp=1)
+    r = _one(
+        gpu="h100-sxm",
+        gpus=1,
+        per_node=1,
+        model="llama-3.1-8b",
+        precision="bf16",
+        prompt_tokens=128,
+        output_tokens=128,
+        concurrency=1,
+        request_rate_per_s=0.01,
+        tp=1,
+    )
     expected_ms = 15_034_492_672 / (3.35e12 * 0.80) * 1e3
     assert r["infer_tpot_ms"] == pytest.approx(expected_ms, rel=0.005)
     # ...and never faster than streaming the weights at the full datasheet bandwidth.
@@ -52,12 +62,23 @@ def test_batch_one_decode_is_the_memory_bandwidth_bound():
 
 def test_max_batch_is_the_kv_cache_that_fits():
     """Llama 3.1 70B in FP8 on one H200 (141 GB), 128 prompt + 2,048 output tokens, KV fraction 0.95.
-      weights  = (70.6e9 - 2,101,346,304) x 1 B + 2,101,346,304 x 2 B = 72,701,346,304 B
-      room     = (141 x 2^30 - 3 x 2^30 reserve - 72,701,346,304) x 0.95  = 71,700,950,574 B
-      KV/seq   = 2,176 tokens x 80 layers x 2 x 8 x 128 x 1 B              =    356,515,840 B
-      max batch = floor(71,700,950,574 / 356,515,840) = 201"""
-    r = _one(gpu="h200-sxm", gpus=1, per_node=1, model="llama-3.1-70b", precision="fp8", prompt_tokens=128,
-             output_tokens=2048, concurrency=4096, request_rate_per_s=0.0, tp=1, kv_cache_memory_fraction=0.95)
+    weights  = (70.6e9 - 2,101,346,304) x 1 B + 2,101,346,304 x 2 B = 72,701,346,304 B
+    room     = (141 x 2^30 - 3 x 2^30 reserve - 72,701,346,304) x 0.95  = 71,700,950,574 B
+    KV/seq   = 2,176 tokens x 80 layers x 2 x 8 x 128 x 1 B              =    356,515,840 B
+    max batch = floor(71,700,950,574 / 356,515,840) = 201"""
+    r = _one(
+        gpu="h200-sxm",
+        gpus=1,
+        per_node=1,
+        model="llama-3.1-70b",
+        precision="fp8",
+        prompt_tokens=128,
+        output_tokens=2048,
+        concurrency=4096,
+        request_rate_per_s=0.0,
+        tp=1,
+        kv_cache_memory_fraction=0.95,
+    )
     assert r["infer_max_batch"] == 201
     assert r["infer_mem_weights_gb"] == pytest.approx(72_701_346_304 / GIB)
 
@@ -83,8 +104,18 @@ def test_auto_tp_finds_a_plan_that_fits_and_counts_replicas():
 
 
 def test_kv_cache_precision_option_halves_the_cache():
-    base = dict(gpu="h100-sxm", gpus=1, per_node=1, model="llama-3.1-8b", precision="bf16", prompt_tokens=1024,
-                output_tokens=1024, concurrency=4096, request_rate_per_s=0.0, tp=1)
+    base = dict(
+        gpu="h100-sxm",
+        gpus=1,
+        per_node=1,
+        model="llama-3.1-8b",
+        precision="bf16",
+        prompt_tokens=1024,
+        output_tokens=1024,
+        concurrency=4096,
+        request_rate_per_s=0.0,
+        tp=1,
+    )
     bf16 = _one(**base, kv_cache_precision="bf16")
     fp8 = _one(**base, kv_cache_precision="fp8")
     assert fp8["infer_max_batch"] == pytest.approx(2 * bf16["infer_max_batch"], abs=1)
@@ -94,8 +125,17 @@ def test_kv_cache_precision_option_halves_the_cache():
 def test_chunked_prefill_trades_first_token_for_smoother_decode():
     """A 4,096-token prompt in 512-token chunks needs eight iterations before its first token, while the
     decode iterations of others never carry more than 512 prompt tokens."""
-    base = dict(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", prompt_tokens=4096,
-                output_tokens=256, concurrency=256, request_rate_per_s=4.0, tp=8)
+    base = dict(
+        gpu="h100-sxm",
+        gpus=8,
+        model="llama-3.1-70b",
+        precision="fp8",
+        prompt_tokens=4096,
+        output_tokens=256,
+        concurrency=256,
+        request_rate_per_s=4.0,
+        tp=8,
+    )
     whole = _one(**base, chunked_prefill=False)
     chunked = _one(**base, chunked_prefill=True, prefill_chunk_tokens=512)
     assert chunked["infer_ttft_ms"] > whole["infer_ttft_ms"]
@@ -110,8 +150,18 @@ def test_moe_decode_streams_only_the_experts_it_touches():
       output projection 32,000 x 4,096 (16-bit)                    =    131,072,000 params x 2 B
       KV cache   (128 + 64) tokens x 32 x 2 x 8 x 128 x 1 B        =     12,582,912 B
     = 12,891,193,344 B over 3.35 TB/s x 0.80 = 4.810 ms, a quarter of streaming all 46.7B parameters."""
-    r = _one(gpu="h100-sxm", gpus=1, per_node=1, model="mixtral-8x7b", precision="fp8", prompt_tokens=128,
-             output_tokens=128, concurrency=1, request_rate_per_s=0.01, tp=1)
+    r = _one(
+        gpu="h100-sxm",
+        gpus=1,
+        per_node=1,
+        model="mixtral-8x7b",
+        precision="fp8",
+        prompt_tokens=128,
+        output_tokens=128,
+        concurrency=1,
+        request_rate_per_s=0.01,
+        tp=1,
+    )
     assert r["infer_tpot_ms"] == pytest.approx(12_891_193_344 / (3.35e12 * 0.80) * 1e3, rel=0.002)
 
 
@@ -120,16 +170,37 @@ def test_energy_per_token_is_facility_power_over_throughput():
     under load (82% of its 10.2 kW rating, Latif et al. 2025) over 8 GPUs, less the GPUs' 700 W:
     0.82 x 10,200 / 8 - 700 = 345.5 W per GPU; PUE 1.44 (air):
     facility power = 8 x (700 + 345.5) W x 1.44 = 12,044.16 W."""
-    r = _one(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", prompt_tokens=1024,
-             output_tokens=512, concurrency=512, request_rate_per_s=0.0, tp=2)
+    r = _one(
+        gpu="h100-sxm",
+        gpus=8,
+        model="llama-3.1-70b",
+        precision="fp8",
+        prompt_tokens=1024,
+        output_tokens=512,
+        concurrency=512,
+        request_rate_per_s=0.0,
+        tp=2,
+    )
     assert r["infer_power_kw"] == pytest.approx(12.04416)
     assert r["infer_energy_wh_per_1k_tokens"] == pytest.approx(12_044.16 / r["infer_tokens_per_s"] * 1000 / 3600)
     assert r["infer_idle_gpu_pct"] == pytest.approx(0.0)
 
 
 def test_overloaded_fleet_serves_its_capacity_and_says_so():
-    frame = resolve([_scenario(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", tp=8,
-                               prompt_tokens=2048, output_tokens=512, request_rate_per_s=1000.0)])
+    frame = resolve(
+        [
+            _scenario(
+                gpu="h100-sxm",
+                gpus=8,
+                model="llama-3.1-70b",
+                precision="fp8",
+                tp=8,
+                prompt_tokens=2048,
+                output_tokens=512,
+                request_rate_per_s=1000.0,
+            )
+        ]
+    )
     row = evaluate(frame).row(0, named=True)
     assert row["infer_overloaded"] is True
     assert row["infer_tokens_per_s"] == pytest.approx(row["infer_capacity_tokens_per_s"])
@@ -138,8 +209,16 @@ def test_overloaded_fleet_serves_its_capacity_and_says_so():
 
 
 def test_latency_limits_give_the_highest_rate_within_them():
-    base = dict(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", tp=2, prompt_tokens=1024,
-                output_tokens=256, request_rate_per_s=5.0)
+    base = dict(
+        gpu="h100-sxm",
+        gpus=8,
+        model="llama-3.1-70b",
+        precision="fp8",
+        tp=2,
+        prompt_tokens=1024,
+        output_tokens=256,
+        request_rate_per_s=5.0,
+    )
     loose = _one(**base, ttft_p99_limit_ms=5000.0, tpot_p99_limit_ms=500.0)
     tight = _one(**base, ttft_p99_limit_ms=5000.0, tpot_p99_limit_ms=40.0)
     assert 0 < tight["infer_slo_rps"] < loose["infer_slo_rps"] <= loose["infer_capacity_rps"]
@@ -168,8 +247,19 @@ def test_vectorized_evaluation_matches_one_at_a_time():
 def test_json_contract_has_the_issue_keys_and_no_nan():
     s = _scenario(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", request_rate_per_s=3.0)
     rec = records(evaluate(resolve([s])), [False], [True])[0]["inference"]
-    for key in ("ttft_ms", "tpot_ms", "tokens_per_s", "ttft_p99_ms", "tpot_p99_ms", "max_batch", "replicas",
-                "idle_gpu_pct", "energy_wh_per_1k_tokens", "cost_usd_per_1m_tokens", "bottleneck"):
+    for key in (
+        "ttft_ms",
+        "tpot_ms",
+        "tokens_per_s",
+        "ttft_p99_ms",
+        "tpot_p99_ms",
+        "max_batch",
+        "replicas",
+        "idle_gpu_pct",
+        "energy_wh_per_1k_tokens",
+        "cost_usd_per_1m_tokens",
+        "bottleneck",
+    ):
         assert rec[key] is not None, key
 
     def walk(x):
@@ -201,11 +291,18 @@ def serving(draw, rate=None):
     precision = "bf16" if gpu == "a100-sxm-80gb" else draw(st.sampled_from(["bf16", "fp8"]))
     per_node = 1 if gpu == "l40s" else 8
     return dict(
-        gpu=gpu, gpus=8, per_node=per_node, model=draw(st.sampled_from(MODELS)), precision=precision,
-        prompt_tokens=draw(st.integers(16, 8192)), output_tokens=draw(st.integers(2, 2048)),
-        concurrency=draw(st.integers(1, 1024)), tp=draw(st.sampled_from([1, 2, 4, 8])),
+        gpu=gpu,
+        gpus=8,
+        per_node=per_node,
+        model=draw(st.sampled_from(MODELS)),
+        precision=precision,
+        prompt_tokens=draw(st.integers(16, 8192)),
+        output_tokens=draw(st.integers(2, 2048)),
+        concurrency=draw(st.integers(1, 1024)),
+        tp=draw(st.sampled_from([1, 2, 4, 8])),
         request_rate_per_s=rate if rate is not None else draw(st.floats(0.01, 50.0)),
-        chunked_prefill=draw(st.booleans()), prefill_chunk_tokens=draw(st.sampled_from([512, 2048, 8192])),
+        chunked_prefill=draw(st.booleans()),
+        prefill_chunk_tokens=draw(st.sampled_from([512, 2048, 8192])),
     )
 
 
@@ -270,8 +367,14 @@ def test_no_nan_or_infinity_in_outputs(kws, offline):
             assert np.all(np.isfinite(col)), name
     for row in result.iter_rows(named=True):
         if row["infer_fits"] and not row["infer_overloaded"]:
-            for key in ("infer_tpot_ms", "infer_tpot_p99_ms", "infer_tokens_per_s", "infer_energy_wh_per_1k_tokens",
-                        "infer_cost_usd_per_1m_tokens", "infer_idle_gpu_pct"):
+            for key in (
+                "infer_tpot_ms",
+                "infer_tpot_p99_ms",
+                "infer_tokens_per_s",
+                "infer_energy_wh_per_1k_tokens",
+                "infer_cost_usd_per_1m_tokens",
+                "infer_idle_gpu_pct",
+            ):
                 assert row[key] is not None, key
             if not offline:
                 assert row["infer_ttft_ms"] is not None

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from whatif.engine import Scenario, evaluate, resolve
 from whatif.tui import files
 
@@ -31,11 +30,17 @@ def test_default_preset_exists_and_trains():
 
 
 def test_explicit_shape_and_plan_round_trip(tmp_path):
-    scenario = Scenario.model_validate({
-        "name": "custom", "cluster": {"gpu": "h100-sxm", "gpu_count": 64},
-        "training": {"model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8},
-                     "parallelism": {"tp": 2, "zero": 1}, "recompute": "selective"},
-    })
+    scenario = Scenario.model_validate(
+        {
+            "name": "custom",
+            "cluster": {"gpu": "h100-sxm", "gpu_count": 64},
+            "training": {
+                "model": {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8},
+                "parallelism": {"tp": 2, "zero": 1},
+                "recompute": "selective",
+            },
+        }
+    )
     path = files.save_scenario(scenario, tmp_path / "custom.toml")
     assert files.load_scenario(path) == scenario
 

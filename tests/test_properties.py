@@ -5,7 +5,6 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from whatif.engine import Scenario, evaluate, resolve
 
 GPUS = ["a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "l40s", "gaudi3"]
@@ -22,25 +21,37 @@ def scenarios(draw, explicit_plan=None):
     seq = draw(st.sampled_from([2048, 4096, 8192]))
     gbs = draw(st.sampled_from([256, 512, 1024, 2048]))
     training = {
-        "model": draw(st.sampled_from(MODELS)), "train_tokens": 1e11, "seq_len_tokens": seq,
-        "global_batch_seqs": gbs, "precision": draw(st.sampled_from(["bf16", "fp8"])) if gpu not in (
-            "a100-sxm-40gb", "a100-sxm-80gb") else "bf16",
+        "model": draw(st.sampled_from(MODELS)),
+        "train_tokens": 1e11,
+        "seq_len_tokens": seq,
+        "global_batch_seqs": gbs,
+        "precision": draw(st.sampled_from(["bf16", "fp8"]))
+        if gpu not in ("a100-sxm-40gb", "a100-sxm-80gb")
+        else "bf16",
         "recompute": draw(st.sampled_from(["auto", "none", "selective", "full"])),
         "attention": draw(st.sampled_from(["flash", "unfused"])),
-        "sequence_parallel": draw(st.booleans()), "tp_comm_overlap": draw(st.booleans()),
+        "sequence_parallel": draw(st.booleans()),
+        "tp_comm_overlap": draw(st.booleans()),
     }
     if explicit_plan == "auto":
         pass
     elif explicit_plan is None and draw(st.booleans()):
-        training["parallelism"] = {"tp": draw(st.sampled_from([1, 2, 4, 8])), "pp": draw(st.sampled_from([1, 2, 4])),
-                                   "zero": draw(st.sampled_from([0, 1, 3])), "microbatch": draw(st.sampled_from([1, 2]))}
+        training["parallelism"] = {
+            "tp": draw(st.sampled_from([1, 2, 4, 8])),
+            "pp": draw(st.sampled_from([1, 2, 4])),
+            "zero": draw(st.sampled_from([0, 1, 3])),
+            "microbatch": draw(st.sampled_from([1, 2])),
+        }
     elif explicit_plan is not None:
         training["parallelism"] = explicit_plan
-    return Scenario.model_validate({
-        "name": "p", "cluster": {"gpu": gpu, "gpu_count": nodes * per_node, "gpus_per_node": per_node},
-        "network": {"scale_out": draw(st.sampled_from(FABRICS)), "nics_per_node": draw(st.sampled_from([1, 4, 8]))},
-        "training": training,
-    })
+    return Scenario.model_validate(
+        {
+            "name": "p",
+            "cluster": {"gpu": gpu, "gpu_count": nodes * per_node, "gpus_per_node": per_node},
+            "network": {"scale_out": draw(st.sampled_from(FABRICS)), "nics_per_node": draw(st.sampled_from([1, 4, 8]))},
+            "training": training,
+        }
+    )
 
 
 def _pair(a: Scenario, b: Scenario):
@@ -72,8 +83,10 @@ def test_more_hbm_never_makes_a_plan_infeasible(s, factor):
 
 
 @SETTINGS
-@given(scenarios(explicit_plan={"tp": 8, "pp": 2, "microbatch": 1, "zero": 1, "ep": 1, "interleave": 1}),
-       st.sampled_from(["none", "full"]))
+@given(
+    scenarios(explicit_plan={"tp": 8, "pp": 2, "microbatch": 1, "zero": 1, "ep": 1, "interleave": 1}),
+    st.sampled_from(["none", "full"]),
+)
 def test_doubling_gpus_never_more_than_halves_wall_clock(s, recompute):
     # Same per-replica plan, twice the data-parallel replicas, same tokens to train.
     s = s.edited("training", recompute=recompute)
@@ -94,8 +107,14 @@ def test_more_than_twice_as_fast_only_when_the_smaller_cluster_cannot_hold_the_p
     assume(one["train_fits"] and two["train_fits"])
     if two["train_wall_clock_days"] >= one["train_wall_clock_days"] / 2 * (1 - 1e-9):
         return
-    plan = {"tp": two["train_tp"], "pp": two["train_pp"], "microbatch": two["train_microbatch"],
-            "zero": two["train_zero"], "interleave": two["train_interleave"], "ep": two["train_ep"]}
+    plan = {
+        "tp": two["train_tp"],
+        "pp": two["train_pp"],
+        "microbatch": two["train_microbatch"],
+        "zero": two["train_zero"],
+        "interleave": two["train_interleave"],
+        "ep": two["train_ep"],
+    }
     same_plan = s.edited("training", parallelism=plan, recompute=two["train_recompute"])
     (row,) = evaluate(resolve([same_plan])).iter_rows(named=True)
     assert not row["train_fits"], (one["train_wall_clock_days"], two["train_wall_clock_days"], plan)

@@ -1,4 +1,4 @@
-"""The closed-form serving latency (engine/queueing.py) against a seeded discrete-event simulation of the same
+"""The closed-form serving latency (engine/serving/queueing.py) against a seeded discrete-event simulation of the same
 system (tests/des.py): medians and p99s of TTFT and TPOT within 15% at utilizations 0.3, 0.5 and 0.8.
 
 The replica is an H100-class 70B TP2 replica written out by hand (seconds): weights stream in 13 ms; GEMMs
@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 import pytest
-
 from des import simulate
-from whatif.engine.queueing import Load, StepModel, latency, saturation
+from whatif.engine.serving.queueing import Load, StepModel, latency, saturation
 
 STEP = dict(w_dense=0.013, g_n=0.06e-3, g_k=0.055e-3, g0=0.055e-3 * 128, a_n=0.04e-3, a_k=0.002e-3, c0=0.003)
 
@@ -46,10 +45,18 @@ def test_closed_form_matches_simulation(config, rho):
     lam = rho * saturation(step, Load(arr(1.0), arr(prompt), arr(output), arr(chunk), arr(slots)))["lam"][0]
     lat = latency(step, Load(arr(lam), arr(prompt), arr(output), arr(chunk), arr(slots)))
     ttft, tpot, _ = simulate(_step, lam, prompt, output, chunk, slots, requests, seed=0)
-    predicted = {"TTFT p50": lat.ttft_quantile(0.5)[0], "TTFT p99": lat.ttft_quantile(0.99)[0],
-                 "TPOT p50": lat.tpot_quantile(0.5)[0], "TPOT p99": lat.tpot_quantile(0.99)[0]}
-    simulated = {"TTFT p50": np.percentile(ttft, 50), "TTFT p99": np.percentile(ttft, 99),
-                 "TPOT p50": np.percentile(tpot, 50), "TPOT p99": np.percentile(tpot, 99)}
+    predicted = {
+        "TTFT p50": lat.ttft_quantile(0.5)[0],
+        "TTFT p99": lat.ttft_quantile(0.99)[0],
+        "TPOT p50": lat.tpot_quantile(0.5)[0],
+        "TPOT p99": lat.tpot_quantile(0.99)[0],
+    }
+    simulated = {
+        "TTFT p50": np.percentile(ttft, 50),
+        "TTFT p99": np.percentile(ttft, 99),
+        "TPOT p50": np.percentile(tpot, 50),
+        "TPOT p99": np.percentile(tpot, 99),
+    }
     for key, value in predicted.items():
         assert abs(value / simulated[key] - 1.0) <= 0.15, (key, value, simulated[key])
 

@@ -4,7 +4,6 @@ below from catalog facts, never read back from the engine."""
 import math
 
 import pytest
-
 from goodput_helpers import QUIET, RESNET_16, merge, row, rows, scenario
 
 # ResNet-50 in MLPerf Storage (mlcommons/storage resnet50_h100.yaml): 400 samples of 114,660.07 bytes per
@@ -48,8 +47,11 @@ def test_node_storage_network_caps_the_shared_fs():
 
 def test_local_nvme_feeds_the_gpus():
     # One Micron 9400 per node (7.0 GB/s read) on 2 nodes = 14 GB/s: 0.7338 GB in 0.0524 s < 0.224 s.
-    s = scenario(merge(RESNET_16, QUIET), storage={"shared_fs_read_gb_s": 2.0, "nvme_drives_per_node": 1},
-                 data={"source": "local-nvme"})
+    s = scenario(
+        merge(RESNET_16, QUIET),
+        storage={"shared_fs_read_gb_s": 2.0, "nvme_drives_per_node": 1},
+        data={"source": "local-nvme"},
+    )
     r = row(s)
     assert r["train_data_supply_gb_s"] == pytest.approx(14.0)
     assert r["train_t_io_s"] == pytest.approx(16 * BATCH * SAMPLE_B / 14e9, rel=1e-9)
@@ -62,8 +64,12 @@ def test_cached_dataset_waits_only_in_its_first_epoch():
     # the first epoch only, so the average stall per step is a tenth of the uncached 0.1429 s.
     dataset_gb = 100.0
     samples = 10 * dataset_gb * 1e9 / SAMPLE_B
-    s = scenario(merge(RESNET_16, QUIET), storage={"shared_fs_read_gb_s": 2.0},
-                 data={"dataset_gb": dataset_gb}, training={"train_samples": samples})
+    s = scenario(
+        merge(RESNET_16, QUIET),
+        storage={"shared_fs_read_gb_s": 2.0},
+        data={"dataset_gb": dataset_gb},
+        training={"train_samples": samples},
+    )
     r = row(s)
     stall = 16 * BATCH * SAMPLE_B / 2e9 - H100_BATCH_S
     assert r["train_t_storage_stall_s"] == pytest.approx(stall / 10, rel=1e-9)
@@ -73,9 +79,11 @@ def test_text_reads_two_or_four_bytes_per_token():
     # Megatron-LM stores token ids as uint16 below a 65,500 vocabulary, else int32: Llama 2 (32,000) reads
     # 2 bytes per token, Llama 3.1 (128,256) reads 4. Llama 2 7B, 1,024 sequences of 4,096 tokens per step
     # on 8 GPUs: 8.39 MB per step from a 1 GB/s file system = 8.4 ms.
-    base = {"cluster": {"gpu": "h100-sxm", "gpu_count": 8}, "storage": {"shared_fs_read_gb_s": 1.0},
-            "training": {"model": "llama-2-7b", "seq_len_tokens": 4096, "global_batch_seqs": 1024,
-                         "train_tokens": 1e9}}
+    base = {
+        "cluster": {"gpu": "h100-sxm", "gpu_count": 8},
+        "storage": {"shared_fs_read_gb_s": 1.0},
+        "training": {"model": "llama-2-7b", "seq_len_tokens": 4096, "global_batch_seqs": 1024, "train_tokens": 1e9},
+    }
     r2, r4 = rows(scenario(base), scenario(base, training={"model": "llama-3.1-8b"}))
     assert r2["train_t_io_s"] == pytest.approx(1024 * 4096 * 2 / 1e9, rel=1e-9)
     assert r4["train_t_io_s"] == pytest.approx(1024 * 4096 * 4 / 1e9, rel=1e-9)
@@ -85,10 +93,13 @@ def test_text_reads_two_or_four_bytes_per_token():
 def test_video_tokens_stall_on_nfs():
     # 768 bytes per token (a 16 x 16 RGB patch) x 4,096 x 1,024 tokens = 3.22 GB per step over 2 GB/s NFS:
     # 1.61 s of reading per step, far more than the step's compute on 512 H100.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 512}, storage={"shared_fs": "nfs-tcp"},
-                 data={"bytes_per_token": 768.0},
-                 training={"model": "llama-2-7b", "seq_len_tokens": 4096, "global_batch_seqs": 1024,
-                           "train_tokens": 1e11})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 512},
+        storage={"shared_fs": "nfs-tcp"},
+        data={"bytes_per_token": 768.0},
+        training={"model": "llama-2-7b", "seq_len_tokens": 4096, "global_batch_seqs": 1024, "train_tokens": 1e11},
+    )
     r = row(s)
     assert r["train_t_io_s"] == pytest.approx(768 * 4096 * 1024 / 2e9, rel=1e-9)
     assert r["train_step_time_s"] == pytest.approx(r["train_t_io_s"], rel=1e-9)
@@ -107,19 +118,37 @@ def test_unmeasured_architecture_scales_by_hbm_bandwidth():
 
 # --- checkpoints ----------------------------------------------------------------------------------------
 
-MODEL_70B = {"name": "70B", "layers": 80, "hidden": 8192, "heads": 64, "kv_heads": 8, "ffn_hidden": 28672,
-             "vocab": 128256, "ffn_kind": "swiglu", "tied_embeddings": False, "params_total_b": 70.0}
+MODEL_70B = {
+    "name": "70B",
+    "layers": 80,
+    "hidden": 8192,
+    "heads": 64,
+    "kv_heads": 8,
+    "ffn_hidden": 28672,
+    "vocab": 128256,
+    "ffn_kind": "swiglu",
+    "tied_embeddings": False,
+    "params_total_b": 70.0,
+}
 
 
 def test_checkpoint_size_and_costs_by_hand():
     # 70e9 parameters x 14 bytes (bf16 weights 2 + fp32 master, momentum, variance 12) = 980 GB.
     # Sync: 980 GB / 100 GB/s (DDN AI400X2-Turbo) = 9.8 s. Async: each of 1,024 GPUs copies 980/1,024 GB over
     # PCIe Gen5 x16 (64 GB/s): 14.95 ms. Read back at restart: 9.8 s.
-    base = {"cluster": {"gpu": "h100-sxm", "gpu_count": 1024},
-            "training": {"model": MODEL_70B, "train_tokens": 1e11, "seq_len_tokens": 8192,
-                         "global_batch_seqs": 2048, "parallelism": {"tp": 8, "pp": 1}}}
-    sync, asyn = rows(scenario(base, storage={"checkpoint_mode": "sync"}),
-                      scenario(base, storage={"checkpoint_mode": "async"}))
+    base = {
+        "cluster": {"gpu": "h100-sxm", "gpu_count": 1024},
+        "training": {
+            "model": MODEL_70B,
+            "train_tokens": 1e11,
+            "seq_len_tokens": 8192,
+            "global_batch_seqs": 2048,
+            "parallelism": {"tp": 8, "pp": 1},
+        },
+    }
+    sync, asyn = rows(
+        scenario(base, storage={"checkpoint_mode": "sync"}), scenario(base, storage={"checkpoint_mode": "async"})
+    )
     assert sync["train_checkpoint_gb"] == pytest.approx(980.0)
     assert sync["train_checkpoint_write_s"] == pytest.approx(9.8)
     assert sync["train_checkpoint_stall_s"] == pytest.approx(9.8)
@@ -142,10 +171,13 @@ def test_bloom_checkpoint_size_matches_its_published_size():
 
 def test_without_a_shared_fs_checkpoints_go_to_local_nvme():
     # No shared file system: 2 nodes x 8 Micron 9400 x 7.0 GB/s write = 112 GB/s for a 980 GB checkpoint.
-    s = scenario({}, cluster={"gpu": "h100-sxm", "gpu_count": 16},
-                 storage={"shared_fs": "none", "checkpoint_mode": "sync"}, data={"source": "local-nvme"},
-                 training={"model": MODEL_70B, "train_tokens": 1e9, "seq_len_tokens": 4096,
-                           "global_batch_seqs": 64})
+    s = scenario(
+        {},
+        cluster={"gpu": "h100-sxm", "gpu_count": 16},
+        storage={"shared_fs": "none", "checkpoint_mode": "sync"},
+        data={"source": "local-nvme"},
+        training={"model": MODEL_70B, "train_tokens": 1e9, "seq_len_tokens": 4096, "global_batch_seqs": 64},
+    )
     r = row(s)
     assert r["train_checkpoint_write_s"] == pytest.approx(980.0 / 112.0, rel=1e-9)
     assert math.isfinite(r["train_wall_clock_days"])

@@ -19,7 +19,6 @@ from statistics import median
 
 import numpy as np
 import pytest
-
 from whatif.engine import Scenario, evaluate, load_catalog, resolve
 from whatif.engine.storage import gpus_supported
 
@@ -99,21 +98,27 @@ ROWS = [
 
 def _scenario(workload: str, acc: str, count: int, mib_s: float) -> Scenario:
     w = load_catalog().workloads[workload]
-    return Scenario.model_validate({
-        "name": f"{workload} {acc} x{count}",
-        "cluster": {"gpu": GPU[acc], "gpu_count": count, "gpus_per_node": 1},
-        "storage": {"shared_fs_read_gb_s": mib_s * MIB / 1e9, "node_network_gbps": 1e6,
-                    "checkpoint_mode": "none"},
-        "reliability": {"interruptions": False},
-        "training": {"model": workload, "global_batch_samples": w.batch_samples * count},
-    })
+    return Scenario.model_validate(
+        {
+            "name": f"{workload} {acc} x{count}",
+            "cluster": {"gpu": GPU[acc], "gpu_count": count, "gpus_per_node": 1},
+            "storage": {"shared_fs_read_gb_s": mib_s * MIB / 1e9, "node_network_gbps": 1e6, "checkpoint_mode": "none"},
+            "reliability": {"interruptions": False},
+            "training": {"model": workload, "global_batch_samples": w.batch_samples * count},
+        }
+    )
 
 
 def engine_counts() -> list[float]:
     results = evaluate(resolve([_scenario(w, a, n, t) for _, _, w, a, n, t, _ in ROWS]))
     thresholds = [load_catalog().workloads[w].au_threshold for _, _, w, *_ in ROWS]
-    return list(gpus_supported(results["train_data_supply_gb_s"].to_numpy(),
-                               results["train_data_demand_gb_s_per_gpu"].to_numpy(), np.array(thresholds)))
+    return list(
+        gpus_supported(
+            results["train_data_supply_gb_s"].to_numpy(),
+            results["train_data_demand_gb_s_per_gpu"].to_numpy(),
+            np.array(thresholds),
+        )
+    )
 
 
 def test_rows_are_the_reference_rows():
@@ -123,11 +128,11 @@ def test_rows_are_the_reference_rows():
 
 def test_mlperf_storage_supported_accelerators_within_20_percent():
     errors = []
-    for (sub, system, workload, acc, published, _, _), predicted in zip(ROWS, engine_counts()):
+    for (sub, system, workload, acc, published, _, _), predicted in zip(ROWS, engine_counts(), strict=True):
         err = 100.0 * (predicted - published) / published
         errors.append(abs(err))
         assert abs(err) <= 20.0, f"{sub} {system} {workload} {acc}: {predicted:.1f} vs {published} ({err:+.1f}%)"
-    # The typical row is far inside the bound (docs/model-goodput.md lists every error).
+    # The typical row is far inside the bound (docs/model.md ("Where the GPU-hours go") lists every error).
     assert median(errors) <= 8.0
 
 
@@ -135,7 +140,7 @@ def test_engine_column_uses_the_90_percent_threshold():
     # For the 90% workloads the result column equals the check above.
     sub = [r for r in ROWS if r[2] != "cosmoflow"][:5]
     results = evaluate(resolve([_scenario(w, a, n, t) for _, _, w, a, n, t, _ in sub]))
-    for r, (_, _, w, a, n, t, _) in zip(results.iter_rows(named=True), sub):
+    for r, (_, _, _w, _a, _n, t, _) in zip(results.iter_rows(named=True), sub, strict=True):
         demand = r["train_data_demand_gb_s_per_gpu"]
         assert r["train_storage_bound_gpus"] == pytest.approx(t * MIB / 1e9 / (0.9 * demand), rel=1e-9)
 
@@ -144,7 +149,7 @@ def test_at_the_published_count_utilisation_is_near_the_threshold():
     # Run each submission at its published count: the engine's accelerator utilisation (compute / step)
     # should sit at or above the threshold minus the 20% tolerance, and below 100%.
     results = evaluate(resolve([_scenario(w, a, n, t) for _, _, w, a, n, t, _ in ROWS]))
-    for r, (sub, system, w, a, n, t, _) in zip(results.iter_rows(named=True), ROWS):
+    for r, (sub, system, w, a, _n, _t, _) in zip(results.iter_rows(named=True), ROWS, strict=True):
         au = r["train_t_compute_s"] / r["train_step_time_s"]
         threshold = load_catalog().workloads[w].au_threshold
         assert threshold * 0.8 <= au <= 1.0, f"{sub} {system} {w} {a}: AU {au:.2f}"

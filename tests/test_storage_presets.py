@@ -1,7 +1,6 @@
 """The shipped storage-bound presets evaluate, and storage (not compute) sets their pace."""
 
 import pytest
-
 from whatif.engine import evaluate, resolve
 from whatif.tui.cli import main
 from whatif.tui.files import load_scenario, shipped_presets
@@ -16,8 +15,7 @@ def test_storage_bound_preset(name):
     assert r["train_fits"]
     assert r["train_bottleneck"] == "storage"
     # Storage is the largest single cause of idle GPU-hours, and it idles a large share of them.
-    causes = ["communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime",
-              "lost_work"]
+    causes = ["communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime", "lost_work"]
     assert max(causes, key=lambda c: r[f"train_idle_{c}_pct"]) == "storage_stall"
     assert r["train_idle_storage_stall_pct"] > 30.0
     # The storage cannot keep all the job's GPUs at 90% utilisation.

@@ -1,8 +1,6 @@
 """The training model against hand calculations written out here (formulas in docs/model.md)."""
 
-
 import pytest
-
 from whatif.engine import Scenario, evaluate, load_catalog, resolve
 from whatif.engine.report import records
 
@@ -11,8 +9,13 @@ CAT = load_catalog()
 
 
 def scenario(gpu="h100-sxm", n=64, model="llama-3.1-70b", plan="auto", **training):
-    t = {"model": model, "train_tokens": 1e12, "seq_len_tokens": 8192, "global_batch_seqs": 64,
-         "parallelism": plan} | training
+    t = {
+        "model": model,
+        "train_tokens": 1e12,
+        "seq_len_tokens": 8192,
+        "global_batch_seqs": 64,
+        "parallelism": plan,
+    } | training
     return Scenario.model_validate({"name": "t", "cluster": {"gpu": gpu, "gpu_count": n}, "training": t})
 
 
@@ -23,8 +26,16 @@ def train(*scenarios):
 
 def test_model_flops_per_token_is_6n_plus_attention():
     # GPT-3 175B at 2,048 tokens: 6 x 175e9 + 12 x 96 layers x 2,048 x 12,288 = 1.0790e12 FLOPs per token.
-    (t,) = train(scenario(gpu="h100-sxm", n=512, model="gpt-3-175b", seq_len_tokens=2048, global_batch_seqs=512,
-                          plan={"tp": 8, "pp": 8, "microbatch": 1, "zero": 1}))
+    (t,) = train(
+        scenario(
+            gpu="h100-sxm",
+            n=512,
+            model="gpt-3-175b",
+            seq_len_tokens=2048,
+            global_batch_seqs=512,
+            plan={"tp": 8, "pp": 8, "microbatch": 1, "zero": 1},
+        )
+    )
     expected_per_token = 6 * 175e9 + 12 * 96 * 2048 * 12288
     assert expected_per_token == pytest.approx(1.0790e12, rel=1e-4)
     achieved = t["mfu"] * 512 * 989.4e12  # MFU x GPUs x BF16 peak = model FLOP/s
@@ -42,8 +53,20 @@ def test_optimizer_state_memory_by_zero_stage():
         2: (2 * p / GIB, 2 * p / 8 / GIB, 12 * p / 8 / GIB),
         3: (2 * p / 8 / GIB, 2 * p / 8 / GIB, 12 * p / 8 / GIB),
     }
-    runs = train(*[scenario(gpu="h200-sxm", n=8, model="llama-2-7b", seq_len_tokens=4096, global_batch_seqs=8,
-                            plan={"tp": 1, "pp": 1, "microbatch": 1, "zero": z}, recompute="full") for z in range(4)])
+    runs = train(
+        *[
+            scenario(
+                gpu="h200-sxm",
+                n=8,
+                model="llama-2-7b",
+                seq_len_tokens=4096,
+                global_batch_seqs=8,
+                plan={"tp": 1, "pp": 1, "microbatch": 1, "zero": z},
+                recompute="full",
+            )
+            for z in range(4)
+        ]
+    )
     for z, t in enumerate(runs):
         mem = t["memory_gb"]
         assert (mem["weights"], mem["gradients"], mem["optimizer"]) == pytest.approx(expected[z], rel=1e-9)
@@ -52,8 +75,9 @@ def test_optimizer_state_memory_by_zero_stage():
 
 def test_plan_that_does_not_fit_says_how_much_it_needs():
     # Llama 3.1 70B unsharded on one 8-GPU node: 16 bytes x 70.6e9 / 8 (TP8) = 131.5 GiB of states alone.
-    (t,) = train(scenario(n=8, plan={"tp": 8, "pp": 1, "zero": 0, "microbatch": 1}, global_batch_seqs=8,
-                          recompute="full"))
+    (t,) = train(
+        scenario(n=8, plan={"tp": 8, "pp": 1, "zero": 0, "microbatch": 1}, global_batch_seqs=8, recompute="full")
+    )
     states = 16 * 70.6e9 / 8 / GIB
     assert states == pytest.approx(131.5, abs=0.1)
     assert t["fits"] is False and t["memory_gb"]["total"] > states
@@ -74,8 +98,10 @@ def test_explicit_plan_that_cannot_divide_the_gpus_says_so():
 def test_auto_plan_is_the_fastest_that_fits():
     auto, *explicit = train(
         scenario(),
-        *[scenario(plan={"tp": tp, "pp": pp, "microbatch": 1, "zero": 1}, recompute=rc)
-          for tp, pp, rc in ((8, 1, "full"), (4, 2, "selective"), (8, 2, "none"), (2, 4, "full"))],
+        *[
+            scenario(plan={"tp": tp, "pp": pp, "microbatch": 1, "zero": 1}, recompute=rc)
+            for tp, pp, rc in ((8, 1, "full"), (4, 2, "selective"), (8, 2, "none"), (2, 4, "full"))
+        ],
     )
     assert auto["fits"]
     for t in explicit:
@@ -91,15 +117,20 @@ def test_tensor_parallel_all_reduce_time():
     S = 8192 * 8192 * 2
     t_ar = 2 * (7 / 8 * S / (450e9 * 0.82) + 10e-6)
     assert t_ar == pytest.approx(6.566e-4, rel=1e-3)
-    (t,) = train(scenario(plan={"tp": 8, "pp": 1, "microbatch": 1, "zero": 1}, tp_comm_overlap=False,
-                          recompute="none"))
+    (t,) = train(scenario(plan={"tp": 8, "pp": 1, "microbatch": 1, "zero": 1}, tp_comm_overlap=False, recompute="none"))
     assert t["step_breakdown_s"]["tensor_parallel"] == pytest.approx(8 * 80 * 4 * t_ar, rel=1e-9)
 
 
 def test_pipeline_bubble_is_p_minus_1_over_m_v():
     # Narayanan et al. 2021: bubble = (p - 1) / (m x v) of the ideal pipeline time.
-    (t,) = train(scenario(n=64, global_batch_seqs=128, plan={"tp": 8, "pp": 4, "microbatch": 1, "zero": 1,
-                                                              "interleave": 2}, recompute="full"))
+    (t,) = train(
+        scenario(
+            n=64,
+            global_batch_seqs=128,
+            plan={"tp": 8, "pp": 4, "microbatch": 1, "zero": 1, "interleave": 2},
+            recompute="full",
+        )
+    )
     b = t["step_breakdown_s"]
     m = 128 / (64 / 32)  # 2 replicas -> 64 micro-batches each
     ideal = b["compute"] + b["tensor_parallel"] + b["expert_parallel"] + b["pipeline_p2p"]
@@ -138,6 +169,6 @@ def test_a100_megatron_run_within_ten_percent_of_published():
     # Megatron-LM SC21 Table 1: GPT 145.6B on 1,536 A100 (TP8 PP8 DP24) reached 148 TFLOP/s per GPU.
     from whatif.tui.files import calibration_cases
 
-    (case, s), = [(c, s) for c, s in calibration_cases() if c.id == "PAPER-MEGATRON-SC21-145.6B"]
+    ((case, s),) = [(c, s) for c, s in calibration_cases() if c.id == "PAPER-MEGATRON-SC21-145.6B"]
     (t,) = train(s)
     assert t["tflops_per_gpu"] == pytest.approx(148, rel=0.10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from conftest import settle
 from textual.widgets import Input
-
 from whatif.engine import evaluate, resolve
 from whatif.engine.catalog import load_catalog
 from whatif.tui import files
@@ -19,6 +18,10 @@ from whatif.tui.widgets.editor import control_id
 from whatif.tui.widgets.figures import TRAINING
 
 SIZE = (100, 34)
+
+
+# Each drives the real app (seconds): the quick tier (pytest -m "not slow") leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def engine_row(scenario) -> dict:
@@ -279,8 +282,11 @@ async def test_editing_runs_one_engine_call_that_covers_every_row():
                 assert row["train_gpu_hours"] == ref["train_gpu_hours"]
         for point in outcome.sweep[::4]:
             ref = engine_row(app.scenario.edited("cluster", gpu_count=point["n_gpus"]))
-            assert point["train_wall_clock_days"] == pytest.approx(ref["train_wall_clock_days"], rel=1e-9, abs=0) \
-                if ref["train_wall_clock_days"] is not None else point["train_wall_clock_days"] is None
+            assert (
+                point["train_wall_clock_days"] == pytest.approx(ref["train_wall_clock_days"], rel=1e-9, abs=0)
+                if ref["train_wall_clock_days"] is not None
+                else point["train_wall_clock_days"] is None
+            )
 
 
 async def test_saving_then_reopening_a_preset_restores_every_field():
@@ -408,8 +414,15 @@ async def test_the_command_palette_lists_every_preset_and_action():
         titles = [c.title for c in app.get_system_commands(app.main)]
         for preset in app.presets:
             assert f"Open preset: {preset.label}" in titles
-        for wanted in ("Help: what the figures mean", "Open preset...", "Save scenario as preset...",
-                       "Show compare", "Show scale", "Pin current scenario", "Toggle light/dark theme"):
+        for wanted in (
+            "Help: what the figures mean",
+            "Open preset...",
+            "Save scenario as preset...",
+            "Show compare",
+            "Show scale",
+            "Pin current scenario",
+            "Toggle light/dark theme",
+        ):
             assert wanted in titles
         bound = {b.action for _, b in app._bindings}
         for action in ("help", "open_preset", "save", "toggle_theme"):
@@ -434,7 +447,8 @@ def test_whatif_preset_toml_opens_that_scenario(tmp_path, monkeypatch):
     import asyncio
     import sys
 
-    from whatif.tui import app as app_module, cli
+    from whatif.tui import app as app_module
+    from whatif.tui import cli
 
     preset = tmp_path / "mine.toml"
     scenario = files.load_scenario(files.shipped_presets()["b200-512"]).edited("cluster", gpu_count=256)

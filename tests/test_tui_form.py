@@ -1,7 +1,6 @@
 """The editor's rules without a screen: fields -> validated Scenario, or problems naming the field."""
 
 import pytest
-
 from whatif.engine import Scenario
 from whatif.engine.catalog import load_catalog
 from whatif.tui import files, form
@@ -23,17 +22,20 @@ def test_every_shipped_preset_round_trips_through_the_fields(stem):
     assert form.build(scenario, form.form_values(scenario)).scenario == scenario
 
 
-@pytest.mark.parametrize("key, text, words", [
-    ("cluster.gpu_count", "", "empty"),
-    ("cluster.gpu_count", "0", "at least 1"),
-    ("cluster.gpu_count", "12", "multiple of gpus_per_node"),
-    ("cluster.gpu_count", "abc", "not a number"),
-    ("cluster.gpu_count", "1.5", "not a whole number"),
-    ("cluster.hbm_gb", "-3", "more than 0"),
-    ("facility.electricity_usd_per_kwh", "", "empty"),
-    ("training.parallelism.zero", "7", "from 0 to 3"),
-    ("inference.tp", "0", "from 1 to 512"),
-])
+@pytest.mark.parametrize(
+    "key, text, words",
+    [
+        ("cluster.gpu_count", "", "empty"),
+        ("cluster.gpu_count", "0", "at least 1"),
+        ("cluster.gpu_count", "12", "multiple of gpus_per_node"),
+        ("cluster.gpu_count", "abc", "not a number"),
+        ("cluster.gpu_count", "1.5", "not a whole number"),
+        ("cluster.hbm_gb", "-3", "more than 0"),
+        ("facility.electricity_usd_per_kwh", "", "empty"),
+        ("training.parallelism.zero", "7", "from 0 to 3"),
+        ("inference.tp", "0", "from 1 to 512"),
+    ],
+)
 def test_bad_values_name_the_field_and_what_is_allowed(default, key, text, words):
     built = form.build(default, form.form_values(default) | {key: text})
     assert not built.ok

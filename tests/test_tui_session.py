@@ -1,9 +1,11 @@
 """The explorer's engine requests, without a screen: one call per change, rows cached, the sweep in whole nodes."""
 
 import pytest
-
 from whatif.engine import evaluate, resolve
 from whatif.tui import files, session
+
+# Each drives the real app (seconds): the quick tier (pytest -m "not slow") leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -18,13 +18,12 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-
 from whatif.engine.scenario import Scenario
 
 from . import files
@@ -38,10 +37,17 @@ from .widgets.compare import BY_KEY, COLUMNS
 from .widgets.figures import Figure
 
 PLAN_FIELD = "training.parallelism.tp"
-THEMES = {"textual-dark": "textual-light", "textual-light": "textual-dark",
-          "ansi-dark": "ansi-light", "ansi-light": "ansi-dark"}
-VIEWS = {"explore": "Explore: edit and see the figures", "compare": "Compare with presets",
-         "scale": "Scale: days and cost vs GPU count"}
+THEMES = {
+    "textual-dark": "textual-light",
+    "textual-light": "textual-dark",
+    "ansi-dark": "ansi-light",
+    "ansi-light": "ansi-dark",
+}
+VIEWS = {
+    "explore": "Explore: edit and see the figures",
+    "compare": "Compare with presets",
+    "scale": "Scale: days and cost vs GPU count",
+}
 
 
 class WhatIfApp(App[int]):
@@ -60,11 +66,20 @@ class WhatIfApp(App[int]):
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", tooltip="Switch between light and dark"),
     ]
 
-    def __init__(self, scenario: Scenario, path: str | None = None, *, evaluate_fn: EvaluateFn | None = None,
-                 presets: list[Preset] | None = None, cursor_blink: bool = True, theme: str | None = None,
-                 explorer: Explorer | None = None, freeze_gc: bool = False) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        path: str | None = None,
+        *,
+        evaluate_fn: EvaluateFn | None = None,
+        presets: list[Preset] | None = None,
+        cursor_blink: bool = True,
+        theme: str | None = None,
+        explorer: Explorer | None = None,
+        freeze_gc: bool = False,
+    ) -> None:
         super().__init__()
-        self.scenario = scenario            # the current valid scenario (what the figures describe)
+        self.scenario = scenario  # the current valid scenario (what the figures describe)
         self.path = path
         self.cursor_blink = cursor_blink
         self.explorer = explorer or (Explorer(evaluate_fn) if evaluate_fn else Explorer())
@@ -73,7 +88,7 @@ class WhatIfApp(App[int]):
         self.own_workload = False
         self.outcome: Outcome | None = None
         self.invalid: Built | None = None
-        self.last_fit: dict | None = None   # the last result row whose training fits (kept when a plan fails)
+        self.last_fit: dict | None = None  # the last result row whose training fits (kept when a plan fails)
         self.engine_failure: str | None = None
         self.edited_key = PLAN_FIELD  # where a "no plan fits" message goes: the field edited last
         self._noted = PLAN_FIELD
@@ -138,8 +153,13 @@ class WhatIfApp(App[int]):
     def comparison_rows(self) -> list:
         """Comparison scenarios for the current workload; rebuilt only when the workload or the list changes."""
         s = self.scenario
-        key = (s.training, s.inference, self.own_workload, tuple(p.key for p in self.presets),
-               tuple(p.key for p in self.pinned))
+        key = (
+            s.training,
+            s.inference,
+            self.own_workload,
+            tuple(p.key for p in self.presets),
+            tuple(p.key for p in self.pinned),
+        )
         if key != self._comparisons_key:
             self._comparisons_key = key
             self._comparisons = comparisons_for(s, [*self.presets, *self.pinned], self.own_workload)
@@ -213,8 +233,9 @@ class WhatIfApp(App[int]):
         outcome = self.outcome
         editor, figures = self.main.editor, self.main.figures
         if outcome is None:
-            figures.show(None, None, status="computing..." if not self.invalid else self._stale_text(),
-                         stale=bool(self.invalid))
+            figures.show(
+                None, None, status="computing..." if not self.invalid else self._stale_text(), stale=bool(self.invalid)
+            )
             return
         s, row = outcome.scenario, outcome.current
         train_row, train_note, train_stale, plan_note = None, "", False, ""
@@ -228,8 +249,9 @@ class WhatIfApp(App[int]):
             plan_note = f"no plan fits: {reason}"
             train_note = "(stale: no plan fits)"
             train_row, train_stale = self.last_fit, True
-        note_key = self.edited_key if self.edited_key in FIELDS and FIELDS[self.edited_key].kind != "toggle" \
-            else PLAN_FIELD
+        note_key = (
+            self.edited_key if self.edited_key in FIELDS and FIELDS[self.edited_key].kind != "toggle" else PLAN_FIELD
+        )
         if note_key != self._noted:
             editor.set_note(self._noted, "")
             self._noted = note_key
@@ -247,8 +269,15 @@ class WhatIfApp(App[int]):
             status, stale = f"○ training: {plan_note}", False
         else:
             status, stale = "● live", False
-        figures.show(train_row, serve_row, train_note=train_note,
-                     serve_note=serve_note, status=status, stale=stale, train_stale=train_stale)
+        figures.show(
+            train_row,
+            serve_row,
+            train_note=train_note,
+            serve_note=serve_note,
+            status=status,
+            stale=stale,
+            train_stale=train_stale,
+        )
         self.render_views()
 
     def render_views(self) -> None:
@@ -274,8 +303,11 @@ class WhatIfApp(App[int]):
         return f"○ stale: {where}: {first.message}{more}"
 
     def _caption(self) -> None:
-        mode = ("each preset runs its own workload" if self.own_workload
-                else "each preset's hardware runs the current workload")
+        mode = (
+            "each preset runs its own workload"
+            if self.own_workload
+            else "each preset's hardware runs the current workload"
+        )
         table = self.main.compare
         order = f"; sorted by {BY_KEY[table.sort_key].label}" if table.sort_key else ""
         text = f"{mode}{order}. s sort, w workload, p pin, del unpin"
@@ -337,8 +369,9 @@ class WhatIfApp(App[int]):
         if preset is None:
             return False
         if preset.scenario is None:
-            self.notify(f"{preset.label} cannot be used: {preset.error}", title="Preset not opened",
-                        severity="error", timeout=8)
+            self.notify(
+                f"{preset.label} cannot be used: {preset.error}", title="Preset not opened", severity="error", timeout=8
+            )
             return False
         path = None
         if preset.source == "user":
@@ -369,9 +402,10 @@ class WhatIfApp(App[int]):
             return
         target = files.user_presets_dir() / f"{preset_stem(name)}.toml"
         if target.exists():
-            self.push_screen(ConfirmScreen(f"A preset named '{target.stem}' already exists. Replace it?"),
-                             lambda yes: self._write(name, target, True) if yes else self.notify("Not saved",
-                                                                                                 timeout=3))
+            self.push_screen(
+                ConfirmScreen(f"A preset named '{target.stem}' already exists. Replace it?"),
+                lambda yes: self._write(name, target, True) if yes else self.notify("Not saved", timeout=3),
+            )
         else:
             self._write(name, target, False)
 
@@ -408,31 +442,50 @@ class WhatIfApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help: what the figures mean", "How each figure is computed (F1)", self.action_help)
         yield SystemCommand("Open preset...", "Pick a shipped or saved preset (ctrl+o)", self.action_open_preset)
-        yield SystemCommand("Save scenario as preset...", "Save with a name; asks before replacing (ctrl+s)",
-                            self.action_save)
+        yield SystemCommand(
+            "Save scenario as preset...", "Save with a name; asks before replacing (ctrl+s)", self.action_save
+        )
         for view, text in VIEWS.items():
             yield SystemCommand(f"Show {view}", text, lambda v=view: self.action_view(v))
         yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_theme)
-        yield SystemCommand("Use terminal colours", "ANSI theme (for 16-colour terminals and SSH)",
-                            lambda: setattr(self, "theme", "ansi-dark"))
+        yield SystemCommand(
+            "Use terminal colours",
+            "ANSI theme (for 16-colour terminals and SSH)",
+            lambda: setattr(self, "theme", "ansi-dark"),
+        )
         yield SystemCommand("Pin current scenario", "Add it as a comparison row", self.action_pin)
         if self.pinned:
             yield SystemCommand("Remove all pinned rows", "Clear the pinned comparison rows", self.action_unpin_all)
-        yield SystemCommand("Compare: toggle preset workload",
-                            "Presets run the current workload, or each its own", self.action_toggle_workload)
+        yield SystemCommand(
+            "Compare: toggle preset workload",
+            "Presets run the current workload, or each its own",
+            self.action_toggle_workload,
+        )
         for col in COLUMNS:
-            yield SystemCommand(f"Compare: sort by {col.label}", "Sort the comparison table",
-                                lambda c=col.key: self.action_sort(c), discover=False)
+            yield SystemCommand(
+                f"Compare: sort by {col.label}",
+                "Sort the comparison table",
+                lambda c=col.key: self.action_sort(c),
+                discover=False,
+            )
         from .form import PANES
 
         for pane in PANES:
-            yield SystemCommand(f"Edit {pane.title}", "Jump to the pane's first field",
-                                lambda p=pane.id: self.action_focus_pane(p), discover=False)
+            yield SystemCommand(
+                f"Edit {pane.title}",
+                "Jump to the pane's first field",
+                lambda p=pane.id: self.action_focus_pane(p),
+                discover=False,
+            )
         for p in self.presets:
             title = p.scenario.name if p.scenario else f"cannot be used: {p.error}"
             yield SystemCommand(f"Open preset: {p.label}", title, lambda k=p.key: self.open_preset(k))
-        yield SystemCommand("Save screenshot (SVG)", "Writes an SVG of the screen to the current folder",
-                            self.action_screenshot_file, discover=False)
+        yield SystemCommand(
+            "Save screenshot (SVG)",
+            "Writes an SVG of the screen to the current folder",
+            self.action_screenshot_file,
+            discover=False,
+        )
 
 
 def _model_name(model) -> str:

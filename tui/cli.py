@@ -21,7 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 from whatif.engine import ScenarioError, evaluate, load_catalog, resolve
 from whatif.engine.report import records
 
-from . import files, format as fmt
+from . import files
+from . import format as fmt
 
 COMMANDS = ("eval", "compare", "validate", "catalog", "presets")
 
@@ -47,41 +48,60 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="whatif",
         description="What-if explorer for AI infrastructure: training time, serving latency, idle GPUs and energy. "
-                    "With no command, opens the explorer on the built-in default scenario (or on PRESET.toml).",
+        "With no command, opens the explorer on the built-in default scenario (or on PRESET.toml).",
         epilog="Scenario keys and units: docs/presets.md. Every formula and its source: docs/model.md.",
     )
     p.add_argument("--version", action="version", version=f"whatif {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    e = sub.add_parser("eval", help="evaluate scenario files and print their figures",
-                       description="Evaluate one or more scenario TOML files. Bad files exit with status 2 and a "
-                                   "line naming the file, the section.key and what is allowed.")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate scenario files and print their figures",
+        description="Evaluate one or more scenario TOML files. Bad files exit with status 2 and a "
+        "line naming the file, the section.key and what is allowed.",
+    )
     e.add_argument("files", nargs="+", metavar="FILE.toml", help="scenario files (presets)")
     e.add_argument("--json", action="store_true", help="print a JSON array, one object per scenario")
     e.add_argument("--markdown", action="store_true", help="print a Markdown table (for meeting notes)")
 
-    c = sub.add_parser("compare", help="compare scenarios side by side against the first",
-                       description="Evaluate scenario files and show each against the first (ratios).")
+    c = sub.add_parser(
+        "compare",
+        help="compare scenarios side by side against the first",
+        description="Evaluate scenario files and show each against the first (ratios).",
+    )
     c.add_argument("files", nargs="+", metavar="FILE.toml", help="baseline first, then the alternatives")
     c.add_argument("--json", action="store_true", help="print a JSON array, one object per scenario")
     c.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
-    v = sub.add_parser("validate", help="compare predictions with published runs",
-                       description="Evaluate every shipped calibration case (published training runs) and print "
-                                   "prediction, published figure and error, then the median and worst absolute "
-                                   "error against the targets. Known gaps are listed but not held to the target.")
+    v = sub.add_parser(
+        "validate",
+        help="compare predictions with published runs",
+        description="Evaluate every shipped calibration case (published training runs) and print "
+        "prediction, published figure and error, then the median and worst absolute "
+        "error against the targets. Known gaps are listed but not held to the target.",
+    )
     v.add_argument("--json", action="store_true", help="print the comparisons as JSON")
     v.add_argument("--markdown", action="store_true", help="print the comparison as a Markdown table (docs/model.md)")
     v.add_argument("--case", metavar="TEXT", help="only cases whose file or id contains TEXT")
 
-    k = sub.add_parser("catalog", help="list catalog entries (GPUs, fabrics, storage, cooling, models, workloads)",
-                       description="List the catalog: keys to use in scenario files, key figures and sources.")
-    k.add_argument("kind", nargs="?", choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models", "workloads"],
-                   help="one section (default: all keys, briefly)")
+    k = sub.add_parser(
+        "catalog",
+        help="list catalog entries (GPUs, fabrics, storage, cooling, models, workloads)",
+        description="List the catalog: keys to use in scenario files, key figures and sources.",
+    )
+    k.add_argument(
+        "kind",
+        nargs="?",
+        choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models", "workloads"],
+        help="one section (default: all keys, briefly)",
+    )
     k.add_argument("--sources", action="store_true", help="show each entry's source and notes")
 
-    sub.add_parser("presets", help="list shipped and saved presets",
-                   description="List the presets shipped with whatif and those saved in your presets folder.")
+    sub.add_parser(
+        "presets",
+        help="list shipped and saved presets",
+        description="List the presets shipped with whatif and those saved in your presets folder.",
+    )
     return p
 
 
@@ -104,8 +124,9 @@ def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         return _explore(None, extra=[])
-    return {"eval": _eval, "compare": _compare, "validate": _validate, "catalog": _catalog,
-            "presets": _presets}[args.command](args)
+    return {"eval": _eval, "compare": _compare, "validate": _validate, "catalog": _catalog, "presets": _presets}[
+        args.command
+    ](args)
 
 
 def _load_all(paths: list[str]):
@@ -148,8 +169,9 @@ def _explore(preset: str | None, extra: list[str]) -> int:
 
 def _evaluate(scenarios):
     results = evaluate(resolve(scenarios))
-    return results, records(results, [s.training is not None for s in scenarios],
-                             [s.inference is not None for s in scenarios])
+    return results, records(
+        results, [s.training is not None for s in scenarios], [s.inference is not None for s in scenarios]
+    )
 
 
 def _eval(args) -> int:
@@ -171,8 +193,13 @@ ROWS = [
     ("GPUs", lambda r: fmt.number(r["n_gpus"]), None),
     ("Training", None, None),
     ("  plan", lambda r: "(no training workload)" if r["train_reason_code"] == 8 else fmt.plan(r), None),
-    ("  fits", lambda r: fmt.DASH if r["train_reason_code"] == 8 else
-     ("yes" if r["train_fits"] else f"no: {r['train_reason']}"), None),
+    (
+        "  fits",
+        lambda r: (
+            fmt.DASH if r["train_reason_code"] == 8 else ("yes" if r["train_fits"] else f"no: {r['train_reason']}")
+        ),
+        None,
+    ),
     ("  step time", lambda r: fmt.seconds(r["train_step_time_s"]), "train_step_time_s"),
     ("  tokens/s", lambda r: fmt.si(r["train_tokens_per_s"]), "train_tokens_per_s"),
     ("  wall clock", lambda r: fmt.duration_days(r["train_wall_clock_days"]), "train_wall_clock_days"),
@@ -186,29 +213,61 @@ ROWS = [
     ("  interruptions", lambda r: fmt.interruptions(r), "train_interruptions"),
     ("  power (facility)", lambda r: fmt.power(r), "train_peak_power_mw"),
     ("  racks", lambda r: fmt.racks(r), "train_racks"),
-    ("  energy (facility)", lambda r: fmt.number(r["train_energy_mwh"]) + " MWh"
-     if r["train_energy_mwh"] is not None else fmt.DASH, "train_energy_mwh"),
+    (
+        "  energy (facility)",
+        lambda r: fmt.number(r["train_energy_mwh"]) + " MWh" if r["train_energy_mwh"] is not None else fmt.DASH,
+        "train_energy_mwh",
+    ),
     ("  cost", lambda r: fmt.money(r["train_cost_usd"]), "train_cost_usd"),
-    ("  CO2e", lambda r: fmt.number(r["train_co2_t"]) + " t" if r["train_co2_t"] is not None else fmt.DASH,
-     "train_co2_t"),
+    (
+        "  CO2e",
+        lambda r: fmt.number(r["train_co2_t"]) + " t" if r["train_co2_t"] is not None else fmt.DASH,
+        "train_co2_t",
+    ),
     ("  bottleneck", lambda r: r["train_bottleneck_detail"] or fmt.DASH, None),
     ("Serving", None, None),
     ("  plan", lambda r: fmt.serving_plan(r), None),
-    ("  fits", lambda r: fmt.DASH if r.get("infer_tp") is None else
-     ("yes" if r["infer_fits"] else f"no: {r['infer_reason']}"), None),
-    ("  TTFT p50 / p99", lambda r: fmt.pair_ms(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms")), "infer_ttft_p99_ms"),
-    ("  TPOT p50 / p99", lambda r: fmt.pair_ms(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms")), "infer_tpot_p99_ms"),
+    (
+        "  fits",
+        lambda r: fmt.DASH if r.get("infer_tp") is None else ("yes" if r["infer_fits"] else f"no: {r['infer_reason']}"),
+        None,
+    ),
+    (
+        "  TTFT p50 / p99",
+        lambda r: fmt.pair_ms(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms")),
+        "infer_ttft_p99_ms",
+    ),
+    (
+        "  TPOT p50 / p99",
+        lambda r: fmt.pair_ms(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms")),
+        "infer_tpot_p99_ms",
+    ),
     ("  tokens/s", lambda r: fmt.si(r.get("infer_tokens_per_s")), "infer_tokens_per_s"),
-    ("  capacity", lambda r: fmt.si(r.get("infer_capacity_tokens_per_s"), " tok/s") + (
-        f" ({fmt.pct(r.get('infer_utilization'))} used)" if r.get("infer_utilization") is not None else ""),
-     "infer_capacity_tokens_per_s"),
+    (
+        "  capacity",
+        lambda r: (
+            fmt.si(r.get("infer_capacity_tokens_per_s"), " tok/s")
+            + (f" ({fmt.pct(r.get('infer_utilization'))} used)" if r.get("infer_utilization") is not None else "")
+        ),
+        "infer_capacity_tokens_per_s",
+    ),
     ("  within p99 limits", lambda r: fmt.si(r.get("infer_slo_tokens_per_s"), " tok/s"), "infer_slo_tokens_per_s"),
     ("  max batch", lambda r: fmt.number(r.get("infer_max_batch")), "infer_max_batch"),
     ("  idle GPU", lambda r: fmt.pct_points(r.get("infer_idle_gpu_pct")), "infer_idle_gpu_pct"),
-    ("  energy / 1k tokens", lambda r: fmt.number(r.get("infer_energy_wh_per_1k_tokens")) + " Wh"
-     if r.get("infer_energy_wh_per_1k_tokens") is not None else fmt.DASH, "infer_energy_wh_per_1k_tokens"),
-    ("  cost / 1M tokens", lambda r: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens")),
-     "infer_cost_usd_per_1m_tokens"),
+    (
+        "  energy / 1k tokens",
+        lambda r: (
+            fmt.number(r.get("infer_energy_wh_per_1k_tokens")) + " Wh"
+            if r.get("infer_energy_wh_per_1k_tokens") is not None
+            else fmt.DASH
+        ),
+        "infer_energy_wh_per_1k_tokens",
+    ),
+    (
+        "  cost / 1M tokens",
+        lambda r: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens")),
+        "infer_cost_usd_per_1m_tokens",
+    ),
     ("  bottleneck", lambda r: r.get("infer_bottleneck_detail") or fmt.DASH, None),
 ]
 
@@ -228,7 +287,8 @@ def _print_results(scenarios, as_json: bool, markdown: bool, baseline: bool = Fa
         cells = [read(r) for r in rows]
         if baseline and key:
             base = rows[0].get(key)
-            cells = [cells[0]] + [f"{c} ({fmt.ratio(r.get(key), base)})" for c, r in zip(cells[1:], rows[1:])]
+            pairs = zip(cells[1:], rows[1:], strict=True)
+            cells = [cells[0]] + [f"{c} ({fmt.ratio(r.get(key), base)})" for c, r in pairs]
         body.append([label, *cells])
     if markdown:
         print("| " + " | ".join(header) + " |")
@@ -265,14 +325,37 @@ def _validate(args) -> int:
     comparisons = compare([c for c, _ in cases], results)
     summaries = [s for s in (summarize(comparisons, w) for w in ("training", "inference")) if s]
     if args.json:
-        print(json.dumps({
-            "cases": [{"id": c.case.id, "file": c.case.file, "metric": c.case.metric, "published": c.case.value,
-                       "predicted": c.predicted, "error_pct": c.error_pct, "known_gap": c.case.known_gap or None}
-                      for c in comparisons],
-            "summary": [{"workload": s.workload, "cases": s.n, "median_abs_error_pct": s.median_abs_pct,
-                         "worst_abs_error_pct": s.worst_abs_pct, "worst_case": s.worst_id,
-                         "meets_target": s.meets_target, "known_gaps": s.gaps} for s in summaries],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "cases": [
+                        {
+                            "id": c.case.id,
+                            "file": c.case.file,
+                            "metric": c.case.metric,
+                            "published": c.case.value,
+                            "predicted": c.predicted,
+                            "error_pct": c.error_pct,
+                            "known_gap": c.case.known_gap or None,
+                        }
+                        for c in comparisons
+                    ],
+                    "summary": [
+                        {
+                            "workload": s.workload,
+                            "cases": s.n,
+                            "median_abs_error_pct": s.median_abs_pct,
+                            "worst_abs_error_pct": s.worst_abs_pct,
+                            "worst_case": s.worst_id,
+                            "meets_target": s.meets_target,
+                            "known_gaps": s.gaps,
+                        }
+                        for s in summaries
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     if args.markdown:
         print("| case | metric | published | predicted | error |")
@@ -284,8 +367,10 @@ def _validate(args) -> int:
             print(f"| {c.case.id}{gap} | {c.case.metric} | {c.case.value:,.4g} | {pred} | {err} |")
         print()
         for s in summaries:
-            print(f"{s.workload}: {s.n} cases held to the target; median |error| {s.median_abs_pct:.1f}%, "
-                  f"worst {s.worst_abs_pct:.1f}% ({s.worst_id}).")
+            print(
+                f"{s.workload}: {s.n} cases held to the target; median |error| {s.median_abs_pct:.1f}%, "
+                f"worst {s.worst_abs_pct:.1f}% ({s.worst_id})."
+            )
         return 0
     from rich.table import Table
 
@@ -295,8 +380,14 @@ def _validate(args) -> int:
     for c in comparisons:
         err = "-" if c.error_pct is None else f"{c.error_pct:+.1f}%"
         note = f"known gap: {c.case.known_gap}" if c.case.known_gap else (c.detail or "")
-        table.add_row(c.case.id, c.case.metric, f"{c.case.value:,.4g}",
-                      "-" if c.predicted is None else f"{c.predicted:,.4g}", err, note)
+        table.add_row(
+            c.case.id,
+            c.case.metric,
+            f"{c.case.value:,.4g}",
+            "-" if c.predicted is None else f"{c.predicted:,.4g}",
+            err,
+            note,
+        )
     console = _console()
     console.print(table)
     from whatif.engine.calibration import TARGETS
@@ -304,9 +395,11 @@ def _validate(args) -> int:
     for s in summaries:
         med, worst = TARGETS[s.workload]
         verdict = "meets" if s.meets_target else "MISSES"
-        console.print(f"{s.workload}: {s.n} cases, median |error| {s.median_abs_pct:.1f}% (target <= {med:.0f}%), "
-                      f"worst {s.worst_abs_pct:.1f}% on {s.worst_id} (target <= {worst:.0f}%): {verdict} the target"
-                      + (f"; known gaps not held to it: {', '.join(s.gaps)}" if s.gaps else ""))
+        console.print(
+            f"{s.workload}: {s.n} cases, median |error| {s.median_abs_pct:.1f}% (target <= {med:.0f}%), "
+            f"worst {s.worst_abs_pct:.1f}% on {s.worst_id} (target <= {worst:.0f}%): {verdict} the target"
+            + (f"; known gaps not held to it: {', '.join(s.gaps)}" if s.gaps else "")
+        )
     return 0
 
 

@@ -8,59 +8,19 @@ says so (the explorer asks first).
 from __future__ import annotations
 
 import os
-import re
 import tempfile
-import tomllib
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import ValidationError
-
-from whatif.engine.calibration import Case
-from whatif.engine.errors import FieldIssue, ScenarioError, from_validation_error
+from whatif.engine.calibration import Case, load_cases
+from whatif.engine.errors import FieldIssue, ScenarioError
 from whatif.engine.scenario import Scenario
+from whatif.engine.text import parse_scenario
 
 HEADER = "# whatif scenario (schema_version 1). Keys and units: docs/presets.md\n"
-
-
-def _toml_location(text: str, message: str) -> str:
-    """`section.key` at the line tomllib complains about, where the line shows one."""
-    match = re.search(r"line (\d+)", message)
-    if not match:
-        return ""
-    line_no = int(match.group(1))
-    section = ""
-    lines = text.splitlines()
-    for line in lines[:line_no]:
-        header = re.match(r"\s*\[+([^\]]+)\]+", line)
-        if header:
-            section = header.group(1).strip()
-    if line_no - 1 < len(lines):
-        key = re.match(r"\s*([A-Za-z0-9_.\-\"']+)\s*=", lines[line_no - 1])
-        if key:
-            name = key.group(1).strip("\"'")
-            return f"{section}.{name}" if section else name
-    return section
-
-
-def parse_scenario(text: str, file: str = "<text>") -> tuple[Scenario, dict]:
-    """A validated scenario from TOML text, plus any tables the schema does not own (e.g. [published])."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = _toml_location(text, str(exc))
-        raise ScenarioError([FieldIssue(where, "(unreadable)", f"not valid TOML: {exc}")], file) from None
-    extra = {k: data.pop(k) for k in ("published",) if k in data}
-    if "schema_version" in data and data["schema_version"] != 1:
-        raise ScenarioError([FieldIssue("schema_version", data["schema_version"],
-                                        "unsupported schema version; allowed: 1")], file)
-    try:
-        return Scenario.model_validate(data), extra
-    except ValidationError as exc:
-        raise from_validation_error(exc, Scenario, file) from None
 
 
 def load_scenario(path: str | os.PathLike | Traversable) -> Scenario:
@@ -131,15 +91,5 @@ def user_presets() -> dict[str, Path]:
 
 
 def calibration_cases() -> list[tuple[Case, Scenario]]:
-    """The published runs shipped as package data (tests/calibration in the checkout)."""
-    out = []
-    for entry in sorted(files("whatif.calibration").iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".toml"):
-            continue
-        scenario, extra = load_scenario_with_extra(entry)
-        pub = extra.get("published")
-        if not pub:
-            raise ScenarioError([FieldIssue("published", "(missing)", "a calibration case needs [published]")],
-                                entry.name)
-        out.append((Case(file=entry.name, **pub), scenario))
-    return out
+    """The published runs shipped with the engine (engine/calibration/cases in the checkout)."""
+    return load_cases()

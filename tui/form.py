@@ -10,11 +10,11 @@ that says what is allowed. Nothing here imports Textual: the rules are tested wi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
-
 from whatif.engine.catalog import load_catalog
 from whatif.engine.errors import FieldIssue, from_validation_error
 from whatif.engine.scenario import Inference, Scenario, Training
@@ -31,7 +31,7 @@ Raw = dict[str, Any]
 
 @dataclass(frozen=True)
 class FieldSpec:
-    key: str                    # "cluster.gpu_count"; "training" alone is the workload's on/off switch
+    key: str  # "cluster.gpu_count"; "training" alone is the workload's on/off switch
     label: str
     kind: Kind
     unit: str = ""
@@ -64,6 +64,7 @@ def _catalog_choices(section: str, kind: str | None = None) -> Callable[[Raw], l
     def choices(raw: Raw) -> list[tuple[str, str]]:
         entries = getattr(load_catalog(), section)
         return [(k, k) for k, e in entries.items() if kind is None or getattr(e, "kind", None) == kind]
+
     return choices
 
 
@@ -81,6 +82,7 @@ def _model_choices(section: str) -> Callable[[Raw], list[tuple[str, str]]]:
         if custom:
             out.insert(0, (f"custom: {custom}"[:24], CUSTOM))
         return out
+
     return choices
 
 
@@ -92,6 +94,7 @@ def _gpu_figure(attr: str) -> Callable[[Raw], float | None]:
     def default(raw: Raw) -> float | None:
         gpu = load_catalog().accelerators.get(raw.get("cluster.gpu", ""))
         return getattr(gpu, attr) if gpu else None
+
     return default
 
 
@@ -99,6 +102,7 @@ def _cooling_figure(attr: str) -> Callable[[Raw], float | None]:
     def default(raw: Raw) -> float | None:
         kind = load_catalog().cooling.get(raw.get("cooling.kind", ""))
         return getattr(kind, attr) if kind else None
+
     return default
 
 
@@ -108,77 +112,195 @@ def _fs_read(raw: Raw) -> float | None:
 
 
 PANES: tuple[Pane, ...] = (
-    Pane("cluster", "Cluster", (
-        FieldSpec("cluster.gpu", "GPU type", "choice", help="accelerator from the catalog",
-                  choices=_catalog_choices("accelerators")),
-        FieldSpec("cluster.gpu_count", "GPU count", "int", "GPUs", "GPUs in the cluster", minimum=1),
-        FieldSpec("cluster.gpus_per_node", "GPUs/node", "int", "", "GPUs in one server", minimum=1),
-        FieldSpec("cluster.nodes_per_rack", "nodes/rack", "int", "", "servers in one rack", minimum=1),
-        FieldSpec("cluster.hbm_gb", "GPU memory", "override", "GB", "HBM per GPU; catalog value unless changed",
-                  default=_gpu_figure("hbm_gb"), follows="cluster.gpu"),
-        FieldSpec("cluster.bf16_tflops", "BF16 peak", "override", "TFLOP/s", "dense BF16 peak per GPU",
-                  default=_gpu_figure("bf16_tflops"), follows="cluster.gpu"),
-        FieldSpec("cluster.fp8_tflops", "FP8 peak", "override", "TFLOP/s", "dense FP8 peak per GPU (empty: none)",
-                  default=_gpu_figure("fp8_tflops"), follows="cluster.gpu"),
-        FieldSpec("cluster.host_memory_gb", "host memory", "float", "GB", "CPU memory per node", minimum=0),
-    )),
-    Pane("network", "Network", (
-        FieldSpec("network.scale_up", "scale-up", "choice", help="fabric inside a node (NVLink...)",
-                  choices=_scale_up_choices),
-        FieldSpec("network.scale_out", "scale-out", "choice", help="fabric between nodes",
-                  choices=_catalog_choices("fabrics", "scale-out")),
-        FieldSpec("network.nics_per_node", "NICs/node", "int", "", "scale-out ports per node", minimum=1),
-    )),
-    Pane("storage", "Storage", (
-        FieldSpec("storage.nvme", "NVMe drive", "choice", choices=_catalog_choices("nvme")),
-        FieldSpec("storage.nvme_drives_per_node", "drives/node", "int", "", "NVMe drives per node", minimum=0),
-        FieldSpec("storage.shared_fs", "shared FS", "choice", choices=_catalog_choices("shared_fs")),
-        FieldSpec("storage.shared_fs_read_gb_s", "FS read", "override", "GB/s", "shared file system read bandwidth",
-                  default=_fs_read, follows="storage.shared_fs"),
-        FieldSpec("storage.checkpoint_mode", "checkpoint", "choice", choices=_fixed("async", "sync", "none")),
-        FieldSpec("storage.checkpoint_interval_min", "ckpt every", "auto_float", "min",
-                  "minutes between checkpoints (empty: auto)"),
-    )),
-    Pane("facility", "Cooling & facility", (
-        FieldSpec("cooling.kind", "cooling", "choice", choices=_catalog_choices("cooling")),
-        FieldSpec("cooling.pue", "PUE", "override", "", "facility power / IT power", default=_cooling_figure("pue"),
-                  follows="cooling.kind"),
-        FieldSpec("cooling.rack_limit_kw", "rack limit", "override", "kW", "power one rack can take",
-                  default=_cooling_figure("rack_limit_kw"), follows="cooling.kind"),
-        FieldSpec("facility.electricity_usd_per_kwh", "electricity", "float", "USD/kWh", minimum=0),
-        FieldSpec("facility.grid_gco2_per_kwh", "grid carbon", "float", "gCO2/kWh", minimum=0),
-        FieldSpec("facility.gpu_hour_usd", "GPU rental", "float", "USD/GPU-h", "0: own hardware", minimum=0),
-    )),
-    Pane("training", "Training workload", (
-        FieldSpec("training", "train a model", "toggle"),
-        FieldSpec("training.model", "model", "choice", choices=_model_choices("training")),
-        FieldSpec("training.train_tokens", "tokens", "float", "tokens", "tokens to train on, e.g. 15e12", minimum=0),
-        FieldSpec("training.seq_len_tokens", "sequence", "int", "tokens", minimum=1),
-        FieldSpec("training.global_batch_seqs", "global batch", "int", "seqs", minimum=1),
-        FieldSpec("training.precision", "precision", "choice", choices=_fixed("bf16", "fp8")),
-        FieldSpec("training.parallelism.tp", "TP", "auto_int", "", "tensor-parallel size (empty: searched)",
-                  minimum=1, maximum=512),
-        FieldSpec("training.parallelism.pp", "PP", "auto_int", "", "pipeline stages (empty: searched)",
-                  minimum=1, maximum=512),
-        FieldSpec("training.parallelism.dp", "DP", "auto_int", "", "data-parallel replicas (empty: searched)",
-                  minimum=1, maximum=1_048_576),
-        FieldSpec("training.parallelism.microbatch", "micro-batch", "auto_int", "seqs", "(empty: searched)",
-                  minimum=1, maximum=4096),
-        FieldSpec("training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)",
-                  minimum=0, maximum=3),
-        FieldSpec("training.recompute", "recompute", "choice", choices=_fixed("auto", "none", "selective", "full")),
-    )),
-    Pane("inference", "Serving workload", (
-        FieldSpec("inference", "serve a model", "toggle"),
-        FieldSpec("inference.model", "model", "choice", choices=_model_choices("inference")),
-        FieldSpec("inference.precision", "precision", "choice", choices=_fixed("fp8", "bf16", "fp4")),
-        FieldSpec("inference.prompt_tokens", "prompt", "int", "tokens", minimum=1),
-        FieldSpec("inference.output_tokens", "output", "int", "tokens", minimum=1),
-        FieldSpec("inference.concurrency", "concurrency", "int", "requests", minimum=1),
-        FieldSpec("inference.request_rate_per_s", "request rate", "float", "req/s", minimum=0),
-        FieldSpec("inference.tp", "TP", "auto_int", "", "GPUs per replica (empty: searched)", minimum=1,
-                  maximum=512),
-    )),
+    Pane(
+        "cluster",
+        "Cluster",
+        (
+            FieldSpec(
+                "cluster.gpu",
+                "GPU type",
+                "choice",
+                help="accelerator from the catalog",
+                choices=_catalog_choices("accelerators"),
+            ),
+            FieldSpec("cluster.gpu_count", "GPU count", "int", "GPUs", "GPUs in the cluster", minimum=1),
+            FieldSpec("cluster.gpus_per_node", "GPUs/node", "int", "", "GPUs in one server", minimum=1),
+            FieldSpec("cluster.nodes_per_rack", "nodes/rack", "int", "", "servers in one rack", minimum=1),
+            FieldSpec(
+                "cluster.hbm_gb",
+                "GPU memory",
+                "override",
+                "GB",
+                "HBM per GPU; catalog value unless changed",
+                default=_gpu_figure("hbm_gb"),
+                follows="cluster.gpu",
+            ),
+            FieldSpec(
+                "cluster.bf16_tflops",
+                "BF16 peak",
+                "override",
+                "TFLOP/s",
+                "dense BF16 peak per GPU",
+                default=_gpu_figure("bf16_tflops"),
+                follows="cluster.gpu",
+            ),
+            FieldSpec(
+                "cluster.fp8_tflops",
+                "FP8 peak",
+                "override",
+                "TFLOP/s",
+                "dense FP8 peak per GPU (empty: none)",
+                default=_gpu_figure("fp8_tflops"),
+                follows="cluster.gpu",
+            ),
+            FieldSpec("cluster.host_memory_gb", "host memory", "float", "GB", "CPU memory per node", minimum=0),
+        ),
+    ),
+    Pane(
+        "network",
+        "Network",
+        (
+            FieldSpec(
+                "network.scale_up",
+                "scale-up",
+                "choice",
+                help="fabric inside a node (NVLink...)",
+                choices=_scale_up_choices,
+            ),
+            FieldSpec(
+                "network.scale_out",
+                "scale-out",
+                "choice",
+                help="fabric between nodes",
+                choices=_catalog_choices("fabrics", "scale-out"),
+            ),
+            FieldSpec("network.nics_per_node", "NICs/node", "int", "", "scale-out ports per node", minimum=1),
+        ),
+    ),
+    Pane(
+        "storage",
+        "Storage",
+        (
+            FieldSpec("storage.nvme", "NVMe drive", "choice", choices=_catalog_choices("nvme")),
+            FieldSpec("storage.nvme_drives_per_node", "drives/node", "int", "", "NVMe drives per node", minimum=0),
+            FieldSpec("storage.shared_fs", "shared FS", "choice", choices=_catalog_choices("shared_fs")),
+            FieldSpec(
+                "storage.shared_fs_read_gb_s",
+                "FS read",
+                "override",
+                "GB/s",
+                "shared file system read bandwidth",
+                default=_fs_read,
+                follows="storage.shared_fs",
+            ),
+            FieldSpec("storage.checkpoint_mode", "checkpoint", "choice", choices=_fixed("async", "sync", "none")),
+            FieldSpec(
+                "storage.checkpoint_interval_min",
+                "ckpt every",
+                "auto_float",
+                "min",
+                "minutes between checkpoints (empty: auto)",
+            ),
+        ),
+    ),
+    Pane(
+        "facility",
+        "Cooling & facility",
+        (
+            FieldSpec("cooling.kind", "cooling", "choice", choices=_catalog_choices("cooling")),
+            FieldSpec(
+                "cooling.pue",
+                "PUE",
+                "override",
+                "",
+                "facility power / IT power",
+                default=_cooling_figure("pue"),
+                follows="cooling.kind",
+            ),
+            FieldSpec(
+                "cooling.rack_limit_kw",
+                "rack limit",
+                "override",
+                "kW",
+                "power one rack can take",
+                default=_cooling_figure("rack_limit_kw"),
+                follows="cooling.kind",
+            ),
+            FieldSpec("facility.electricity_usd_per_kwh", "electricity", "float", "USD/kWh", minimum=0),
+            FieldSpec("facility.grid_gco2_per_kwh", "grid carbon", "float", "gCO2/kWh", minimum=0),
+            FieldSpec("facility.gpu_hour_usd", "GPU rental", "float", "USD/GPU-h", "0: own hardware", minimum=0),
+        ),
+    ),
+    Pane(
+        "training",
+        "Training workload",
+        (
+            FieldSpec("training", "train a model", "toggle"),
+            FieldSpec("training.model", "model", "choice", choices=_model_choices("training")),
+            FieldSpec(
+                "training.train_tokens", "tokens", "float", "tokens", "tokens to train on, e.g. 15e12", minimum=0
+            ),
+            FieldSpec("training.seq_len_tokens", "sequence", "int", "tokens", minimum=1),
+            FieldSpec("training.global_batch_seqs", "global batch", "int", "seqs", minimum=1),
+            FieldSpec("training.precision", "precision", "choice", choices=_fixed("bf16", "fp8")),
+            FieldSpec(
+                "training.parallelism.tp",
+                "TP",
+                "auto_int",
+                "",
+                "tensor-parallel size (empty: searched)",
+                minimum=1,
+                maximum=512,
+            ),
+            FieldSpec(
+                "training.parallelism.pp",
+                "PP",
+                "auto_int",
+                "",
+                "pipeline stages (empty: searched)",
+                minimum=1,
+                maximum=512,
+            ),
+            FieldSpec(
+                "training.parallelism.dp",
+                "DP",
+                "auto_int",
+                "",
+                "data-parallel replicas (empty: searched)",
+                minimum=1,
+                maximum=1_048_576,
+            ),
+            FieldSpec(
+                "training.parallelism.microbatch",
+                "micro-batch",
+                "auto_int",
+                "seqs",
+                "(empty: searched)",
+                minimum=1,
+                maximum=4096,
+            ),
+            FieldSpec(
+                "training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)", minimum=0, maximum=3
+            ),
+            FieldSpec("training.recompute", "recompute", "choice", choices=_fixed("auto", "none", "selective", "full")),
+        ),
+    ),
+    Pane(
+        "inference",
+        "Serving workload",
+        (
+            FieldSpec("inference", "serve a model", "toggle"),
+            FieldSpec("inference.model", "model", "choice", choices=_model_choices("inference")),
+            FieldSpec("inference.precision", "precision", "choice", choices=_fixed("fp8", "bf16", "fp4")),
+            FieldSpec("inference.prompt_tokens", "prompt", "int", "tokens", minimum=1),
+            FieldSpec("inference.output_tokens", "output", "int", "tokens", minimum=1),
+            FieldSpec("inference.concurrency", "concurrency", "int", "requests", minimum=1),
+            FieldSpec("inference.request_rate_per_s", "request rate", "float", "req/s", minimum=0),
+            FieldSpec(
+                "inference.tp", "TP", "auto_int", "", "GPUs per replica (empty: searched)", minimum=1, maximum=512
+            ),
+        ),
+    ),
 )
 
 FIELDS: dict[str, FieldSpec] = {f.key: f for pane in PANES for f in pane.fields}
@@ -278,8 +400,11 @@ def _describe(spec: FieldSpec) -> str:
             bounds = f" of at least {spec.minimum:g}" if spec.minimum is not None else ""
         return f"a whole number{bounds}" + (" (empty: auto)" if spec.kind == "auto_int" else "")
     example = {"training.train_tokens": "15e12"}.get(spec.key, "1.5")
-    return f"a number such as {example}" + (" (empty: auto)" if spec.kind == "auto_float" else "") + (
-        " (empty: the catalog value)" if spec.kind == "override" else "")
+    return (
+        f"a number such as {example}"
+        + (" (empty: auto)" if spec.kind == "auto_float" else "")
+        + (" (empty: the catalog value)" if spec.kind == "override" else "")
+    )
 
 
 def parse_field(spec: FieldSpec, text: Any, raw: Raw) -> tuple[Any, str | None]:
@@ -371,8 +496,13 @@ def build(base: Scenario, raw: Raw) -> Built:
     except ValidationError as exc:
         found = from_validation_error(exc, Scenario).issues
         # A `"auto" | table` key reports the failed "auto" branch too; the table's own problem says more.
-        issues.extend(i for i in found if not (i.message.startswith("not one of the choices")
-                                               and any(j.key.startswith(i.key + ".") for j in found)))
+        issues.extend(
+            i
+            for i in found
+            if not (
+                i.message.startswith("not one of the choices") and any(j.key.startswith(i.key + ".") for j in found)
+            )
+        )
         scenario = None
     if issues:
         return Built(None, tuple(issues))

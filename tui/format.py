@@ -92,8 +92,14 @@ def plan(r: dict) -> str:
     return " ".join(parts)
 
 
-IDLE_LABELS = (("communication", "comm"), ("pipeline_bubble", "bubble"), ("storage_stall", "storage"),
-               ("checkpoint_stall", "checkpoints"), ("failure_downtime", "restarts"), ("lost_work", "lost work"))
+IDLE_LABELS = (
+    ("communication", "comm"),
+    ("pipeline_bubble", "bubble"),
+    ("storage_stall", "storage"),
+    ("checkpoint_stall", "checkpoints"),
+    ("failure_downtime", "restarts"),
+    ("lost_work", "lost work"),
+)
 
 
 def idle_parts(r: dict) -> str:
@@ -115,8 +121,11 @@ def input_data(r: dict) -> str:
 
 
 def checkpoints(r: dict) -> str:
-    size, every, stall = r.get("train_checkpoint_gb"), r.get("train_checkpoint_interval_min"), r.get(
-        "train_checkpoint_stall_s")
+    size, every, stall = (
+        r.get("train_checkpoint_gb"),
+        r.get("train_checkpoint_interval_min"),
+        r.get("train_checkpoint_stall_s"),
+    )
     if not _ok(every):
         return "none" if _ok(size) else DASH
     return f"{number(size)} GB every {duration_days(every / 1440)}, {seconds(stall)} stall each"

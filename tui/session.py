@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import polars as pl
 from pydantic import ValidationError
-
 from whatif.engine import ScenarioError, evaluate, resolve
 from whatif.engine.errors import from_validation_error
 from whatif.engine.scenario import Scenario
@@ -42,11 +41,11 @@ def sweep_counts(gpus_per_node: int) -> list[int]:
 class Preset:
     """A scenario to compare against: shipped, the user's own, or one the user pinned."""
 
-    key: str                   # "shipped:default", "user:my-plan", "pinned:1"
-    label: str                 # what the table shows
+    key: str  # "shipped:default", "user:my-plan", "pinned:1"
+    label: str  # what the table shows
     scenario: Scenario | None  # None: the file could not be used
     error: str | None = None
-    source: str = "shipped"    # shipped | user | pinned
+    source: str = "shipped"  # shipped | user | pinned
 
 
 def discover_presets() -> list[Preset]:
@@ -57,8 +56,9 @@ def discover_presets() -> list[Preset]:
             try:
                 scenario = files.load_scenario(path)
             except ScenarioError as exc:
-                found.append(Preset(f"{source}:{stem}", stem, None, str(exc.issues[0]) if exc.issues else str(exc),
-                                    source))
+                found.append(
+                    Preset(f"{source}:{stem}", stem, None, str(exc.issues[0]) if exc.issues else str(exc), source)
+                )
                 continue
             found.append(Preset(f"{source}:{stem}", stem, scenario, None, source))
     return found
@@ -67,7 +67,7 @@ def discover_presets() -> list[Preset]:
 @dataclass(frozen=True)
 class Comparison:
     preset: Preset
-    scenario: Scenario | None   # as evaluated: the preset's hardware with the chosen workload
+    scenario: Scenario | None  # as evaluated: the preset's hardware with the chosen workload
     error: str | None
 
 
@@ -121,7 +121,7 @@ class Outcome:
     current: dict
     comparisons: list[tuple[Comparison, dict | None]]
     sweep: list[dict]
-    evaluated: int = 0          # rows the engine computed for this request (the rest came from the cache)
+    evaluated: int = 0  # rows the engine computed for this request (the rest came from the cache)
     engine_s: float = 0.0
     generation: int = 0
 
@@ -165,7 +165,7 @@ class Job:
     counts: list[int]
     hashes: list[int]
     frame: list[pl.DataFrame]
-    missing: dict[int, int]          # row hash -> row index in the concatenated frame
+    missing: dict[int, int]  # row hash -> row index in the concatenated frame
     generation: int = 0
 
 
@@ -206,14 +206,26 @@ class Explorer:
         chart plots training only, so its rows carry no serving workload. They depend on everything but the
         GPU count, so they are kept while only the count changes."""
         c = current.cluster
-        key = (c.gpu, c.gpus_per_node, c.nodes_per_rack, c.hbm_gb, c.bf16_tflops, c.fp8_tflops, c.host_memory_gb,
-               current.network, current.storage, current.cooling, current.facility, current.training,
-               current.data, current.reliability)
+        key = (
+            c.gpu,
+            c.gpus_per_node,
+            c.nodes_per_rack,
+            c.hbm_gb,
+            c.bf16_tflops,
+            c.fp8_tflops,
+            c.host_memory_gb,
+            current.network,
+            current.storage,
+            current.cooling,
+            current.facility,
+            current.training,
+            current.data,
+            current.reliability,
+        )
         hit = self._sweeps.get(key)
         if hit is None:
             counts = sweep_counts(c.gpus_per_node)
-            frame = pl.concat([cur] * len(counts)).with_columns(
-                n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+            frame = pl.concat([cur] * len(counts)).with_columns(n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
             hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
             self._sweeps = {key: hit}
         return hit
@@ -241,10 +253,11 @@ class Explorer:
         missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i <= 1 or not current_only)}
         if missing:
             todo = _rows(job.frame, list(missing.values())).with_columns(
-                scenario=pl.int_range(pl.len(), dtype=pl.Int64))
+                scenario=pl.int_range(pl.len(), dtype=pl.Int64)
+            )
             self.calls += 1
             results = self.evaluate_fn(todo)
-            for h, row in zip(missing, results.iter_rows(named=True)):
+            for h, row in zip(missing, results.iter_rows(named=True), strict=True):
                 self._store(h, row)
         engine_s = time.perf_counter() - started
         hashes, current = job.hashes, job.scenario

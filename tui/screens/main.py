@@ -12,7 +12,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
-
 from whatif.engine.scenario import Scenario
 
 from ..widgets.compare import CompareTable

@@ -9,13 +9,12 @@ values changed.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
-
 from whatif.engine.scenario import Scenario
 
 from .. import format as fmt
@@ -35,8 +34,8 @@ class Column:
     key: str
     label: str
     width: int
-    source: str | None = None                 # result column
-    better: str | None = None                 # "lower" / "higher": which way is better
+    source: str | None = None  # result column
+    better: str | None = None  # "lower" / "higher": which way is better
     show: Callable[[object], str] = str
 
 
@@ -84,8 +83,15 @@ def figure_cell(col: Column, value, base) -> Cell:
     return cell
 
 
-def row_cells(name: str, scenario: Scenario | None, row: dict | None, base: dict | None, note: str,
-              current: bool = False, hardware_of: Scenario | None = None) -> dict[str, Cell]:
+def row_cells(
+    name: str,
+    scenario: Scenario | None,
+    row: dict | None,
+    base: dict | None,
+    note: str,
+    current: bool = False,
+    hardware_of: Scenario | None = None,
+) -> dict[str, Cell]:
     cells: dict[str, Cell] = {}
     label = Cell(("▶ " if current else "  ") + name[:20])
     label.sort_value = name.lower()
@@ -138,12 +144,19 @@ class CompareTable(DataTable):
     def show(self, scenario: Scenario, current: dict, comparisons: list[tuple[Comparison, dict | None]]) -> int:
         """Bring the table to these rows, touching only cells whose text changed. Returns cells updated."""
         wanted: dict[str, dict[str, Cell]] = {
-            CURRENT: row_cells(f"current: {scenario.name}", scenario, current, None,
-                               _note(scenario, current, None), current=True)}
+            CURRENT: row_cells(
+                f"current: {scenario.name}", scenario, current, None, _note(scenario, current, None), current=True
+            )
+        }
         for comp, row in comparisons:
-            wanted[comp.preset.key] = row_cells(comp.preset.label, comp.scenario, row, current,
-                                                _note(comp.scenario, row, comp.error),
-                                                hardware_of=comp.preset.scenario)
+            wanted[comp.preset.key] = row_cells(
+                comp.preset.label,
+                comp.scenario,
+                row,
+                current,
+                _note(comp.scenario, row, comp.error),
+                hardware_of=comp.preset.scenario,
+            )
         changed = 0
         sort_dirty = False
         for key in [k for k in self._cells if k not in wanted]:

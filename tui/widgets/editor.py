@@ -16,15 +16,13 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
-
 from whatif.engine.errors import FieldIssue
 from whatif.engine.scenario import Scenario
 
 from .. import form
 from ..form import FIELDS, PANES, Built, FieldSpec
 
-_INPUT_TYPE = {"int": "integer", "auto_int": "integer", "float": "number", "override": "number",
-               "auto_float": "number"}
+_INPUT_TYPE = {"int": "integer", "auto_int": "integer", "float": "number", "override": "number", "auto_float": "number"}
 
 
 class FieldInput(Input):
@@ -35,8 +33,14 @@ class FieldInput(Input):
     fast typist, or a busy moment), "backspace, 3" then becomes "3, backspace" and the 3 is lost (seen in
     a pseudo-terminal, see benchmarks/bench_tui.py). Handling these keys here keeps them in order."""
 
-    _EDITING = {"backspace": "delete_left", "delete": "delete_right", "left": "cursor_left",
-                "right": "cursor_right", "home": "home", "end": "end"}
+    _EDITING = {
+        "backspace": "delete_left",
+        "delete": "delete_right",
+        "left": "cursor_left",
+        "right": "cursor_right",
+        "home": "home",
+        "end": "end",
+    }
 
     async def _on_key(self, event) -> None:
         action = self._EDITING.get(event.key)
@@ -74,8 +78,14 @@ class FieldRow(Widget):
     def compose(self) -> ComposeResult:
         spec, raw = self.spec, self._raw
         if spec.kind == "toggle":
-            yield Checkbox(spec.label, value=bool(raw.get(spec.key)), id=control_id(spec.key), name=spec.key,
-                           compact=True, classes="field-control -toggle")
+            yield Checkbox(
+                spec.label,
+                value=bool(raw.get(spec.key)),
+                id=control_id(spec.key),
+                name=spec.key,
+                compact=True,
+                classes="field-control -toggle",
+            )
             return
         yield Label(spec.label, classes="field-label")
         if spec.kind == "choice":
@@ -83,13 +93,28 @@ class FieldRow(Widget):
             value = raw.get(spec.key)
             if value not in {v for _, v in options}:
                 options = [(str(value), value)] + options
-            yield Select(options, value=value, allow_blank=False, compact=True, id=control_id(spec.key),
-                         name=spec.key, classes="field-control")
+            yield Select(
+                options,
+                value=value,
+                allow_blank=False,
+                compact=True,
+                id=control_id(spec.key),
+                name=spec.key,
+                classes="field-control",
+            )
         else:
             placeholder = "auto" if spec.kind.startswith("auto") else ("none" if spec.kind == "override" else "")
-            box = FieldInput(str(raw.get(spec.key, "")), placeholder=placeholder, type=_INPUT_TYPE[spec.kind],
-                        compact=True, validate_on=[], id=control_id(spec.key), name=spec.key,
-                        classes="field-control", select_on_focus=False)
+            box = FieldInput(
+                str(raw.get(spec.key, "")),
+                placeholder=placeholder,
+                type=_INPUT_TYPE[spec.kind],
+                compact=True,
+                validate_on=[],
+                id=control_id(spec.key),
+                name=spec.key,
+                classes="field-control",
+                select_on_focus=False,
+            )
             box.cursor_blink = self._cursor_blink
             yield box
         if spec.unit:
@@ -155,7 +180,7 @@ class ScenarioEditor(VerticalScroll):
     FIRST_PANES = 3
 
     def compose(self) -> ComposeResult:
-        for pane in PANES[:self.FIRST_PANES]:
+        for pane in PANES[: self.FIRST_PANES]:
             yield from self._pane(pane)
 
     def _pane(self, pane) -> list:
@@ -171,10 +196,9 @@ class ScenarioEditor(VerticalScroll):
         self.call_after_refresh(self._mount_rest)
 
     async def _mount_rest(self) -> None:
-        rest = [w for pane in PANES[self.FIRST_PANES:] for w in self._pane(pane)]
+        rest = [w for pane in PANES[self.FIRST_PANES :] for w in self._pane(pane)]
         await self.mount_all(rest)  # made from the current fields, so they show the current state
         self._refresh_marks()
-
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -261,4 +285,3 @@ def _message(issue: FieldIssue) -> str:
     if issue.key != (spec.key if spec else None):
         label = issue.key
     return f"{label}: {text}"
-

@@ -100,8 +100,15 @@ class GpuHoursBar(Widget):
     """A one-line stacked bar of where the GPU-hours go, and its legend."""
 
     DEFAULT_CSS = "GpuHoursBar { height: auto; }"
-    COMPONENT_CLASSES = {"bar--compute", "bar--comm", "bar--bubble", "bar--storage", "bar--ckpt", "bar--failures",
-                         "bar--other"}
+    COMPONENT_CLASSES = {
+        "bar--compute",
+        "bar--comm",
+        "bar--bubble",
+        "bar--storage",
+        "bar--ckpt",
+        "bar--failures",
+        "bar--other",
+    }
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -176,8 +183,17 @@ class FiguresPanel(VerticalScroll):
     def _set(self, widget_id: str, text: str) -> None:
         self.query_one(f"#{widget_id}", Figure).show(text)
 
-    def show(self, train_row: dict | None, serve_row: dict | None, *, train_note: str = "",
-             serve_note: str = "", status: str = "", stale: bool = False, train_stale: bool = False) -> None:
+    def show(
+        self,
+        train_row: dict | None,
+        serve_row: dict | None,
+        *,
+        train_note: str = "",
+        serve_note: str = "",
+        status: str = "",
+        stale: bool = False,
+        train_stale: bool = False,
+    ) -> None:
         """Figures from `train_row` (the last one that fits) and `serve_row`; notes say what they describe
         or why something is missing."""
         self._set("status", status)

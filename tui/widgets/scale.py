@@ -59,17 +59,24 @@ class ScaleView(VerticalScroll):
     def show(self, rows: list[dict], current_gpus: int, gpu: str, gpus_per_node: int) -> None:
         """Draw `rows` (sorted by GPU count); mark the row with `current_gpus`."""
         self._rows = (rows, current_gpus, gpu, gpus_per_node)
-        key = (tuple((r["n_gpus"], r.get("train_wall_clock_days"), r.get("train_cost_usd")) for r in rows),
-               current_gpus, gpu, gpus_per_node, self.size.width)
+        key = (
+            tuple((r["n_gpus"], r.get("train_wall_clock_days"), r.get("train_cost_usd")) for r in rows),
+            current_gpus,
+            gpu,
+            gpus_per_node,
+            self.size.width,
+        )
         if key == self._key:
             return
         self._key = key
         self._width = self.size.width
         fits = [i for i, r in enumerate(rows) if _ok(r.get("train_wall_clock_days"))]
-        caption = f"{gpu}, {gpus_per_node} per node, {short_count(rows[0]['n_gpus'])} to " \
-                  f"{short_count(rows[-1]['n_gpus'])} GPUs; ▲ current ({current_gpus:,})"
+        caption = (
+            f"{gpu}, {gpus_per_node} per node, {short_count(rows[0]['n_gpus'])} to "
+            f"{short_count(rows[-1]['n_gpus'])} GPUs; ▲ current ({current_gpus:,})"
+        )
         # The curves span the GPU counts where a plan fits (points without one inside that span: x).
-        shown = rows[fits[0]:fits[-1] + 1] if fits else []
+        shown = rows[fits[0] : fits[-1] + 1] if fits else []
         if fits and len(shown) < len(rows):
             caption += f"; a plan fits from {short_count(shown[0]['n_gpus'])} to {short_count(shown[-1]['n_gpus'])}"
         elif not fits:
@@ -116,15 +123,26 @@ class ScaleView(VerticalScroll):
 
     def _table(self, rows: list[dict], current: int) -> Table:
         table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-        for col, justify in (("GPUs", "right"), ("days", "right"), ("cost", "right"), ("MFU", "right"),
-                             ("idle", "right"), ("plan", "left")):
+        for col, justify in (
+            ("GPUs", "right"),
+            ("days", "right"),
+            ("cost", "right"),
+            ("MFU", "right"),
+            ("idle", "right"),
+            ("plan", "left"),
+        ):
             table.add_column(col, justify=justify, no_wrap=True)
         for r in rows:
             fits = _ok(r.get("train_wall_clock_days"))
             mark = "▲ " if r["n_gpus"] == current else ""
             plan = fmt.plan(r) if fits else (r.get("train_reason") or "no plan fits")
-            table.add_row(mark + f"{r['n_gpus']:,}", fmt.duration_days(r.get("train_wall_clock_days")),
-                          fmt.money(r.get("train_cost_usd")), fmt.pct(r.get("train_mfu")),
-                          fmt.pct_points(r.get("train_idle_gpu_pct")), plan,
-                          style="bold" if mark else (None if fits else "dim"))
+            table.add_row(
+                mark + f"{r['n_gpus']:,}",
+                fmt.duration_days(r.get("train_wall_clock_days")),
+                fmt.money(r.get("train_cost_usd")),
+                fmt.pct(r.get("train_mfu")),
+                fmt.pct_points(r.get("train_idle_gpu_pct")),
+                plan,
+                style="bold" if mark else (None if fits else "dim"),
+            )
         return table

@@ -1,13 +1,13 @@
 """Closed-form latency of one serving replica under Poisson load (vectorized; seconds).
 
-The system (docs/model-inference.md, "Load and latency"): requests arrive as a Poisson stream of rate lam,
+The system (docs/model.md ("Serving"), "Load and latency"): requests arrive as a Poisson stream of rate lam,
 each with P prompt tokens and O output tokens. The replica runs iterations back to back while it has work
 (continuous, mixed batching: Orca, Yu et al. OSDI 2022; Sarathi-Serve, Agrawal et al. OSDI 2024). An
 iteration takes every decoding sequence one token further and the prompt tokens of requests admitted when
 it started (at most C of them when prefill is chunked). An iteration with n decoding sequences and k prompt
 tokens lasts tau(n, k) (`StepModel`). A request holds one of B slots from admission to its last token.
 
-The approximation (each part is spelled out in docs/model-inference.md):
+The approximation (each part is spelled out in docs/model.md ("Serving")):
   * mean iteration: n = lam*(O-1)*tau and k = lam*P*tau by Little's law, so tau solves
     tau = tau(lam*(O-1)*tau, lam*P*tau); for the piecewise-linear tau, the larger of the fixed points of its
     two linear pieces;
@@ -35,7 +35,7 @@ import numpy as np
 Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.95: 1.6448536269514722, 0.99: 2.3263478740408408}
 _BISECT = 40
 # Largest iteration chain (pending prompt units); beyond it, the backlog of a prompt budget run above ~90%
-# is truncated and TTFT tails read low (docs/model-inference.md, "Limits").
+# is truncated and TTFT tails read low (docs/model.md ("Serving"), "Limits").
 MAX_STATES = 96
 # Three-point Gauss-Hermite rule for a standard normal (nodes, weights).
 HERMITE = ((-1.7320508075688772, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.7320508075688772, 1.0 / 6.0))
@@ -186,19 +186,19 @@ class Latency:
     """Everything the percentiles need, per row (see `latency`). The components are the heaviest
     (chain state, other arrivals, decoding count) cases, the rest of the mass lumped into one at its mean."""
 
-    tau: np.ndarray          # mean iteration length
-    n: np.ndarray            # mean decoding sequences
+    tau: np.ndarray  # mean iteration length
+    n: np.ndarray  # mean decoding sequences
     tpot_mean: np.ndarray
     tpot_sd: np.ndarray
     tpot_skew: np.ndarray
-    tpot_floor: np.ndarray   # the shortest iteration a decoding request can see: itself alone, no prompts
-    p_idle: np.ndarray       # an arrival finds the replica empty ...
-    ttft_idle: np.ndarray    # ... and its TTFT is then this
+    tpot_floor: np.ndarray  # the shortest iteration a decoding request can see: itself alone, no prompts
+    p_idle: np.ndarray  # an arrival finds the replica empty ...
+    ttft_idle: np.ndarray  # ... and its TTFT is then this
     comp_weight: np.ndarray  # [rows, M] mixture components of the busy-arrival TTFT: probability ...
-    comp_width: np.ndarray   # ... residual of the iteration in progress, ~ U(0, width) ...
-    comp_time: np.ndarray    # ... plus the time from its end to the first token
-    p_wait: np.ndarray       # wait for a slot, with probability p_wait ...
-    wait_rate: np.ndarray    # ... exponential with this rate
+    comp_width: np.ndarray  # ... residual of the iteration in progress, ~ U(0, width) ...
+    comp_time: np.ndarray  # ... plus the time from its end to the first token
+    p_wait: np.ndarray  # wait for a slot, with probability p_wait ...
+    wait_rate: np.ndarray  # ... exponential with this rate
     stable: np.ndarray
     utilization: np.ndarray
     lam_sat: np.ndarray
@@ -225,8 +225,9 @@ class Latency:
     def ttft_quantile(self, q: float) -> np.ndarray:
         lo = np.zeros_like(self.tau)
         top = np.max(self.comp_time + self.comp_width, axis=1)
-        hi = (np.maximum(top, self.ttft_idle)
-              + np.where(self.p_wait > 0, 50.0 / np.maximum(self.wait_rate, 1e-12), 0.0)) * 1.01 + 1e-9
+        hi = (
+            np.maximum(top, self.ttft_idle) + np.where(self.p_wait > 0, 50.0 / np.maximum(self.wait_rate, 1e-12), 0.0)
+        ) * 1.01 + 1e-9
         for _ in range(_BISECT):
             mid = 0.5 * (lo + hi)
             below = self.ttft_cdf(mid) < q
@@ -235,8 +236,9 @@ class Latency:
         return np.where(self.stable, hi, np.nan)
 
     def _busy_mean(self) -> np.ndarray:
-        return (np.sum(self.comp_weight * (self.comp_time + self.comp_width / 2), axis=1)
-                + self.p_wait / np.maximum(self.wait_rate, 1e-12))
+        return np.sum(self.comp_weight * (self.comp_time + self.comp_width / 2), axis=1) + self.p_wait / np.maximum(
+            self.wait_rate, 1e-12
+        )
 
     def ttft_mean(self) -> np.ndarray:
         return np.where(self.stable, self.p_idle * self.ttft_idle + (1 - self.p_idle) * self._busy_mean(), np.nan)
@@ -285,7 +287,7 @@ def _chain(step: StepModel, load: Load, n: np.ndarray, size: int):
     x = step_time_rows(step, n[:, None], k)
     left = np.maximum(j - m_c, 0.0)
     rows = x.shape[0]
-    pmf = _poisson(load.lam[:, None] * x, size)                      # [rows, J(from), A(arrivals)]
+    pmf = _poisson(load.lam[:, None] * x, size)  # [rows, J(from), A(arrivals)]
     a = np.arange(size, dtype=float)[None, None, :]
     dest = (left[:, :, None] + m_p[:, :, None] * a).astype(np.int64)
     ok = dest < size
@@ -359,10 +361,24 @@ def latency(step: StepModel, load: Load, size: int | None = None, compress: bool
     # Given a wait, it is exponential (holding times are nearly deterministic: M/D/c).
     wait_rate = _mdc_wait_rate(load.slots, occupancy, hold)
 
-    return Latency(tau=tau, n=n, tpot_mean=tpot_mean, tpot_sd=sd, tpot_skew=skew,
-                   tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n), p_idle=p_idle, ttft_idle=ttft_idle,
-                   comp_weight=comp[0], comp_width=comp[1], comp_time=comp[2], p_wait=p_wait,
-                   wait_rate=wait_rate, stable=stable, utilization=util, lam_sat=sat["lam"])
+    return Latency(
+        tau=tau,
+        n=n,
+        tpot_mean=tpot_mean,
+        tpot_sd=sd,
+        tpot_skew=skew,
+        tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n),
+        p_idle=p_idle,
+        ttft_idle=ttft_idle,
+        comp_weight=comp[0],
+        comp_width=comp[1],
+        comp_time=comp[2],
+        p_wait=p_wait,
+        wait_rate=wait_rate,
+        stable=stable,
+        utilization=util,
+        lam_sat=sat["lam"],
+    )
 
 
 def _compress(weight: np.ndarray, width: np.ndarray, time: np.ndarray):
@@ -488,8 +504,14 @@ def step_time_rows(step: StepModel, n: np.ndarray, k: np.ndarray) -> np.ndarray:
     return StepModel(**cols).time(n, k)
 
 
-def max_rate_within(step: StepModel, load: Load, ttft_limit_s: np.ndarray, tpot_limit_s: np.ndarray,
-                    q: float = 0.99, iterations: int = 9) -> np.ndarray:
+def max_rate_within(
+    step: StepModel,
+    load: Load,
+    ttft_limit_s: np.ndarray,
+    tpot_limit_s: np.ndarray,
+    q: float = 0.99,
+    iterations: int = 9,
+) -> np.ndarray:
     """Highest rate (requests/s per replica) whose q-quantiles of TTFT and TPOT stay within the limits
     (NaN limit: no limit). Both quantiles rise with the rate, so a bisection on lam finds it; 0 where even
     a lone request misses a limit. Nine halvings place it within 0.2% of the saturation rate, finer than

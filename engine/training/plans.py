@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from .columns import Columns
+from ..columns import Columns
 
 AUTO = -1
 # How far the global batch may move to become a whole number of micro-batches per replica (rounded).
@@ -93,7 +93,7 @@ def expand(scen: Columns) -> Columns:
     # (so its result can say why) and every explicit plan.
     has_valid = np.bincount(index, weights=(reason == 0), minlength=scen.n) > 0
     keep = (reason == 0) | ~has_valid[index] | ~cand.searched
-    flash_selective = (cand.rc == 1) & (cand.flash == 1) & (getattr(scen, "p_rc")[index] == AUTO)
+    flash_selective = (cand.rc == 1) & (cand.flash == 1) & (scen.p_rc[index] == AUTO)
     keep &= ~flash_selective
     rows = np.flatnonzero(keep)
     if len(rows) == cand.n:

@@ -1,17 +1,20 @@
 """Comparing predictions with published runs: which figure each case publishes, and the error statistics.
 
-A case is a scenario plus a [published] table (id, metric, value, source, notes, and optionally
-known_gap: why the case is not held to the target). Targets (issue 3 / issue 5): training median absolute
-error <= 10% and worst <= 25%; serving throughput median <= 15% and worst <= 35%.
+The cases are scenario files in `cases/` (package data), each with a [published] table (id, metric, value,
+source, notes, and optionally known_gap: why the case is not held to the target). Targets: training median
+absolute error <= 10% and worst <= 25%; serving throughput median <= 15% and worst <= 35%.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Callable
 
 import polars as pl
+
+from ..errors import FieldIssue, ScenarioError
+from ..scenario import Scenario
 
 TARGETS = {"training": (10.0, 25.0), "inference": (15.0, 35.0)}
 
@@ -21,19 +24,27 @@ METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
     "mfu": ("model FLOPs utilisation", lambda r: r["train_mfu"]),
     "hfu": ("hardware FLOPs utilisation", lambda r: r["train_hfu"]),
     "gpu_hours": ("GPU-hours of the run", lambda r: r["train_gpu_hours"]),
-    "time_to_train_min": ("wall-clock minutes", lambda r: None if r["train_wall_clock_days"] is None
-                          else r["train_wall_clock_days"] * 1440.0),
-    "tokens_per_s_per_gpu": ("training tokens/s per GPU", lambda r: None if r["train_tokens_per_s"] is None
-                             else r["train_tokens_per_s"] / r["n_gpus"]),
+    "time_to_train_min": (
+        "wall-clock minutes",
+        lambda r: None if r["train_wall_clock_days"] is None else r["train_wall_clock_days"] * 1440.0,
+    ),
+    "tokens_per_s_per_gpu": (
+        "training tokens/s per GPU",
+        lambda r: None if r["train_tokens_per_s"] is None else r["train_tokens_per_s"] / r["n_gpus"],
+    ),
 }
 
 
 # Serving metrics (issue 5): throughput is what the target holds; everything not in METRICS is serving.
 INFERENCE_METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
-    "output_tokens_per_s": ("output tokens/s of the system, offline (every replica at its full batch)",
-                            lambda r: r.get("infer_tokens_per_s")),
-    "slo_output_tokens_per_s": ("output tokens/s of the system at the highest request rate within the p99 "
-                                "TTFT/TPOT limits", lambda r: r.get("infer_slo_tokens_per_s")),
+    "output_tokens_per_s": (
+        "output tokens/s of the system, offline (every replica at its full batch)",
+        lambda r: r.get("infer_tokens_per_s"),
+    ),
+    "slo_output_tokens_per_s": (
+        "output tokens/s of the system at the highest request rate within the p99 TTFT/TPOT limits",
+        lambda r: r.get("infer_slo_tokens_per_s"),
+    ),
 }
 
 
@@ -83,7 +94,7 @@ class Summary:
 def compare(cases: list[Case], results: pl.DataFrame, extractors: dict | None = None) -> list[Comparison]:
     table = METRICS | INFERENCE_METRICS | (extractors or {})
     out = []
-    for case, row in zip(cases, results.iter_rows(named=True)):
+    for case, row in zip(cases, results.iter_rows(named=True), strict=True):
         value = table[case.metric][1](row)
         reason = "train_reason" if workload_of(case.metric) == "training" else "infer_reason"
         detail = row.get(reason) or ""
@@ -100,3 +111,24 @@ def summarize(comparisons: list[Comparison], workload: str) -> Summary | None:
     errors = [(abs(c.error_pct) if c.error_pct is not None else float("inf"), c.case.id) for c in held]
     worst = max(errors)
     return Summary(workload, len(held), median(e for e, _ in errors), worst[0], worst[1], gaps)
+
+
+def load_cases() -> list[tuple[Case, Scenario]]:
+    """Every shipped case, by file name: the published figure and the scenario that reproduces the run."""
+    from importlib.resources import files
+
+    from ..text import parse_scenario
+
+    out = []
+    folder = files("whatif.engine.calibration") / "cases"
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        scenario, extra = parse_scenario(entry.read_text(encoding="utf-8"), entry.name)
+        pub = extra.get("published")
+        if not pub:
+            raise ScenarioError(
+                [FieldIssue("published", "(missing)", "a calibration case needs [published]")], entry.name
+            )
+        out.append((Case(file=entry.name, **pub), scenario))
+    return out

@@ -1,7 +1,7 @@
 """The engine's single entry point: a frame of resolved scenarios in, a frame of results out.
 
     evaluate(frame) = select(training(expand(frame))) -> input stalls -> goodput (checkpoints, failures)
-                      -> energy -> serving (inference.py) -> result frame
+                      -> energy -> serving (serving/) -> result frame
 
 No stage loops over scenarios in Python; `plans.expand` loops over the few distinct patterns of
 auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars expressions.
@@ -12,17 +12,16 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, inference, plans, storage, training, workloads
+from . import energy, goodput, serving, storage, training, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
+from .training import plans
 
 RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full"}
-BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity",
-               "storage")
+BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity", "storage")
 # A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
 STORAGE_PACING_SHARE = 0.01
-IDLE_CAUSES = ("communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime",
-               "lost_work")
+IDLE_CAUSES = ("communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime", "lost_work")
 
 
 def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = True) -> pl.DataFrame:
@@ -52,7 +51,7 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
     serves = bool((scen.has_infer == 1).any())
     if serves:
-        out |= inference.serve(scen, cat)
+        out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
     result = pl.concat([ids, result], how="horizontal")
@@ -73,8 +72,8 @@ def _chunks(scen: Columns) -> list[np.ndarray]:
     each) a few at a time. A loop over chunks, not over scenarios."""
     searched = plans.auto_pattern(scen)[1] != 0
     explicit_rows, searched_rows = np.flatnonzero(~searched), np.flatnonzero(searched)
-    chunks = [explicit_rows[i:i + EXPLICIT_CHUNK] for i in range(0, len(explicit_rows), EXPLICIT_CHUNK)]
-    chunks += [searched_rows[i:i + SEARCHED_CHUNK] for i in range(0, len(searched_rows), SEARCHED_CHUNK)]
+    chunks = [explicit_rows[i : i + EXPLICIT_CHUNK] for i in range(0, len(explicit_rows), EXPLICIT_CHUNK)]
+    chunks += [searched_rows[i : i + SEARCHED_CHUNK] for i in range(0, len(searched_rows), SEARCHED_CHUNK)]
     return chunks or [np.arange(scen.n)]
 
 
@@ -108,8 +107,10 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     pp_scale_out = r.tp * r.dp >= r.gpn
     dp_scale_out = r.dp > np.maximum(np.floor(r.su_domain / r.tp), 1.0)
     parts = {
-        "tp": (r.t_tp_s, tp_scale_out), "ep": (r.t_ep_s, ep_scale_out),
-        "pp": (r.t_pp_s, pp_scale_out), "dp": (r.t_dp_s, dp_scale_out),
+        "tp": (r.t_tp_s, tp_scale_out),
+        "ep": (r.t_ep_s, ep_scale_out),
+        "pp": (r.t_pp_s, pp_scale_out),
+        "dp": (r.t_dp_s, dp_scale_out),
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
@@ -123,12 +124,14 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     kind = np.where(kind == 4, 5, kind)  # 4 is memory capacity, which no share measures
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
-    overheads = np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s],
-                         axis=1) / step[:, None]
+    overheads = (
+        np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s], axis=1) / step[:, None]
+    )
     overhead_code = np.argmax(overheads, axis=1)
 
     # Figures of plans that cannot run are blank (NaN, null in the frame); a sweep where all run skips it.
     if runs.all():
+
         def keep(x):
             return x
     else:
@@ -136,6 +139,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 
         def keep(x):
             return x * blank
+
     trains = (r.has_train == 1).all()
 
     def if_training(x):
@@ -144,9 +148,13 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     return {
         "train_fits": runs,
         "train_reason_code": np.where(r.has_train == 1, r.reason, 8),
-        "train_tp": r.tp.astype(np.int64), "train_pp": r.pp.astype(np.int64), "train_dp": r.dp.astype(np.int64),
-        "train_microbatch": r.mb.astype(np.int64), "train_zero": r.zero.astype(np.int64),
-        "train_interleave": r.v.astype(np.int64), "train_ep": r.ep.astype(np.int64),
+        "train_tp": r.tp.astype(np.int64),
+        "train_pp": r.pp.astype(np.int64),
+        "train_dp": r.dp.astype(np.int64),
+        "train_microbatch": r.mb.astype(np.int64),
+        "train_zero": r.zero.astype(np.int64),
+        "train_interleave": r.v.astype(np.int64),
+        "train_ep": r.ep.astype(np.int64),
         "train_recompute_code": r.rc.astype(np.int64),
         "train_micro_batches": r.m.astype(np.int64),
         "train_global_batch_seqs": r.gbs.astype(np.int64),
@@ -175,9 +183,13 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_restart_min": keep(r.restart_total_s / 60.0),
         "train_mtbf_h": keep(r.mtbf_h),
         "train_interruptions": keep(r.interruptions),
-        "train_t_compute_s": keep(r.t_compute_s), "train_t_tp_s": keep(r.t_tp_s),
-        "train_t_ep_s": keep(r.t_ep_s), "train_t_pp_s": keep(r.t_pp_s), "train_t_dp_s": keep(r.t_dp_s),
-        "train_t_bubble_s": keep(r.t_bubble_s), "train_t_optimizer_s": keep(r.t_optimizer_s),
+        "train_t_compute_s": keep(r.t_compute_s),
+        "train_t_tp_s": keep(r.t_tp_s),
+        "train_t_ep_s": keep(r.t_ep_s),
+        "train_t_pp_s": keep(r.t_pp_s),
+        "train_t_dp_s": keep(r.t_dp_s),
+        "train_t_bubble_s": keep(r.t_bubble_s),
+        "train_t_optimizer_s": keep(r.t_optimizer_s),
         "train_mem_gb": if_training(r.mem_gb),
         "train_mem_weights_gb": if_training(r.mem_weights_gb),
         "train_mem_grads_gb": if_training(r.mem_grads_gb),
@@ -210,30 +222,51 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 
 def _with_text(result: pl.DataFrame) -> pl.DataFrame:
     reasons = {k: v for k, v in plans.REASONS.items()}
-    overhead_names = ["tensor-parallel communication", "expert all-to-all", "pipeline sends",
-                      "data-parallel gradient sync", "pipeline bubble", "storage stall"]
+    overhead_names = [
+        "tensor-parallel communication",
+        "expert all-to-all",
+        "pipeline sends",
+        "data-parallel gradient sync",
+        "pipeline bubble",
+        "storage stall",
+    ]
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
     mb = lambda col: (pl.col(col) * 1000).round(1).cast(pl.Utf8)  # noqa: E731
     reason = (
-        pl.when(pl.col("train_fits")).then(None)
+        pl.when(pl.col("train_fits"))
+        .then(None)
         .when(pl.col("train_reason_code") == 9)
         .then(pl.format("needs {} GB per GPU, has {} GB", gb("train_mem_gb"), gb("train_hbm_gb")))
         .otherwise(pl.col("train_reason_code").replace_strict(reasons, default="no plan", return_dtype=pl.Utf8))
     )
     bottleneck = pl.col("train_bottleneck_code").replace_strict(
-        dict(enumerate(BOTTLENECKS)), default=None, return_dtype=pl.Utf8)
+        dict(enumerate(BOTTLENECKS)), default=None, return_dtype=pl.Utf8
+    )
     overhead = pl.col("train_overhead_code").replace_strict(dict(enumerate(overhead_names)), return_dtype=pl.Utf8)
     detail = (
-        pl.when(pl.col("train_bottleneck_code") == 4).then(pl.format("memory capacity: {}", reason))
-        .when(pl.col("train_fits").not_()).then(None)
+        pl.when(pl.col("train_bottleneck_code") == 4)
+        .then(pl.format("memory capacity: {}", reason))
+        .when(pl.col("train_fits").not_())
+        .then(None)
         .when(pl.col("train_bottleneck_code") == 0)
-        .then(pl.format("compute: {}% of step time; largest overhead: {} {}%", pct("train_bottleneck_share"),
-                        overhead, pct("train_overhead_share")))
+        .then(
+            pl.format(
+                "compute: {}% of step time; largest overhead: {} {}%",
+                pct("train_bottleneck_share"),
+                overhead,
+                pct("train_overhead_share"),
+            )
+        )
         .when(pl.col("train_bottleneck_code") == 5)
-        .then(pl.format("storage: {}% of step time waiting for input ({} MB/s per GPU needed, {} GB/s supplied "
-                        "to the job)", pct("train_bottleneck_share"), mb("train_data_demand_gb_s_per_gpu"),
-                        gb("train_data_supply_gb_s")))
+        .then(
+            pl.format(
+                "storage: {}% of step time waiting for input ({} MB/s per GPU needed, {} GB/s supplied to the job)",
+                pct("train_bottleneck_share"),
+                mb("train_data_demand_gb_s_per_gpu"),
+                gb("train_data_supply_gb_s"),
+            )
+        )
         .otherwise(pl.format("{}: {}% of step time exposed {}", bottleneck, pct("train_bottleneck_share"), overhead))
     )
     return result.with_columns(
@@ -245,33 +278,52 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
-    """Why a serving plan cannot run, and what limits it when it can (docs/model-inference.md)."""
+    """Why a serving plan cannot run, and what limits it when it can (docs/model.md ("Serving"))."""
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
     num = lambda col, d=1: pl.col(col).round(d).cast(pl.Utf8)  # noqa: E731
     reason = (
-        pl.when(pl.col("infer_fits")).then(None)
+        pl.when(pl.col("infer_fits"))
+        .then(None)
         .when(pl.col("infer_reason_code") == 9)
-        .then(pl.format("needs {} GB per GPU (weights {} GB and one sequence's KV cache), has {} GB usable of {} GB",
-                        gb("infer_mem_needed_gb"), gb("infer_mem_weights_gb"), gb("infer_mem_usable_gb"),
-                        gb("infer_hbm_gb")))
-        .otherwise(pl.col("infer_reason_code").replace_strict(inference.REASONS, default="no plan",
-                                                              return_dtype=pl.Utf8))
+        .then(
+            pl.format(
+                "needs {} GB per GPU (weights {} GB and one sequence's KV cache), has {} GB usable of {} GB",
+                gb("infer_mem_needed_gb"),
+                gb("infer_mem_weights_gb"),
+                gb("infer_mem_usable_gb"),
+                gb("infer_hbm_gb"),
+            )
+        )
+        .otherwise(pl.col("infer_reason_code").replace_strict(serving.REASONS, default="no plan", return_dtype=pl.Utf8))
     )
     bottleneck = pl.col("infer_bottleneck_code").replace_strict(
-        dict(enumerate(inference.BOTTLENECKS)), default=None, return_dtype=pl.Utf8)
+        dict(enumerate(serving.BOTTLENECKS)), default=None, return_dtype=pl.Utf8
+    )
     whole = lambda col: pl.col(col).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
-    cap = (pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch")).then(pl.lit(" (concurrency cap)"))
-           .otherwise(pl.lit(" (KV-cache memory)")))
+    cap = (
+        pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch"))
+        .then(pl.lit(" (concurrency cap)"))
+        .otherwise(pl.lit(" (KV-cache memory)"))
+    )
     batch = pl.format("batch {} of {} per replica{}", num("infer_batch_mean", 1), whole("infer_batch_limit"), cap)
     detail = (
-        pl.when(pl.col("infer_bottleneck_code") == 6).then(pl.format("memory capacity: {}", reason))
-        .when(pl.col("infer_fits").not_()).then(None)
+        pl.when(pl.col("infer_bottleneck_code") == 6)
+        .then(pl.format("memory capacity: {}", reason))
+        .when(pl.col("infer_fits").not_())
+        .then(None)
         .when(pl.col("infer_bottleneck_code") == 7)
-        .then(pl.format("request rate above capacity: {} req/s offered, {} req/s served at full batch",
-                        num("infer_offered_rps", 2), num("infer_capacity_rps", 2)))
+        .then(
+            pl.format(
+                "request rate above capacity: {} req/s offered, {} req/s served at full batch",
+                num("infer_offered_rps", 2),
+                num("infer_capacity_rps", 2),
+            )
+        )
         .otherwise(pl.format("{}: {}% of each iteration; {}", bottleneck, pct("infer_bottleneck_share"), batch))
     )
     return result.with_columns(
-        infer_reason=reason, infer_bottleneck=bottleneck, infer_bottleneck_detail=detail,
+        infer_reason=reason,
+        infer_bottleneck=bottleneck,
+        infer_bottleneck_detail=detail,
     )

@@ -1,6 +1,6 @@
 """One serving replica's hardware physics: what fits in GPU memory, and how long one iteration takes.
 
-All per GPU of a replica of TP x PP GPUs (docs/model-inference.md, "Serving physics"):
+All per GPU of a replica of TP x PP GPUs (docs/model.md ("Serving"), "Serving physics"):
 
 * Memory: weights (linear layers at the serving precision, embedding and output projection in 16 bits)
   split over TP x PP; the KV cache of a sequence, layers/PP x kv_width x kv_bytes per token, split over TP
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import comms
-from .catalog import Catalog
-from .columns import Columns
+from .. import comms
+from ..catalog import Catalog
+from ..columns import Columns
 from .queueing import StepModel
 
 GIB = 2.0**30
@@ -115,20 +115,40 @@ def step_model(c: Columns, cat: Catalog) -> StepModel:
     c.t_tp_fixed, c.t_tp_token, c.t_pp_fixed, c.t_pp_token = tp_fixed, tp_token, pp_fixed, pp_token
     c.t_kv_seq, c.t_prompt_token, c.t_overhead = a_n, a_k, overhead
     return StepModel(
-        w_dense=w_dense, w_expert=w_expert, topk_frac=topk_frac, micro=q.astype(float),
-        g_n=g_n, g_k=g_k, g0=g0,
-        a_n=a_n + tp_token + pp_token, a_k=a_k + tp_token + pp_token,
+        w_dense=w_dense,
+        w_expert=w_expert,
+        topk_frac=topk_frac,
+        micro=q.astype(float),
+        g_n=g_n,
+        g_k=g_k,
+        g0=g0,
+        a_n=a_n + tp_token + pp_token,
+        a_k=a_k + tp_token + pp_token,
         c0=tp_fixed + pp_fixed + overhead,
     )
 
 
-PARTS = ("weight streaming (HBM)", "compute (GEMMs)", "KV-cache reads (HBM)", "prompt attention",
-         "tensor/pipeline communication", "per-iteration overhead")
+PARTS = (
+    "weight streaming (HBM)",
+    "compute (GEMMs)",
+    "KV-cache reads (HBM)",
+    "prompt attention",
+    "tensor/pipeline communication",
+    "per-iteration overhead",
+)
 
 
 def step_parts(c: Columns, step: StepModel, n: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Where an iteration's time goes (seconds, one row per PARTS entry), for the bottleneck line."""
     mem, cmp = step.mem(n, k), step.compute(n, k)
     comm = c.t_tp_fixed + c.t_pp_fixed + (c.t_tp_token + c.t_pp_token) * (n + k)
-    return np.stack([np.where(mem >= cmp, mem, 0.0), np.where(mem >= cmp, 0.0, cmp), c.t_kv_seq * n,
-                     c.t_prompt_token * k, comm, c.t_overhead + 0.0 * n])
+    return np.stack(
+        [
+            np.where(mem >= cmp, mem, 0.0),
+            np.where(mem >= cmp, 0.0, cmp),
+            c.t_kv_seq * n,
+            c.t_prompt_token * k,
+            comm,
+            c.t_overhead + 0.0 * n,
+        ]
+    )

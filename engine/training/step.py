@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import comms
-from .catalog import Catalog
-from .columns import Columns
+from .. import comms
+from ..catalog import Catalog
+from ..columns import Columns
 
 GIB = 2.0**30
 ACT_BYTES = 2.0  # 16-bit activations
@@ -179,8 +179,7 @@ def _params_per_gpu(c: Columns) -> np.ndarray:
     dense_body = body - c.m_params_expert
     stage_share = np.where(c.pp > 1, c.layers_stage / c.m_layers, 1.0)
     embed_on_stage = np.where(c.pp > 1, c.m_vocab * c.m_hidden, c.m_params_embed)
-    return ((dense_body * stage_share + embed_on_stage) / c.tp
-            + c.m_params_expert * stage_share / (c.tp * c.ep))
+    return (dense_body * stage_share + embed_on_stage) / c.tp + c.m_params_expert * stage_share / (c.tp * c.ep)
 
 
 def _memory(c: Columns, cat: Catalog, params_local: np.ndarray) -> None:
@@ -208,8 +207,7 @@ def _memory(c: Columns, cat: Catalog, params_local: np.ndarray) -> None:
     per_token = np.where(c.sp == 1, (repl + split) / t, repl + split / t)
     per_token_scores = scores / t
     full_layer = per_token + per_token_scores
-    stored = np.where(c.rc == 2, np.where(c.sp == 1, 2.0 * h / t, 2.0 * h),
-                      np.where(c.rc == 1, per_token, full_layer))
+    stored = np.where(c.rc == 2, np.where(c.sp == 1, 2.0 * h / t, 2.0 * h), np.where(c.rc == 1, per_token, full_layer))
     inflight = np.where(c.pp > 1, np.minimum(c.m, c.pp) * np.where(c.v > 1, 1 + (c.pp - 1) / (c.pp * c.v), 1.0), 1.0)
     # Full recompute rebuilds one layer's activations at a time during the backward pass.
     working = np.where(c.rc == 2, T * full_layer, 0.0)

@@ -2,11 +2,11 @@
 
     serve(scenario columns) = select(physics(expand TP candidates)) -> load and latency -> energy
 
-Candidate tensor-parallel sizes are rows (like training's plans, engine/plans.py); `tp = "auto"` searches
+Candidate tensor-parallel sizes are rows (like training's plans, engine/training/plans.py); `tp = "auto"` searches
 TP_OPTIONS and keeps, per scenario: with latency limits, the plan that serves the most tokens/s within them;
 offline (rate 0), the most tokens/s; otherwise the lowest mean end-to-end latency among plans that keep up
-with the offered rate (the most capacity if none does). Formulas: serving_model.py (physics) and
-queueing.py (load); docs/model-inference.md.
+with the offered rate (the most capacity if none does). Formulas: physics.py (physics) and
+queueing.py (load); docs/model.md ("Serving").
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from . import serving_model
-from .catalog import Catalog
-from .columns import Columns
+from ..catalog import Catalog
+from ..columns import Columns
+from . import physics
 from .queueing import Load, latency, max_rate_within, mean_point, saturation
 
 AUTO = -1
 TP_OPTIONS = (1, 2, 4, 8, 16, 32, 64)
 
-# Reason codes for a serving plan that cannot run (0 = runs); 9 gets its figures in pipeline.py.
+# Reason codes for a serving plan that cannot run (0 = runs); 9 gets its figures in evaluate.py.
 REASONS = {
     1: "no serving workload",
     2: "attention heads are not divisible by TP",
@@ -30,8 +30,8 @@ REASONS = {
     4: "more pipeline stages than layers",
     9: "does not fit in GPU memory",
 }
-# Bottleneck codes: serving_model.PARTS (0-5), then these.
-BOTTLENECKS = (*serving_model.PARTS, "memory capacity", "request rate above capacity")
+# Bottleneck codes: physics.PARTS (0-5), then these.
+BOTTLENECKS = (*physics.PARTS, "memory capacity", "request rate above capacity")
 
 
 def expand(scen: Columns) -> Columns:
@@ -66,14 +66,15 @@ def expand(scen: Columns) -> Columns:
 
 
 def _load(c: Columns, lam: np.ndarray) -> Load:
-    return Load(lam, c.i_prompt.astype(float), c.i_output.astype(float), c.i_chunk.astype(float),
-                np.maximum(c.batch_limit, 1.0))
+    return Load(
+        lam, c.i_prompt.astype(float), c.i_output.astype(float), c.i_chunk.astype(float), np.maximum(c.batch_limit, 1.0)
+    )
 
 
 def _plan_figures(c: Columns, cat: Catalog):
     """Memory, capacity and a cheap latency estimate for every candidate (enough to choose among them)."""
-    serving_model.memory(c, cat)
-    step = serving_model.step_model(c, cat)
+    physics.memory(c, cat)
+    step = physics.step_model(c, cat)
     c.reason = np.where((c.reason == 0) & ~c.fits_memory, 9, c.reason)
     c.replicas = np.floor(c.i_gpus / (c.tp * c.pp))
     c.batch_limit = np.minimum(c.i_concurrency, c.max_batch)
@@ -95,13 +96,20 @@ def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
     offline = c.i_rate <= 0
     unstable = ~has_slo & ~offline & ~c.stable
     key = np.where(has_slo, -slo_tps, np.where(offline | unstable, -c.capacity_tps, c.e2e_estimate))
-    frame = pl.DataFrame({
-        "scenario": c.scenario_row, "row": np.arange(c.n), "bad": ~runs,
-        "unstable": unstable, "key": np.nan_to_num(key, nan=np.inf), "over": c.mem_needed_gb - c.mem_usable_gb,
-        "tp": c.tp,
-    })
-    best = (frame.sort(["scenario", "bad", "unstable", "key", "over", "tp"])
-            .unique("scenario", keep="first", maintain_order=True))
+    frame = pl.DataFrame(
+        {
+            "scenario": c.scenario_row,
+            "row": np.arange(c.n),
+            "bad": ~runs,
+            "unstable": unstable,
+            "key": np.nan_to_num(key, nan=np.inf),
+            "over": c.mem_needed_gb - c.mem_usable_gb,
+            "tp": c.tp,
+        }
+    )
+    best = frame.sort(["scenario", "bad", "unstable", "key", "over", "tp"]).unique(
+        "scenario", keep="first", maintain_order=True
+    )
     rows = np.full(n_scenarios, -1, dtype=np.int64)
     rows[best["scenario"].to_numpy()] = best["row"].to_numpy()
     return rows
@@ -160,15 +168,19 @@ def _rates_within_limits(cand: Columns, step, n_scenarios: int) -> np.ndarray:
     runs = limits & (cand.reason == 0)
     if not runs.any():
         return out
-    lead = (pl.DataFrame({"scenario": cand.scenario_row, "row": np.arange(cand.n), "runs": runs,
-                          "cap": cand.capacity_tps})
-            .filter(pl.col("runs")).sort(["scenario", "cap"], descending=[False, True])
-            .unique("scenario", keep="first")["row"].to_numpy())
+    lead = (
+        pl.DataFrame({"scenario": cand.scenario_row, "row": np.arange(cand.n), "runs": runs, "cap": cand.capacity_tps})
+        .filter(pl.col("runs"))
+        .sort(["scenario", "cap"], descending=[False, True])
+        .unique("scenario", keep="first")["row"]
+        .to_numpy()
+    )
 
     def search(rows):
         sub = cand.take(rows)
-        lam = max_rate_within(_rows(step, rows), _load(sub, np.zeros(len(rows))), sub.i_ttft_limit_ms * 1e-3,
-                              sub.i_tpot_limit_ms * 1e-3)
+        lam = max_rate_within(
+            _rows(step, rows), _load(sub, np.zeros(len(rows))), sub.i_ttft_limit_ms * 1e-3, sub.i_tpot_limit_ms * 1e-3
+        )
         out[rows] = lam * cand.replicas[rows]
 
     search(lead)
@@ -206,7 +218,7 @@ def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[s
 
     n_op = np.where(live, lat.n, r.n_sat)
     k_op = np.where(live, np.minimum(r.lam * r.i_prompt * lat.tau, r.i_chunk), r.k_sat)
-    parts = serving_model.step_parts(r, step, n_op, k_op)
+    parts = physics.step_parts(r, step, n_op, k_op)
     share = parts / np.maximum(parts.sum(axis=0), 1e-300)
     kind = np.argmax(parts, axis=0)
     overloaded = runs & online & ~r.stable
@@ -237,8 +249,8 @@ def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[s
         "infer_max_batch": np.where(has, r.max_batch, np.nan),
         "infer_batch_limit": keep(r.batch_limit),
         "infer_batch_mean": keep(n_op),
-        "infer_mem_weights_gb": np.where(has, r.w_bytes_gpu / serving_model.GIB, np.nan),
-        "infer_mem_kv_gb": keep(r.kv_seq_gpu * r.batch_limit / serving_model.GIB),
+        "infer_mem_weights_gb": np.where(has, r.w_bytes_gpu / physics.GIB, np.nan),
+        "infer_mem_kv_gb": keep(r.kv_seq_gpu * r.batch_limit / physics.GIB),
         "infer_mem_needed_gb": np.where(has, r.mem_needed_gb, np.nan),
         "infer_mem_usable_gb": np.where(has, r.mem_usable_gb, np.nan),
         "infer_hbm_gb": r.hbm_gb,
@@ -264,7 +276,7 @@ def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[s
         "infer_slo_rps": keep(slo_rps),
         "infer_slo_tokens_per_s": keep(slo_tps),
         "infer_bottleneck_code": np.where(has & (runs | (r.reason == 9)), kind, -1),
-        "infer_bottleneck_share": keep(np.where(kind < len(serving_model.PARTS),
-                                                share[np.minimum(kind, len(serving_model.PARTS) - 1), np.arange(r.n)],
-                                                np.nan)),
+        "infer_bottleneck_share": keep(
+            np.where(kind < len(physics.PARTS), share[np.minimum(kind, len(physics.PARTS) - 1), np.arange(r.n)], np.nan)
+        ),
     }
