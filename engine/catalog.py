@@ -198,6 +198,7 @@ class Fitted(BaseModel):
 
     value: float
     unit: str
+    workload: Literal["training", "inference"]
     grid: list[float] = Field(min_length=2)
     basis: str = Field(min_length=3)
 
