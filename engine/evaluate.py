@@ -17,11 +17,19 @@ from .catalog import Catalog, load_catalog
 from .columns import Columns
 from .training import plans
 
-RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full"}
-BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity", "storage")
+RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full", 3: "partial", 4: "selective + partial"}
+BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity", "storage",
+               "stragglers")
 # A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
 STORAGE_PACING_SHARE = 0.01
-IDLE_CAUSES = ("communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime", "lost_work")
+IDLE_CAUSES = ("communication", "pipeline_bubble", "stragglers", "storage_stall", "checkpoint_stall",
+               "failure_downtime", "lost_work", "unused_gpus")
+# The parts of a step a runner-up plan can lose on (per token), in the order of train_runner_up_why_code.
+STEP_PARTS = ("t_compute_s", "t_tp_s", "t_cp_s", "t_ep_s", "t_pp_s", "t_bubble_s", "t_dp_s", "t_optimizer_s",
+              "t_nic_wait_s", "t_sync_s")
+STEP_PART_NAMES = ("compute (incl. recomputation)", "tensor-parallel communication", "context-parallel ring",
+                   "expert all-to-all", "pipeline sends", "pipeline bubble", "data-parallel communication",
+                   "optimizer step", "NIC contention", "stragglers")
 
 
 def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = True) -> pl.DataFrame:
@@ -35,11 +43,11 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     parts, order = [], []
     for rows in _chunks(scen):
         part = scen.take(rows)
-        cand = plans.expand(part)
-        training.step(cand, cat)
+        cand, chosen, second = plans.search(part, cat)
         workloads.sample_step(cand)
-        best = cand.take(plans.select(cand, part.n))
+        best = cand.take(chosen)
         out = _training_results(best, cat)
+        out |= _runner_up(cand, chosen, second)
         out["train_plans_searched"] = np.bincount(cand.scenario_row, minlength=part.n)
         parts.append(out)
         order.append(rows)
@@ -89,7 +97,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     # Whole run: checkpoints, failures and restarts stretch the work into the wall-clock (goodput.py).
     goodput.run(r, cat)
     r.gpu_hours = r.n_gpus * r.train_time_s / 3600.0
-    peak = np.where(r.fp8 == 1, r.fp8_tflops, r.bf16_tflops) * 1e12
+    peak = np.where(r.prec == 2, r.fp4_peak_tflops, np.where(r.prec == 1, r.fp8_tflops, r.bf16_tflops)) * 1e12
     # Throughput figures (MFU, HFU, TFLOP/s) are steady-state: they exclude checkpoint and failure losses.
     mfu = r.model_flops_per_token * r.tokens_per_s / (r.n_gpus * peak)
     hfu = r.hw_flops_per_token * r.tokens_per_s / (r.n_gpus * peak)
@@ -102,32 +110,37 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     samples = r.is_samples == 1
 
     # Attribute exposed communication to the fabric it crosses.
-    tp_scale_out = r.tp > r.su_domain
-    ep_scale_out = r.ep * r.tp > r.su_domain
-    pp_scale_out = r.tp * r.dp >= r.gpn
-    dp_scale_out = r.dp > np.maximum(np.floor(r.su_domain / r.tp), 1.0)
     parts = {
-        "tp": (r.t_tp_s, tp_scale_out),
-        "ep": (r.t_ep_s, ep_scale_out),
-        "pp": (r.t_pp_s, pp_scale_out),
-        "dp": (r.t_dp_s, dp_scale_out),
+        "tp": (r.t_tp_s, r.tp_across),
+        "cp": (r.t_cp_s, r.cp_across),
+        "ep": (r.t_ep_s, r.ep_across),
+        "pp": (r.t_pp_s, r.pp_across),
+        "dp": (r.t_dp_s, r.dp_across),
+        "nic": (r.t_nic_wait_s, np.ones(r.n, dtype=bool)),
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
     # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
-    shares = np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_storage_stall_s], axis=1) / step[:, None]
-    kind = np.argmax(shares[:, :4], axis=1)
+    shares = (
+        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s], axis=1) / step[:, None]
+    )
+    kind = np.argmax(shares[:, :5], axis=1)
     # Input is prefetched, so a step waits on storage only when reading takes longer than everything else:
     # then storage alone sets the pace (more compute or network would not shorten the step).
-    kind = np.where(shares[:, 4] > STORAGE_PACING_SHARE, 4, kind)
+    kind = np.where(shares[:, 5] > STORAGE_PACING_SHARE, 5, kind)
     share = shares[np.arange(r.n), kind]
-    kind = np.where(kind == 4, 5, kind)  # 4 is memory capacity, which no share measures
+    kind = np.select([kind == 4, kind == 5], [6, 5], kind)  # code 4 is memory capacity, which no share measures
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
     overheads = (
-        np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s], axis=1) / step[:, None]
+        np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s, r.t_cp_s,
+                  r.t_nic_wait_s, r.t_sync_s], axis=1)
+        / step[:, None]
     )
     overhead_code = np.argmax(overheads, axis=1)
+    rcl_all = r.rcl >= r.layers_stage
+    recompute_code = np.where(r.rcl <= 0, r.rc, np.where(rcl_all, 2, np.where(r.rc == 1, 4, 3)))
+    note = (r.gbs != r.gbs_requested) * 1 + (r.n_used < r.n_gpus) * 2
 
     # Figures of plans that cannot run are blank (NaN, null in the frame); a sweep where all run skips it.
     if runs.all():
@@ -149,15 +162,23 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_fits": runs,
         "train_reason_code": np.where(r.has_train == 1, r.reason, 8),
         "train_tp": r.tp.astype(np.int64),
+        "train_cp": r.cp.astype(np.int64),
         "train_pp": r.pp.astype(np.int64),
         "train_dp": r.dp.astype(np.int64),
         "train_microbatch": r.mb.astype(np.int64),
         "train_zero": r.zero.astype(np.int64),
+        "train_dp_shard": r.shard.astype(np.int64),
         "train_interleave": r.v.astype(np.int64),
         "train_ep": r.ep.astype(np.int64),
-        "train_recompute_code": r.rc.astype(np.int64),
+        "train_etp": r.etp.astype(np.int64),
+        "train_recompute_code": recompute_code.astype(np.int64),
+        "train_recompute_layers": r.rcl.astype(np.int64),
+        "train_layers_per_stage": r.layers_stage.astype(np.int64),
+        "train_gpus_used": r.n_used.astype(np.int64),
+        "train_plan_note_code": note.astype(np.int64),
         "train_micro_batches": r.m.astype(np.int64),
         "train_global_batch_seqs": r.gbs.astype(np.int64),
+        "train_global_batch_requested": r.gbs_requested.astype(np.int64),
         "train_global_batch_adjusted": r.gbs != r.gbs_requested,
         "train_step_time_s": keep(step),
         "train_tokens_per_s": keep(np.where(samples, np.nan, r.tokens_per_s)),
@@ -185,6 +206,9 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_interruptions": keep(r.interruptions),
         "train_t_compute_s": keep(r.t_compute_s),
         "train_t_tp_s": keep(r.t_tp_s),
+        "train_t_cp_s": keep(r.t_cp_s),
+        "train_t_nic_wait_s": keep(r.t_nic_wait_s),
+        "train_t_sync_s": keep(r.t_sync_s),
         "train_t_ep_s": keep(r.t_ep_s),
         "train_t_pp_s": keep(r.t_pp_s),
         "train_t_dp_s": keep(r.t_dp_s),
@@ -220,15 +244,43 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
 
 
+def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
+    """The runner-up plan of each scenario, how much slower it is per token, and the part of the step it loses
+    most on (an index into STEP_PARTS); -1 / NaN where no other plan runs."""
+    has = second >= 0
+    pick = np.where(has, second, chosen)
+    b, s = cand.take(chosen), cand.take(pick)
+    per_b, per_s = b.tokens_per_step, s.tokens_per_step
+    deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
+    why = np.where(has, np.argmax(deltas, axis=1), -1)
+    slower = 100.0 * ((s.step_time_s / per_s) / (b.step_time_s / per_b) - 1.0)
+    nan = np.where(has, 1.0, np.nan)
+
+    def plan(d):
+        return np.where(has, getattr(s, d), -1).astype(np.int64)
+
+    return {
+        **{f"train_runner_up_{k}": plan(d) for k, d in (("tp", "tp"), ("cp", "cp"), ("pp", "pp"), ("dp", "dp"),
+                                                        ("ep", "ep"), ("microbatch", "mb"), ("zero", "zero"),
+                                                        ("interleave", "v"), ("recompute_layers", "rcl"))},
+        "train_runner_up_step_time_s": s.step_time_s * nan,
+        "train_runner_up_slower_pct": slower * nan,
+        "train_runner_up_why_code": why.astype(np.int64),
+    }
+
+
 def _with_text(result: pl.DataFrame) -> pl.DataFrame:
     reasons = {k: v for k, v in plans.REASONS.items()}
     overhead_names = [
         "tensor-parallel communication",
         "expert all-to-all",
         "pipeline sends",
-        "data-parallel gradient sync",
+        "data-parallel communication",
         "pipeline bubble",
         "storage stall",
+        "context-parallel ring",
+        "NIC contention",
+        "waiting for stragglers",
     ]
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
@@ -267,13 +319,48 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
                 gb("train_data_supply_gb_s"),
             )
         )
+        .when(pl.col("train_bottleneck_code") == 6)
+        .then(pl.format("stragglers: {}% of step time waiting for the slowest GPU", pct("train_bottleneck_share")))
         .otherwise(pl.format("{}: {}% of step time exposed {}", bottleneck, pct("train_bottleneck_share"), overhead))
+    )
+    whole = lambda col: pl.col(col).cast(pl.Utf8)  # noqa: E731
+    recompute = pl.col("train_recompute_code").replace_strict(RECOMPUTE_NAMES, return_dtype=pl.Utf8)
+    recompute = (
+        pl.when(pl.col("train_recompute_code").is_in([3, 4]))
+        .then(pl.format("{} ({} of {} layers per stage in full)", recompute, whole("train_recompute_layers"),
+                        whole("train_layers_per_stage")))
+        .otherwise(recompute)
+    )
+    note = (
+        pl.when(pl.col("train_plan_note_code") == 0)
+        .then(None)
+        .when(pl.col("train_plan_note_code") == 1)
+        .then(pl.format("global batch {} sequences (asked: {}) to be whole micro-batches per replica",
+                        whole("train_global_batch_seqs"), pl.col("train_global_batch_requested").cast(pl.Utf8)))
+        .when(pl.col("train_plan_note_code") == 2)
+        .then(pl.format("uses {} of {} GPUs: no plan on all of them divides the global batch faster",
+                        whole("train_gpus_used"), whole("n_gpus")))
+        .otherwise(pl.format("uses {} of {} GPUs, global batch {} sequences", whole("train_gpus_used"),
+                             whole("n_gpus"), whole("train_global_batch_seqs")))
+    )
+    why = pl.col("train_runner_up_why_code").replace_strict(dict(enumerate(STEP_PART_NAMES)), default=None,
+                                                            return_dtype=pl.Utf8)
+    runner = (
+        pl.when(pl.col("train_runner_up_why_code") < 0)
+        .then(None)
+        .otherwise(pl.format("TP{} CP{} PP{} DP{} EP{}, {}% slower per token: more {}",
+                             whole("train_runner_up_tp"), whole("train_runner_up_cp"), whole("train_runner_up_pp"),
+                             whole("train_runner_up_dp"), whole("train_runner_up_ep"),
+                             pl.col("train_runner_up_slower_pct").round(1).cast(pl.Utf8), why))
     )
     return result.with_columns(
         train_reason=reason,
-        train_recompute=pl.col("train_recompute_code").replace_strict(RECOMPUTE_NAMES, return_dtype=pl.Utf8),
+        train_recompute=recompute,
         train_bottleneck=bottleneck,
         train_bottleneck_detail=detail,
+        train_plan_note=note,
+        train_runner_up_why=why,
+        train_runner_up=runner,
     )
 
 

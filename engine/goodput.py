@@ -59,7 +59,10 @@ def run(c: Columns, cat: Catalog) -> None:
     """Adds the whole-run wall-clock (train_time_s) and its idle parts, from the steady-state work."""
     checkpoint_costs(c, cat)
     n_nodes = nodes(c)
-    rate_per_h = c.fail_on * (c.n_gpus / c.gpu_mtbf_h + n_nodes / c.node_mtbf_h)
+    # Only the GPUs (and nodes) the plan runs on can interrupt it.
+    used = np.where(c.is_samples == 1, c.n_gpus, c.n_used)
+    n_nodes = n_nodes * used / np.maximum(c.n_gpus, 1)
+    rate_per_h = c.fail_on * (used / c.gpu_mtbf_h + n_nodes / c.node_mtbf_h)
     with np.errstate(divide="ignore"):
         mtbf_s = np.where(rate_per_h > 0, 3600.0 / rate_per_h, np.inf)
 
@@ -97,14 +100,19 @@ def run(c: Columns, cat: Catalog) -> None:
 
 
 def idle_breakdown(c: Columns) -> dict[str, np.ndarray]:
-    """Seconds of the wall-clock in which the GPUs do no useful work, by cause (they sum to idle_total)."""
+    """Seconds of the wall-clock in which the cluster's GPUs do no useful work, by cause, averaged over all
+    GPUs (a GPU the plan leaves unused is idle throughout); with the useful time they sum to the wall-clock."""
     steps = c.steps
+    used = np.where(c.is_samples == 1, 1.0, c.n_used / np.maximum(c.n_gpus, 1))
     parts = {
-        "communication": steps * (c.t_tp_s + c.t_ep_s + c.t_pp_s + c.t_dp_s),
+        "communication": steps * (c.t_tp_s + c.t_cp_s + c.t_ep_s + c.t_pp_s + c.t_dp_s + c.t_nic_wait_s),
         "pipeline_bubble": steps * c.t_bubble_s,
+        "stragglers": steps * c.t_sync_s,
         "storage_stall": steps * c.t_storage_stall_s,
         "checkpoint_stall": c.idle_ckpt_s,
         "failure_downtime": c.idle_restart_s,
         "lost_work": c.idle_lost_s,
     }
+    parts = {k: v * used for k, v in parts.items()}
+    parts["unused_gpus"] = c.train_time_s * (1.0 - used)
     return parts

@@ -28,7 +28,8 @@ def shape_factor(m, n, k, d_half):
 def gemm_s(flops, m, n, k, rate_flops, d_half, t_fixed_s, nbytes=0.0, mem_bytes_s=np.inf):
     """Seconds for one GEMM of `flops` with shape (m, n, k): the larger of its compute time at the
     shape-reduced ceiling and its operand traffic at memory bandwidth, plus the fixed launch/tail cost."""
-    compute = flops / (rate_flops * shape_factor(m, n, k, d_half))
+    shaped = rate_flops * shape_factor(np.maximum(m, 1.0), np.maximum(n, 1.0), np.maximum(k, 1.0), d_half)
+    compute = np.where(flops > 0, flops / shaped, 0.0)
     return np.maximum(compute, nbytes / mem_bytes_s) + t_fixed_s
 
 

@@ -48,6 +48,7 @@ def attention_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
             "qk_dim": qk,
             "v_dim": vd,
             "cp_kv_elems": a * (qk + vd),
+            "cp_heads": a,
         }
     dh = model.head_dim or h / a
     return {
@@ -56,6 +57,7 @@ def attention_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
         "qk_dim": dh,
         "v_dim": dh,
         "cp_kv_elems": 2 * kv * dh,
+        "cp_heads": kv,
     }
 
 
@@ -104,6 +106,7 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         f"{prefix}qk_dim": att["qk_dim"],
         f"{prefix}v_dim": att["v_dim"],
         f"{prefix}cp_kv_elems": att["cp_kv_elems"],
+        f"{prefix}cp_heads": att["cp_heads"],
         f"{prefix}experts": model.experts,
         f"{prefix}topk": model.experts_per_token if model.experts else 0,
         f"{prefix}moe_layers": moe_layers,
@@ -233,6 +236,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "hbm_tb_s": gpu.hbm_tb_s,
         "bf16_tflops": bf16,
         "fp8_tflops": fp8,
+        "fp4_peak_tflops": gpu.fp4_tflops or math.nan,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
         "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
@@ -293,6 +297,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "dp_overlap": int(t.dp_comm_overlap),
         "moe_overlap": int(t.moe_a2a_overlap),
         "moe_fp8": int(t.moe_dispatch_fp8),
+        "moe_dedup": int(t.moe_dispatcher == "deepep"),
         "moe_max_nodes": math.inf if t.moe_max_nodes is None else t.moe_max_nodes,
         "moe_imb": t.moe_imbalance or catalog.constant("moe_imbalance"),
         "dropout": int(t.dropout),

@@ -276,6 +276,9 @@ class Training(_Section):
     # schedules, Megatron-Core's EP overlap); dispatch sent in FP8; tokens routed to at most moe_max_nodes
     # nodes (DeepSeek-V3's node-limited routing); the busiest expert's load over the mean.
     moe_a2a_overlap: bool = False
+    # "alltoall": NCCL all-to-all, one copy per routed expert; "deepep": DeepEP / HybridEP kernels, which send a
+    # token once to each remote node that hosts one of its experts and fan it out over NVLink there.
+    moe_dispatcher: Literal["alltoall", "deepep"] = "alltoall"
     moe_dispatch_fp8: bool = False
     moe_max_nodes: Annotated[int, Field(ge=1, le=65536)] | None = None
     moe_imbalance: Annotated[float, Field(ge=1.0, le=16.0)] | None = None

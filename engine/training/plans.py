@@ -1,10 +1,18 @@
 """Candidate parallel plans as rows, and choosing the best one per scenario as a group-by.
 
-A scenario whose plan is fully explicit is one row. Each key left to the search ("auto") multiplies its
-row by that key's options. Structurally impossible combinations (the GPU count not a product of
-TP x PP x DP, heads not divisible by TP, the global batch not a whole number of micro-batches per replica,
-ZeRO-2/3 under pipeline parallelism, which Megatron-LM and DeepSpeed do not support) are dropped from a
-search; for a fully explicit plan they are kept and reported as the reason the plan is infeasible.
+A plan is a structure (TP, CP, PP, EP, expert TP) and a schedule (micro-batch, interleaving, ZeRO stage and
+shard group, recomputation). Keys the scenario fixes are fixed; the others are searched in two passes, both
+vectorized over all scenarios (loops only over the few distinct patterns of searched keys):
+
+1. every structure with a coarse schedule (micro-batch 1, the deepest interleaving, ZeRO-1 and ZeRO-3,
+   no selective recomputation); a structure whose states and activations cannot fit even with every layer
+   recomputed is dropped before it is timed;
+2. the best few structures of each scenario with every schedule.
+
+Recomputation is not searched layer by layer: each candidate recomputes the fewest layers that make it fit
+(memory.fewest_recomputed_layers). Structurally impossible rows are dropped from a search; a fully explicit
+plan is kept and reported with its reason. A plan may leave GPUs idle (its DP x TP x CP x PP below the
+cluster's count) and says so.
 """
 
 from __future__ import annotations
@@ -14,167 +22,320 @@ import itertools
 
 import numpy as np
 
+from ..catalog import Catalog
 from ..columns import Columns
+from .step import settle_recompute, step
 
 AUTO = -1
-# How far the global batch may move to become a whole number of micro-batches per replica (rounded).
+FULL_SHARD, DOMAIN_SHARD = 0, -2  # shard group: all of DP x CP, or the DP ranks inside one scale-up domain
+SAME_AS_TP = 0  # expert TP option: the attention TP size
 BATCH_TOLERANCE = 0.10
+STRUCTURE = ("tp", "cp", "pp", "ep", "etp")
+SCHEDULE = ("mb", "v", "zero", "shard", "rc", "dpv")
+DIMS = STRUCTURE + SCHEDULE
 OPTIONS = {
     "tp": (1, 2, 4, 8, 16, 32, 64),
-    "pp": (1, 2, 4, 8, 16, 32, 64, 128),
+    "cp": (1, 2, 4, 8, 16, 32),
+    "pp": (1, 2, 4, 8, 16, 32, 64),
+    "ep": (1, 2, 4, 8, 16, 32, 64, 128, 256),
+    "etp": (1, SAME_AS_TP),
     "mb": (1, 2, 4, 8, 16, 32),
-    "zero": (0, 1, 2, 3),
-    "v": (1, 2, 4),
-    "rc": (0, 1, 2),
-    "ep": (1, 2, 4, 8, 16, 32, 64),
+    "v": (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16),
+    "zero": (1, 2, 3),
+    "shard": (FULL_SHARD, DOMAIN_SHARD),
+    "rc": (0, 1),
+    # 0: DP over every GPU the model ranks leave (the batch rounded to whole micro-batches per replica);
+    # 1: the largest power-of-two DP that divides the batch exactly, leaving the other GPUs idle.
+    "dpv": (0, 1),
 }
-DIMS = tuple(OPTIONS)
+COARSE = {"mb": (1,), "v": (AUTO,), "zero": (1, 3), "shard": (FULL_SHARD,), "rc": (0,), "dpv": (0, 1)}
+TOP_STRUCTURES = 4
+# Sequences shorter than this per CP rank are never split further by the search.
+CP_MIN_TOKENS = 2048
 
-# Reason codes for a plan that cannot run (0 = runs). Text in REASONS; memory overflow is code 9 and
-# gets its figures attached in the result stage.
+# Reason codes for a plan that cannot run (0 = runs); memory overflow (9) gets its figures in evaluate.py.
 REASONS = {
-    1: "GPU count is not TP x PP x DP",
-    2: "attention heads are not divisible by TP",
+    1: "TP x CP x PP x DP is more than the GPU count",
+    2: "attention heads (or key/value heads) are not divisible by TP",
     3: "more pipeline stages than layers",
     4: "global batch is not within 10% of a whole number of micro-batches per data-parallel replica",
-    5: "interleaving needs PP > 1, enough layers per stage and micro-batches a multiple of PP",
-    6: "ZeRO-2/3 cannot be combined with pipeline parallelism",
-    7: "expert parallelism must divide the data-parallel size and the expert count",
+    5: "interleaving needs PP > 1, at least one layer per chunk and micro-batches a multiple of PP",
+    6: "the ZeRO shard group must divide the data-parallel ranks (DP x CP)",
+    7: "EP x expert TP must divide TP x CP x DP, and EP the expert count",
     8: "no training workload",
     9: "does not fit in GPU memory",
+    10: "the sequence does not split into 2 x CP equal chunks",
+    11: "the same plan as another candidate",
 }
+
+
+def _fixed(scen: Columns) -> dict[str, np.ndarray]:
+    f = {d: getattr(scen, f"p_{d}") for d in ("tp", "cp", "pp", "ep", "etp", "mb", "v", "zero", "shard")}
+    # Dense models have no experts to place.
+    dense = scen.m_experts <= 0
+    f["ep"] = np.where(dense, 1, f["ep"])
+    f["etp"] = np.where(dense, 1, f["etp"])
+    # recompute: auto searches none / selective with the fewest full layers; "full" = none + all layers.
+    p_rc = scen.p_rc
+    f["rc"] = np.where(p_rc == AUTO, AUTO, np.where(p_rc == 1, 1, 0))
+    f["dpv"] = np.where(scen.p_dp == AUTO, AUTO, 0)
+    return f
+
+
+def _pattern(fixed: dict[str, np.ndarray], dims) -> np.ndarray:
+    bits = np.zeros(len(next(iter(fixed.values()))), dtype=np.int64)
+    for bit, d in enumerate(dims):
+        bits |= (fixed[d] == AUTO).astype(np.int64) << bit
+    return bits
 
 
 def auto_pattern(scen: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Each scenario's plan keys (AUTO where searched) and its set of searched keys as a bit pattern."""
-    fixed = {d: getattr(scen, f"p_{d}") for d in DIMS}
-    # Dense models have no expert parallelism to search.
-    fixed["ep"] = np.where((fixed["ep"] == AUTO) & (scen.m_experts <= 0), 1, fixed["ep"])
-    pattern_of = np.zeros(scen.n, dtype=np.int64)
-    for bit, d in enumerate(DIMS):
-        pattern_of |= (fixed[d] == AUTO).astype(np.int64) << bit
-    return fixed, pattern_of
-
-
-def expand(scen: Columns) -> Columns:
-    """Candidate rows for every scenario: explicit keys fixed, auto keys over OPTIONS (a loop over the
-    distinct auto-key patterns, never over scenarios)."""
-    fixed, pattern_of = auto_pattern(scen)
-    if not pattern_of.any():
-        # Every plan explicit: the scenario rows are the candidate rows (no copy, no gather).
-        for d in DIMS:
-            setattr(scen, d, fixed[d].astype(np.float64))
-        scen.scenario_row = np.arange(scen.n)
-        scen.searched = np.zeros(scen.n, dtype=bool)
-        scen.reason = _structure(scen)
-        return scen
-
-    parts_index, parts_cols = [], {d: [] for d in DIMS}
-    for pattern in np.unique(pattern_of):
-        members = np.flatnonzero(pattern_of == pattern)
-        auto_dims = [d for bit, d in enumerate(DIMS) if pattern >> bit & 1]
-        grid = _grid(tuple(auto_dims))
-        index = np.repeat(members, len(grid))
-        parts_index.append(index)
-        for d in DIMS:
-            if d in auto_dims:
-                parts_cols[d].append(np.tile(grid[:, auto_dims.index(d)], len(members)))
-            else:
-                parts_cols[d].append(fixed[d][index])
-    index = np.concatenate(parts_index)
-    cand = scen.take(index)
-    for d in DIMS:
-        setattr(cand, d, np.concatenate(parts_cols[d]).astype(np.float64))
-    cand.scenario_row = index
-    cand.searched = (pattern_of != 0)[index]
-
-    reason = _structure(cand)
-    # Drop impossible rows from searches, but keep every row of a scenario that has no possible plan
-    # (so its result can say why) and every explicit plan.
-    has_valid = np.bincount(index, weights=(reason == 0), minlength=scen.n) > 0
-    keep = (reason == 0) | ~has_valid[index] | ~cand.searched
-    flash_selective = (cand.rc == 1) & (cand.flash == 1) & (scen.p_rc[index] == AUTO)
-    keep &= ~flash_selective
-    rows = np.flatnonzero(keep)
-    if len(rows) == cand.n:
-        cand.reason = reason
-        return cand
-    out = scen.take(index[rows])
-    for d in (*DIMS, "dp", "m", "gbs", "gbs_requested"):
-        setattr(out, d, getattr(cand, d)[rows])
-    out.scenario_row = index[rows]
-    out.searched = cand.searched[rows]
-    out.reason = reason[rows]
-    return out
+    """Each scenario's plan keys (AUTO where searched) and the bit pattern of its searched keys."""
+    fixed = _fixed(scen)
+    return fixed, _pattern(fixed, DIMS)
 
 
 @functools.cache
-def _grid(auto_dims: tuple[str, ...]) -> np.ndarray:
-    """Every combination of the options of `auto_dims`, one row each (cached: a handful of patterns)."""
-    grid = list(itertools.product(*(OPTIONS[d] for d in auto_dims))) or [()]
-    grid = np.array(grid, dtype=np.int64).reshape(len(grid), len(auto_dims))
-    # Combinations impossible whatever the scenario (rules 5 and 6 when PP is searched too) never become rows.
-    col = {d: grid[:, i] for i, d in enumerate(auto_dims)}
-    if "pp" in col:
-        ok = np.ones(len(grid), dtype=bool)
-        if "zero" in col:
-            ok &= ~((col["zero"] >= 2) & (col["pp"] > 1))
-        if "v" in col:
-            ok &= ~((col["v"] > 1) & (col["pp"] == 1))
-        grid = grid[ok]
+def _grid(dims: tuple[str, ...], coarse: frozenset[str]) -> np.ndarray:
+    """Every combination of the options of `dims` (the COARSE values for dims in `coarse`), one row each."""
+    values = [COARSE[d] if d in coarse else OPTIONS[d] for d in dims]
+    grid = np.array(list(itertools.product(*values)) or [()], dtype=np.int64).reshape(-1, len(dims))
+    col = {d: grid[:, i] for i, d in enumerate(dims)}
+    ok = np.ones(len(grid), dtype=bool)
+    if "v" in col and "pp" in col:
+        ok &= ~((col["v"] > 1) & (col["pp"] == 1))
+    if "shard" in col and "zero" in col:
+        ok &= ~((col["shard"] == DOMAIN_SHARD) & (col["zero"] == 0))
+    grid = grid[ok]
     grid.setflags(write=False)
     return grid
 
 
-def _structure(c: Columns) -> np.ndarray:
+def _rows(fixed: dict[str, np.ndarray], groups, coarse: frozenset[str] = frozenset()):
+    """Candidate rows: per pattern of searched keys, the product of their options (coarse where asked).
+    Returns the scenario index of each row and its plan columns."""
+    index_parts, col_parts = [], {d: [] for d in DIMS}
+    for pattern, members in groups:
+        auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
+        grid = _grid(auto, frozenset(coarse & set(auto)))
+        index = np.repeat(members, len(grid))
+        index_parts.append(index)
+        for d in DIMS:
+            if d in auto:
+                col_parts[d].append(np.tile(grid[:, auto.index(d)], len(members)))
+            else:
+                col_parts[d].append(fixed[d][index])
+    cols = {d: np.concatenate(v).astype(np.float64) for d, v in col_parts.items()}
+    index = np.concatenate(index_parts)
+    # Interleaving only with PP; a shard group only with ZeRO (also where PP or ZeRO was fixed).
+    ok = ~((cols["v"] > 1) & (cols["pp"] == 1)) & ~((cols["shard"] == DOMAIN_SHARD) & (cols["zero"] == 0))
+    return index[ok], {d: v[ok] for d, v in cols.items()}
+
+
+def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> Columns:
+    """Candidate rows with derived plan columns (DP, micro-batches, rounded batch) and structural reasons."""
+    c = scen.take(index)
+    for d, v in cols.items():
+        setattr(c, d, v)
+    c.scenario_row = index
+    c.etp = np.where(c.etp == SAME_AS_TP, c.tp, c.etp)
     i64 = np.int64
-    n, tp, pp, mb, v, ep = (x.astype(i64) for x in (c.n_gpus, c.tp, c.pp, c.mb, c.v, c.ep))
-    gbs, heads, layers = c.gbs.astype(i64), c.m_heads.astype(i64), c.m_layers.astype(i64)
-    model_ranks = tp * pp
-    dp = np.maximum(n // model_ranks, 1)
+    n = c.n_gpus.astype(i64)
+    tp, cp, pp, mb, ep, etp = (x.astype(i64) for x in (c.tp, c.cp, c.pp, c.mb, c.ep, c.etp))
+    model_ranks = tp * cp * pp
+    p_dp = c.p_dp.astype(i64)
+    dp = np.where(p_dp == AUTO, np.maximum(n // model_ranks, 1), np.maximum(p_dp, 1))
+    gbs0 = (c.gbs_requested if "gbs_requested" in c else c.gbs).astype(i64)
+    # The idle-GPU variant: the largest power of two not above DP that divides the batch in micro-batches.
+    pow2 = 2 ** np.floor(np.log2(np.maximum(dp, 1))).astype(i64)
+    exact = np.gcd(np.maximum(gbs0 // np.maximum(mb, 1), 1), pow2)
+    variant = c.dpv.astype(i64) == 1
+    duplicate = variant & (exact >= dp)
+    dp = np.where(variant, exact, dp)
     c.dp = dp.astype(np.float64)
+    c.n_used = (dp * model_ranks).astype(np.float64)
+    gbs = c.gbs_requested.astype(i64) if "gbs_requested" in c else c.gbs.astype(i64)
+    c.gbs_requested = gbs.astype(np.float64)
     replica_batch = dp * mb
-    # A global batch that is not a whole number of micro-batches per replica is rounded to the nearest one
-    # that is (as one would set it for that cluster), if that changes it by at most BATCH_TOLERANCE.
     m = np.maximum(np.rint(gbs / replica_batch).astype(i64), 1)
     c.m = m.astype(np.float64)
-    c.gbs_requested = c.gbs
     c.gbs = (m * replica_batch).astype(np.float64)
-    layers_per_stage = -(-layers // pp)
+    layers = c.m_layers.astype(i64)
+    lst = -(-layers // pp)
+    # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
+    v = c.v.astype(i64)
+    deepest = np.ones_like(v)
+    for option in OPTIONS["v"]:
+        if option <= 8:
+            deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
+    v = np.where(v == AUTO, deepest, v)
+    c.v = v.astype(np.float64)
+    R = dp * cp
+    per_domain = np.maximum(c.su_domain.astype(i64) // np.maximum(tp * cp, 1), 1)
+    shard = c.shard.astype(i64)
+    shard = np.where(shard == FULL_SHARD, R, np.where(shard == DOMAIN_SHARD, np.minimum(per_domain * cp, R), shard))
+    c.shard = np.where(c.zero == 0, R, shard).astype(np.float64)
+    c.rc_full = (c.p_rc == 2).astype(np.float64)
+    p_rcl = c.p_rcl
+    c.rcl = np.where(c.p_rc == 0, 0.0, np.where(c.p_rc == 1, np.where(p_rcl == AUTO, 0.0, p_rcl), p_rcl))
+    heads, kv = c.m_heads.astype(i64), c.m_kv_heads.astype(i64)
     experts = np.maximum(c.m_experts.astype(i64), 1)
+    seq = c.seq.astype(i64)
     checks = [
-        (1, (n % model_ranks != 0) | (n < model_ranks) | ((c.p_dp != AUTO) & (c.p_dp != dp))),
-        (2, heads % tp != 0),
+        (1, (model_ranks * dp > n) | (model_ranks > n)),
+        (2, (heads % tp != 0) | ((kv % tp != 0) & (tp % np.maximum(kv, 1) != 0))),
         (3, pp > layers),
         (4, np.abs(m * replica_batch - gbs) > BATCH_TOLERANCE * gbs),
-        (5, (v > 1) & ((pp == 1) | (layers_per_stage < v) | (m % pp != 0))),
-        (6, (c.zero >= 2) & (pp > 1)),
-        (7, (ep > 1) & ((dp % ep != 0) | (experts % ep != 0))),
+        (5, (v > 1) & ((pp == 1) | (v > lst) | (m % pp != 0))),
+        (6, R % np.maximum(c.shard.astype(i64), 1) != 0),
+        (7, ((ep * etp) > 1) & (((tp * cp * dp) % (ep * etp) != 0) | (experts % ep != 0))),
         (8, c.has_train == 0),
+        (10, (cp > 1) & (seq % (2 * cp) != 0)),
+        (11, duplicate),
     ]
-    reason = np.zeros(c.n, dtype=np.int64)
+    reason = np.zeros(c.n, dtype=i64)
     for code, bad in reversed(checks):
         reason = np.where(bad, code, reason)
-    return reason
+    c.reason = reason
+    return c
 
 
-def select(cand: Columns, n_scenarios: int) -> np.ndarray:
-    """Row index of the chosen plan per scenario: the fastest plan (per token) that runs; where none runs, the one
-    closest to fitting (least memory over) so its reason can be shown. Ties prefer simpler plans.
+def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows a search keeps: beyond the structural rules, no CP that cuts sequences below CP_MIN_TOKENS, no
+    TP beyond two scale-up domains and no selective recomputation that stores nothing less."""
+    keep = np.ones(c.n, dtype=bool)
+    searched = fixed_index_auto
+    keep &= ~(searched["cp"] & (c.cp > 1) & (c.seq / c.cp < CP_MIN_TOKENS))
+    keep &= ~(searched["tp"] & (c.tp > 2 * c.su_domain))
+    keep &= ~(searched["etp"] & (c.etp > 1) & (c.ep == 1))
+    keep &= ~(searched["shard"] & (c.zero == 0))
+    keep &= ~(searched["rc"] & (c.rc == 1) & (c.flash == 1) & (c.sp == 0))
+    keep &= c.reason != 11
+    return keep
 
-    A group-by done as one sort: order rows by (scenario, cannot run, step time, memory over, complexity)
-    and keep the first row of each scenario."""
-    if cand.n == n_scenarios and np.array_equal(cand.scenario_row, np.arange(n_scenarios)):
-        return np.arange(n_scenarios)  # one candidate per scenario: nothing to choose
-    runs = cand.reason == 0
-    # Time per token: plans may round the global batch differently.
-    key = np.where(runs, cand.step_time_s / cand.tokens_per_step, np.inf)
-    over = np.where(cand.reason == 9, cand.mem_over_gb, np.inf)
-    simplicity = cand.pp * 4096 + cand.tp * 64 + cand.zero * 8 + cand.rc
-    order = np.lexsort((simplicity, over, key, ~runs, cand.scenario_row))
-    group = cand.scenario_row[order]
+
+def _filter(c: Columns, keep: np.ndarray, n_scenarios: int) -> Columns:
+    """Keep `keep` rows, but every row of a scenario that has no possible plan (so its result says why)."""
+    runs = keep & (c.reason == 0)
+    has = np.bincount(c.scenario_row, weights=runs, minlength=n_scenarios) > 0
+    rows = np.flatnonzero(runs | (~has[c.scenario_row] & keep) | ~has[c.scenario_row])
+    if len(rows) == c.n:
+        return c
+    out = c.take(rows)
+    return out
+
+
+def _timed(c: Columns, cat: Catalog, n_scenarios: int) -> Columns:
+    settle_recompute(c, cat)
+    # A plan that does not fit with every layer recomputed is not worth timing (kept only to say why).
+    c.reason = np.where((c.reason == 0) & (c.rcl > c.layers_stage), 9, c.reason)
+    c.rcl = np.minimum(c.rcl, c.layers_stage)
+    c = _filter(c, np.ones(c.n, dtype=bool), n_scenarios)
+    step(c, cat)
+    return c
+
+
+def _per_token(c: Columns) -> np.ndarray:
+    return np.where(c.reason == 0, c.step_time_s / c.tokens_per_step, np.inf)
+
+
+def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray]:
+    """Candidates of every scenario, timed, with the chosen row and the runner-up row per scenario
+    (the best plan of another structure or ZeRO stage; -1 where there is none)."""
+    fixed, pattern = auto_pattern(scen)
+    n = scen.n
+    if not pattern.any():
+        c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS})
+        c.searched = np.zeros(n, dtype=bool)
+        c = _timed(c, cat, n)
+        return c, np.arange(n), np.full(n, -1)
+
+    structure_auto = _pattern(fixed, STRUCTURE) != 0
+    # Pass 1: structures with a coarse schedule (only for scenarios that search their structure).
+    shortlist_rows = [np.flatnonzero(~structure_auto)]
+    shortlist = {d: [fixed[d][~structure_auto]] for d in STRUCTURE}
+    if structure_auto.any():
+        members = np.flatnonzero(structure_auto)
+        groups = [(p, members[pattern[members] == p]) for p in np.unique(pattern[members])]
+        index, cols = _rows(fixed, groups, frozenset(COARSE))
+        c = _prepare(scen, index, cols)
+        auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+        c = _filter(c, _searchable(c, auto_of), n)
+        c = _timed(c, cat, n)
+        key = _per_token(c)
+        # Best time per structure, then the TOP_STRUCTURES best structures of each scenario.
+        order = np.lexsort((key, c.scenario_row))
+        row, keyed = c.scenario_row[order], key[order]
+        struct = np.stack([getattr(c, d)[order] for d in STRUCTURE], axis=1)
+        # First occurrence of each (scenario, structure) in time order: sort by (scenario, structure, time).
+        sorder = np.lexsort((keyed, *[struct[:, i] for i in reversed(range(len(STRUCTURE)))], row))
+        srow, sstruct = row[sorder], struct[sorder]
+        first = np.ones(len(sorder), dtype=bool)
+        first[1:] = (srow[1:] != srow[:-1]) | np.any(sstruct[1:] != sstruct[:-1], axis=1)
+        best_of_struct = sorder[first]
+        cand_order = best_of_struct[np.lexsort((keyed[best_of_struct], row[best_of_struct]))]
+        crow = row[cand_order]
+        start = np.searchsorted(crow, crow, side="left")
+        rank = np.arange(len(crow)) - start
+        keep = cand_order[rank < TOP_STRUCTURES]
+        shortlist_rows.append(row[keep])
+        for i, d in enumerate(STRUCTURE):
+            shortlist[d].append(struct[keep, i])
+    # Pass 2: each shortlisted structure with every schedule.
+    rows = np.concatenate(shortlist_rows)
+    fixed2 = {d: (np.concatenate(shortlist[d]) if d in STRUCTURE else fixed[d][rows]) for d in DIMS}
+    sub_pattern = _pattern(fixed2, DIMS)
+    groups = [(p, np.flatnonzero(sub_pattern == p)) for p in np.unique(sub_pattern)]
+    local_index, cols = _rows(fixed2, groups)
+    index = rows[local_index]
+    c = _prepare(scen, index, cols)
+    auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+    c = _filter(c, _searchable(c, auto_of), n)
+    c = _timed(c, cat, n)
+    c.searched = (pattern != 0)[c.scenario_row]
+    best = select(c, n)
+    return c, best, runner_up(c, best, n)
+
+
+def _complexity(c: Columns) -> np.ndarray:
+    return c.pp * 2**16 + c.cp * 2**12 + c.tp * 2**6 + c.zero * 8 + c.rcl / 1e3 + c.rc + c.v / 1e4
+
+
+def select(c: Columns, n_scenarios: int) -> np.ndarray:
+    """Row of the chosen plan per scenario: the fastest per token that runs (plans may round the batch
+    differently); where none runs, the closest to fitting, so its reason can be shown. Ties prefer simpler
+    plans. A group-by done as one sort."""
+    if c.n == n_scenarios and np.array_equal(c.scenario_row, np.arange(n_scenarios)):
+        return np.arange(n_scenarios)
+    runs = c.reason == 0
+    key = _per_token(c)
+    over = np.where(c.reason == 9, c.mem_over_gb, np.inf)
+    order = np.lexsort((_complexity(c), over, key, ~runs, c.scenario_row))
+    group = c.scenario_row[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = group[1:] != group[:-1]
     rows = np.full(n_scenarios, -1, dtype=np.int64)
     rows[group[first]] = order[first]
+    return rows
+
+
+def runner_up(c: Columns, best: np.ndarray, n_scenarios: int) -> np.ndarray:
+    """Per scenario, the fastest running plan whose structure (TP, CP, PP, EP) or ZeRO stage differs from the
+    chosen one; -1 where no other plan runs."""
+    rows = np.full(n_scenarios, -1, dtype=np.int64)
+    if c.n == n_scenarios:
+        return rows
+    chosen = best[c.scenario_row]
+    differs = np.zeros(c.n, dtype=bool)
+    for d in ("tp", "cp", "pp", "ep", "zero"):
+        col = getattr(c, d)
+        differs |= col != col[chosen]
+    key = np.where(differs & (c.reason == 0), _per_token(c), np.inf)
+    order = np.lexsort((_complexity(c), key, c.scenario_row))
+    group = c.scenario_row[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    pick = order[first]
+    ok = np.isfinite(key[pick])
+    rows[group[first][ok]] = pick[ok]
     return rows
