@@ -49,7 +49,7 @@ class Columns:
         raise AttributeError(f"no column {name!r}")
 
     def __setattr__(self, name: str, value) -> None:
-        if np.ndim(value) == 0:
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
             value = np.full(self.n, value)
         self._data[name] = value
 

@@ -9,27 +9,63 @@ auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, serving, storage, training, workloads
+from . import energy, goodput, serving, storage, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 from .training import plans
 
 RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full", 3: "partial", 4: "selective + partial"}
-BOTTLENECKS = ("compute", "scale-up network", "scale-out network", "pipeline bubble", "memory capacity", "storage",
-               "stragglers")
+BOTTLENECKS = (
+    "compute",
+    "scale-up network",
+    "scale-out network",
+    "pipeline bubble",
+    "memory capacity",
+    "storage",
+    "stragglers",
+)
 # A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
 STORAGE_PACING_SHARE = 0.01
-IDLE_CAUSES = ("communication", "pipeline_bubble", "stragglers", "storage_stall", "checkpoint_stall",
-               "failure_downtime", "lost_work", "unused_gpus")
+IDLE_CAUSES = (
+    "communication",
+    "pipeline_bubble",
+    "stragglers",
+    "storage_stall",
+    "checkpoint_stall",
+    "failure_downtime",
+    "lost_work",
+    "unused_gpus",
+)
 # The parts of a step a runner-up plan can lose on (per token), in the order of train_runner_up_why_code.
-STEP_PARTS = ("t_compute_s", "t_tp_s", "t_cp_s", "t_ep_s", "t_pp_s", "t_bubble_s", "t_dp_s", "t_optimizer_s",
-              "t_nic_wait_s", "t_sync_s")
-STEP_PART_NAMES = ("compute (incl. recomputation)", "tensor-parallel communication", "context-parallel ring",
-                   "expert all-to-all", "pipeline sends", "pipeline bubble", "data-parallel communication",
-                   "optimizer step", "NIC contention", "stragglers")
+STEP_PARTS = (
+    "t_compute_s",
+    "t_tp_s",
+    "t_cp_s",
+    "t_ep_s",
+    "t_pp_s",
+    "t_bubble_s",
+    "t_dp_s",
+    "t_optimizer_s",
+    "t_nic_wait_s",
+    "t_sync_s",
+)
+STEP_PART_NAMES = (
+    "compute (incl. recomputation)",
+    "tensor-parallel communication",
+    "context-parallel ring",
+    "expert all-to-all",
+    "pipeline sends",
+    "pipeline bubble",
+    "data-parallel communication",
+    "optimizer step",
+    "NIC contention",
+    "stragglers",
+)
 
 
 def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = True) -> pl.DataFrame:
@@ -133,8 +169,20 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
     overheads = (
-        np.stack([r.t_tp_s, r.t_ep_s, r.t_pp_s, r.t_dp_s, r.t_bubble_s, r.t_storage_stall_s, r.t_cp_s,
-                  r.t_nic_wait_s, r.t_sync_s], axis=1)
+        np.stack(
+            [
+                r.t_tp_s,
+                r.t_ep_s,
+                r.t_pp_s,
+                r.t_dp_s,
+                r.t_bubble_s,
+                r.t_storage_stall_s,
+                r.t_cp_s,
+                r.t_nic_wait_s,
+                r.t_sync_s,
+            ],
+            axis=1,
+        )
         / step[:, None]
     )
     overhead_code = np.argmax(overheads, axis=1)
@@ -260,9 +308,20 @@ def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[st
         return np.where(has, getattr(s, d), -1).astype(np.int64)
 
     return {
-        **{f"train_runner_up_{k}": plan(d) for k, d in (("tp", "tp"), ("cp", "cp"), ("pp", "pp"), ("dp", "dp"),
-                                                        ("ep", "ep"), ("microbatch", "mb"), ("zero", "zero"),
-                                                        ("interleave", "v"), ("recompute_layers", "rcl"))},
+        **{
+            f"train_runner_up_{k}": plan(d)
+            for k, d in (
+                ("tp", "tp"),
+                ("cp", "cp"),
+                ("pp", "pp"),
+                ("dp", "dp"),
+                ("ep", "ep"),
+                ("microbatch", "mb"),
+                ("zero", "zero"),
+                ("interleave", "v"),
+                ("recompute_layers", "rcl"),
+            )
+        },
         "train_runner_up_step_time_s": s.step_time_s * nan,
         "train_runner_up_slower_pct": slower * nan,
         "train_runner_up_why_code": why.astype(np.int64),
@@ -270,6 +329,12 @@ def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[st
 
 
 def _with_text(result: pl.DataFrame) -> pl.DataFrame:
+    return result.with_columns(**_training_text())
+
+
+@functools.cache
+def _training_text() -> dict[str, pl.Expr]:
+    """The training sentence columns as polars expressions (built once: building them costs more than running)."""
     reasons = {k: v for k, v in plans.REASONS.items()}
     overhead_names = [
         "tensor-parallel communication",
@@ -327,33 +392,64 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
     recompute = pl.col("train_recompute_code").replace_strict(RECOMPUTE_NAMES, return_dtype=pl.Utf8)
     recompute = (
         pl.when(pl.col("train_recompute_code").is_in([3, 4]))
-        .then(pl.format("{} ({} of {} layers per stage in full)", recompute, whole("train_recompute_layers"),
-                        whole("train_layers_per_stage")))
+        .then(
+            pl.format(
+                "{} ({} of {} layers per stage in full)",
+                recompute,
+                whole("train_recompute_layers"),
+                whole("train_layers_per_stage"),
+            )
+        )
         .otherwise(recompute)
     )
     note = (
         pl.when(pl.col("train_plan_note_code") == 0)
         .then(None)
         .when(pl.col("train_plan_note_code") == 1)
-        .then(pl.format("global batch {} sequences (asked: {}) to be whole micro-batches per replica",
-                        whole("train_global_batch_seqs"), pl.col("train_global_batch_requested").cast(pl.Utf8)))
+        .then(
+            pl.format(
+                "global batch {} sequences (asked: {}) to be whole micro-batches per replica",
+                whole("train_global_batch_seqs"),
+                pl.col("train_global_batch_requested").cast(pl.Utf8),
+            )
+        )
         .when(pl.col("train_plan_note_code") == 2)
-        .then(pl.format("uses {} of {} GPUs: no plan on all of them divides the global batch faster",
-                        whole("train_gpus_used"), whole("n_gpus")))
-        .otherwise(pl.format("uses {} of {} GPUs, global batch {} sequences", whole("train_gpus_used"),
-                             whole("n_gpus"), whole("train_global_batch_seqs")))
+        .then(
+            pl.format(
+                "uses {} of {} GPUs: no plan on all of them divides the global batch faster",
+                whole("train_gpus_used"),
+                whole("n_gpus"),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "uses {} of {} GPUs, global batch {} sequences",
+                whole("train_gpus_used"),
+                whole("n_gpus"),
+                whole("train_global_batch_seqs"),
+            )
+        )
     )
-    why = pl.col("train_runner_up_why_code").replace_strict(dict(enumerate(STEP_PART_NAMES)), default=None,
-                                                            return_dtype=pl.Utf8)
+    why = pl.col("train_runner_up_why_code").replace_strict(
+        dict(enumerate(STEP_PART_NAMES)), default=None, return_dtype=pl.Utf8
+    )
     runner = (
         pl.when(pl.col("train_runner_up_why_code") < 0)
         .then(None)
-        .otherwise(pl.format("TP{} CP{} PP{} DP{} EP{}, {}% slower per token: more {}",
-                             whole("train_runner_up_tp"), whole("train_runner_up_cp"), whole("train_runner_up_pp"),
-                             whole("train_runner_up_dp"), whole("train_runner_up_ep"),
-                             pl.col("train_runner_up_slower_pct").round(1).cast(pl.Utf8), why))
+        .otherwise(
+            pl.format(
+                "TP{} CP{} PP{} DP{} EP{}, {}% slower per token: more {}",
+                whole("train_runner_up_tp"),
+                whole("train_runner_up_cp"),
+                whole("train_runner_up_pp"),
+                whole("train_runner_up_dp"),
+                whole("train_runner_up_ep"),
+                pl.col("train_runner_up_slower_pct").round(1).cast(pl.Utf8),
+                why,
+            )
+        )
     )
-    return result.with_columns(
+    return dict(
         train_reason=reason,
         train_recompute=recompute,
         train_bottleneck=bottleneck,
@@ -365,6 +461,11 @@ def _with_text(result: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
+    return result.with_columns(**_serving_text())
+
+
+@functools.cache
+def _serving_text() -> dict[str, pl.Expr]:
     """Why a serving plan cannot run, and what limits it when it can (docs/model.md ("Serving"))."""
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
@@ -409,7 +510,7 @@ def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
         )
         .otherwise(pl.format("{}: {}% of each iteration; {}", bottleneck, pct("infer_bottleneck_share"), batch))
     )
-    return result.with_columns(
+    return dict(
         infer_reason=reason,
         infer_bottleneck=bottleneck,
         infer_bottleneck_detail=detail,

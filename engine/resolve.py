@@ -178,9 +178,11 @@ def _plan(training: Training) -> dict[str, int]:
         "p_zero": get("zero"),
         "p_v": get("interleave"),
         "p_ep": get("ep"),
-        "p_cp": get("cp"),
-        "p_etp": get("etp"),
-        "p_shard": get("dp_shard"),
+        # In an explicit table these refinements default as Megatron-Core's do (no context parallelism,
+        # expert TP = TP, ZeRO over the whole data-parallel group) rather than being searched.
+        "p_cp": AUTO if p == "auto" else (p.cp or 1),
+        "p_etp": AUTO if p == "auto" else (p.etp or 0),
+        "p_shard": AUTO if p == "auto" else (p.dp_shard or 0),
         "p_rc": RECOMPUTE_CODES[training.recompute],
         # Layers per stage recomputed in full: -1 = all (recompute "full") or the fewest that fit ("auto").
         "p_rcl": AUTO if training.recompute_layers is None else training.recompute_layers,

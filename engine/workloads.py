@@ -29,8 +29,18 @@ def sample_step(c: Columns) -> None:
     put("step_time_s", step)
     put("t_compute_s", step)
     put("n_used", c.n_gpus)
-    for name in ("t_tp_s", "t_cp_s", "t_ep_s", "t_pp_s", "t_dp_s", "t_bubble_s", "t_optimizer_s", "eval_time_s",
-                 "t_sync_s", "t_nic_wait_s"):
+    for name in (
+        "t_tp_s",
+        "t_cp_s",
+        "t_ep_s",
+        "t_pp_s",
+        "t_dp_s",
+        "t_bubble_s",
+        "t_optimizer_s",
+        "eval_time_s",
+        "t_sync_s",
+        "t_nic_wait_s",
+    ):
         put(name, 0.0)
     # One "token" of a sample workload is one sample (seq = 1): FLOPs per sample where published.
     put("model_flops_per_token", c.sample_flops)

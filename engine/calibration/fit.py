@@ -117,9 +117,12 @@ class ErrorTable:
         todo = [s for s in dict.fromkeys(sets) if s not in self.cache]
         if todo:
             n = self.base.height
-            frame = pl.concat([self.base.with_columns(**{f"k_{k}": pl.lit(float(v)) for k, v in zip(self.names, s,
-                                                                                            strict=True)})
-                               for s in todo])
+            frame = pl.concat(
+                [
+                    self.base.with_columns(**{f"k_{k}": pl.lit(float(v)) for k, v in zip(self.names, s, strict=True)})
+                    for s in todo
+                ]
+            )
             frame = frame.with_columns(scenario=pl.int_range(0, frame.height).cast(pl.Int64))
             results = evaluate(frame, self.cat, text=False)
             for i, s in enumerate(todo):
@@ -136,15 +139,16 @@ def _objective(err: np.ndarray, held: np.ndarray) -> float:
     return float(e.mean()) if len(e) else 0.0
 
 
-def coordinate_descent(table: ErrorTable, grids: list[list[float]], start: tuple, held: np.ndarray,
-                       passes: int = 3) -> tuple:
+def coordinate_descent(
+    table: ErrorTable, grids: list[list[float]], start: tuple, held: np.ndarray, passes: int = 3
+) -> tuple:
     """The grid point that minimises the objective on `held` cases, one constant at a time from `start`."""
     best = tuple(start)
     best_obj = _objective(table.errors([best])[0], held)
     for _ in range(passes):
         moved = False
         for i, grid in enumerate(grids):
-            options = [best[:i] + (v,) + best[i + 1:] for v in grid]
+            options = [best[:i] + (v,) + best[i + 1 :] for v in grid]
             objs = [_objective(e, held) for e in table.errors(options)]
             j = int(np.argmin(objs))
             if objs[j] < best_obj - 1e-12:
@@ -183,8 +187,9 @@ class CrossValidation:
         n, im, iw = self.summary(self.in_sample, everything)
         _, cm, cw = self.summary(self.cross, everything)
         out.append(("all", self.workload, n, im, iw, cm, cw))
-        keys = sorted({k for g in self.groups for k in g}, key=["generation", "scale", "kind", "precision",
-                                                                "context"].index)
+        keys = sorted(
+            {k for g in self.groups for k in g}, key=["generation", "scale", "kind", "precision", "context"].index
+        )
         for key in keys:
             for value in sorted({g.get(key, "") for g in self.groups}):
                 mask = np.array([g.get(key, "") == value for g in self.groups])
@@ -199,8 +204,9 @@ def _fitted_names(cat: Catalog, workload: str) -> list[str]:
     return [k for k, f in cat.fitted.items() if f.workload == workload]
 
 
-def cross_validate(cases: list[tuple[Case, Scenario]], workload: str = "training",
-                   catalog: Catalog | None = None) -> CrossValidation:
+def cross_validate(
+    cases: list[tuple[Case, Scenario]], workload: str = "training", catalog: Catalog | None = None
+) -> CrossValidation:
     """Fit on all cases, then leave each source out in turn; deterministic."""
     cat = catalog or load_catalog()
     chosen = [(c, s) for c, s in cases if workload_of(c.metric) == workload]
@@ -219,5 +225,14 @@ def cross_validate(cases: list[tuple[Case, Scenario]], workload: str = "training
         best = coordinate_descent(table, grids, full, held & ~mine) if names else ()
         without[src] = best
         cross[mine] = np.expm1(table.errors([best])[0])[mine]
-    return CrossValidation(workload, names, full, [c for c, _ in chosen],
-                           [groups_of(c, s, cat) for c, s in chosen], sources, in_sample, cross, without)
+    return CrossValidation(
+        workload,
+        names,
+        full,
+        [c for c, _ in chosen],
+        [groups_of(c, s, cat) for c, s in chosen],
+        sources,
+        in_sample,
+        cross,
+        without,
+    )

@@ -58,9 +58,18 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     tp_in, tp_out = _placement(t, 1.0, dom)
     kind = "ag"  # all-gather or reduce-scatter halves (sequence parallelism); all-reduce = two halves
     half = kernels.collective_s(cat, kind, Tc * h * ACT_BYTES, tp_in, tp_out, su_bw, nic_for(t))
-    ar = kernels.collective_s(cat, "ar", Tc * h * ACT_BYTES, tp_in, tp_out, su_bw, nic_for(t),
-                              np.where(tp_in >= c.su_nvls_min, c.su_nvls, 1.0))
-    half = np.where(c.sp == 1, half, ar / 2.0)
+    if bool((c.sp == 0).any()):
+        ar = kernels.collective_s(
+            cat,
+            "ar",
+            Tc * h * ACT_BYTES,
+            tp_in,
+            tp_out,
+            su_bw,
+            nic_for(t),
+            np.where(tp_in >= c.su_nvls_min, c.su_nvls, 1.0),
+        )
+        half = np.where(c.sp == 1, half, ar / 2.0)
     ms = c.moe_share
     mlp_tp = (1 - ms) + ms * (etp > 1)
     halves_fwd = 2.0 + 2.0 * mlp_tp
@@ -73,39 +82,54 @@ def step_communication(c: Columns, cat: Catalog) -> None:
 
     # --- context parallel (ring attention) ------------------------------------------------------------------
     cp_in, cp_out = _placement(cp, t, dom)
-    chunk = Tc * c.m_cp_kv_elems / np.minimum(t, c.m_cp_heads) * ACT_BYTES
-    cp_bw = np.where(cp_out > 1, nic_for(t * cp), su_bw)
-    send = kernels.p2p_s(cat, chunk, cp_bw, cp_out > 1)
-    ring_fb = 3.0 * (cp - 1) * send
-    ring_fwd = (cp - 1) * send
-    attn_fwd = c.t_attn_fb_s / 3.0
-    cp_layer = np.maximum(ring_fb - c.t_attn_fb_s, 0.0)
-    c.cp_exposed_mb_s = np.where(cp > 1, L * cp_layer + rcl * np.maximum(ring_fwd - attn_fwd, 0.0), 0.0)
-    c.cp_total_mb_s = np.where(cp > 1, (L * 3.0 + rcl) * (cp - 1) * send, 0.0)
+    if bool((cp > 1).any()):
+        chunk = Tc * c.m_cp_kv_elems / np.minimum(t, c.m_cp_heads) * ACT_BYTES
+        cp_bw = np.where(cp_out > 1, nic_for(t * cp), su_bw)
+        send = kernels.p2p_s(cat, chunk, cp_bw, cp_out > 1)
+        ring_fb = 3.0 * (cp - 1) * send
+        ring_fwd = (cp - 1) * send
+        attn_fwd = c.t_attn_fb_s / 3.0
+        cp_layer = np.maximum(ring_fb - c.t_attn_fb_s, 0.0)
+        c.cp_exposed_mb_s = np.where(cp > 1, L * cp_layer + rcl * np.maximum(ring_fwd - attn_fwd, 0.0), 0.0)
+        c.cp_total_mb_s = np.where(cp > 1, (L * 3.0 + rcl) * (cp - 1) * send, 0.0)
+    else:
+        c.cp_exposed_mb_s = c.cp_total_mb_s = np.zeros(c.n)
 
     # --- expert parallel (all-to-all) --------------------------------------------------------------------
-    n_loc = np.minimum(ep, np.maximum(np.floor(dom / etp), 1.0))
-    ep_nodes = np.ceil(ep / n_loc)
-    k = c.m_topk
-    off = k * (ep - n_loc) / np.maximum(ep, 1.0)
-    hit = (ep_nodes - 1) * (1 - (1 - 1 / ep_nodes) ** k)
-    # DeepEP-style dispatch sends a token once per remote node it needs; node-limited routing caps those nodes.
-    dedup = np.minimum(off, np.minimum(hit, c.moe_max_nodes))
-    off = np.where((c.moe_dedup == 1) | np.isfinite(c.moe_max_nodes), dedup, off)
-    tokens = Tc / t
-    inside_copies = k * n_loc / np.maximum(ep, 1.0)
-    ep_nic = nic_for(ep * etp)
+    ms_any = bool(((ep > 1) & (ms > 0)).any())
+    ep_nodes = np.ones(c.n)
+    if ms_any:
+        n_loc = np.minimum(ep, np.maximum(np.floor(dom / etp), 1.0))
+        ep_nodes = np.ceil(ep / n_loc)
+        k = c.m_topk
+        off = k * (ep - n_loc) / np.maximum(ep, 1.0)
+        hit = (ep_nodes - 1) * (1 - (1 - 1 / ep_nodes) ** k)
+        # DeepEP-style dispatch sends a token once per remote node it needs; node-limited routing caps those nodes.
+        dedup = np.minimum(off, np.minimum(hit, c.moe_max_nodes))
+        off = np.where((c.moe_dedup == 1) | np.isfinite(c.moe_max_nodes), dedup, off)
+        tokens = Tc / t
+        inside_copies = k * n_loc / np.maximum(ep, 1.0)
+        ep_nic = nic_for(ep * etp)
 
-    def a2a(bytes_per_elem):
-        return kernels.all_to_all_s(cat, tokens * inside_copies * h * bytes_per_elem,
-                                    tokens * off * h * bytes_per_elem, su_bw, ep_nic, ep, ep_nodes > 1)
+        def a2a(bytes_per_elem):
+            return kernels.all_to_all_s(
+                cat,
+                tokens * inside_copies * h * bytes_per_elem,
+                tokens * off * h * bytes_per_elem,
+                su_bw,
+                ep_nic,
+                ep,
+                ep_nodes > 1,
+            )
 
-    a2a_layer = a2a(np.where(c.moe_fp8 == 1, 1.0, 2.0)) + 3.0 * a2a(2.0)
-    ep_exposed_layer = np.where(c.moe_overlap == 1, np.maximum(a2a_layer - c.t_layer_fb_s, 0.0), a2a_layer)
-    moe_layers = L * ms
-    active = (ep > 1) & (ms > 0)
-    c.ep_exposed_mb_s = np.where(active, moe_layers * ep_exposed_layer, 0.0)
-    c.ep_total_mb_s = np.where(active, moe_layers * a2a_layer, 0.0)
+        a2a_layer = a2a(np.where(c.moe_fp8 == 1, 1.0, 2.0)) + 3.0 * a2a(2.0)
+        ep_exposed_layer = np.where(c.moe_overlap == 1, np.maximum(a2a_layer - c.t_layer_fb_s, 0.0), a2a_layer)
+        moe_layers = L * ms
+        active = (ep > 1) & (ms > 0)
+        c.ep_exposed_mb_s = np.where(active, moe_layers * ep_exposed_layer, 0.0)
+        c.ep_total_mb_s = np.where(active, moe_layers * a2a_layer, 0.0)
+    else:
+        c.ep_exposed_mb_s = c.ep_total_mb_s = np.zeros(c.n)
 
     # --- pipeline sends and bubble --------------------------------------------------------------------------
     stride = t * cp * c.dp
@@ -116,8 +140,9 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     send_lat = kernels.p2p_s(cat, 0.0, pp_bw, pp_across)
     sends = 2.0 * v
     # Interleaved schedules overlap the transfers with the next chunk's compute (only their latency shows).
-    pp_mb = np.where(v > 1, sends * send_lat + np.maximum(sends * (send_s - send_lat) - c.t_stage_mb_s, 0.0),
-                     sends * send_s)
+    pp_mb = np.where(
+        v > 1, sends * send_lat + np.maximum(sends * (send_s - send_lat) - c.t_stage_mb_s, 0.0), sends * send_s
+    )
     c.pp_exposed_mb_s = np.where(pp > 1, pp_mb, 0.0)
     c.pp_total_mb_s = np.where(pp > 1, sends * send_s, 0.0)
     t_mb = c.t_stage_mb_s + c.tp_exposed_mb_s + c.cp_exposed_mb_s + c.ep_exposed_mb_s + c.pp_exposed_mb_s
@@ -138,46 +163,85 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     grad_bytes = cat.constant("bytes_grads_per_param")
     dense_b, expert_b = dense * grad_bytes, expert * grad_bytes
 
-    bucket_bytes = cat.constant("dp_bucket_params") * np.maximum(1.0, c.dp / 40.0) * cat.constant("bytes_grads_per_param")
+    bucket_bytes = (
+        cat.constant("dp_bucket_params") * np.maximum(1.0, c.dp / 40.0) * cat.constant("bytes_grads_per_param")
+    )
 
     def coll(kind, nbytes, n_in, n_out):
         # Gradients move in buckets as the backward pass fills them: each bucket pays the collective's latency.
         buckets = np.maximum(np.ceil(nbytes / bucket_bytes), 1.0)
         return buckets * kernels.collective_s(cat, kind, nbytes / buckets, n_in, n_out, su_bw, dp_nic)
 
-    rs = coll("rs", dense_b, g_in, g_out) + coll("rs", expert_b, e_in, e_out)
-    ag = coll("ag", dense_b, g_in, g_out) + coll("ag", expert_b, e_in, e_out)
-    ar = coll("ar", dense_b, g_in, g_out) + coll("ar", expert_b, e_in, e_out)
-    rep_ar = np.where(rep > 1, coll("ar", dense_b / g, r_in, r_out), 0.0)
+    # A reduce-scatter and an all-gather of the same buffer cost the same (same bytes, same steps); collectives
+    # no row needs are not priced at all.
+    moe = bool((expert > 0).any())
+    z = c.zero
+
+    def both(kind, div=1.0):
+        out = coll(kind, dense_b / div, g_in, g_out)
+        return out + coll(kind, expert_b / div, e_in, e_out) if moe else out
+
+    zeros = np.zeros(c.n)
+    rs = both("rs")
+    ag = rs
+    ar = both("ar") if bool((z == 0).any()) else zeros
+    rep_ar = np.where(rep > 1, coll("ar", dense_b / g, r_in, r_out), 0.0) if bool((rep > 1).any()) else zeros
     units = np.maximum(L, 1.0)
-    rs_u = coll("rs", dense_b / units, g_in, g_out) + coll("rs", expert_b / units, e_in, e_out)
-    ag_u = coll("ag", dense_b / units, g_in, g_out) + coll("ag", expert_b / units, e_in, e_out)
+    rs_u = both("rs", units) if bool((z == 3).any()) else zeros
+    ag_u = rs_u
     bucket = np.minimum(1.0, bucket_bytes / np.maximum(dense_b + expert_b, 1.0))
     wb, wf = c.t_bwd_mb_s, c.t_fwd_mb_s
     lf = c.t_layer_fwd_s
     lb = c.t_layer_fb_s - c.t_layer_fwd_s
     over = c.dp_overlap == 1
-    z = c.zero
     gather_bwd = np.where(pp > 1, 0.0, 1.0)  # FSDP with PP keeps a stage's weights gathered for backward
-    z3_mb_exposed = (ag_u + (L - 1) * np.maximum(ag_u - lf, 0.0)
-                     + gather_bwd * ag_u + rs_u + (L - 1) * np.maximum(gather_bwd * ag_u + rs_u - lb, 0.0))
+    z3_mb_exposed = (
+        ag_u
+        + (L - 1) * np.maximum(ag_u - lf, 0.0)
+        + gather_bwd * ag_u
+        + rs_u
+        + (L - 1) * np.maximum(gather_bwd * ag_u + rs_u - lb, 0.0)
+    )
     exposed = np.select(
         [z == 0, z == 1, z == 2],
-        [np.where(over, np.maximum(ar - wb, 0.0) + bucket * ar, ar),
-         np.where(over, np.maximum(rs + rep_ar - wb, 0.0) + bucket * rs + np.maximum(ag - wf, 0.0), rs + ag + rep_ar),
-         np.where(over, m * (np.maximum(rs - wb, 0.0) + bucket * rs) + np.maximum(ag - wf, 0.0) + rep_ar,
-                  m * rs + ag + rep_ar)],
-        np.where(over, m * z3_mb_exposed + np.maximum(rep_ar - wb, 0.0), m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar),
+        [
+            np.where(over, np.maximum(ar - wb, 0.0) + bucket * ar, ar),
+            np.where(
+                over, np.maximum(rs + rep_ar - wb, 0.0) + bucket * rs + np.maximum(ag - wf, 0.0), rs + ag + rep_ar
+            ),
+            np.where(
+                over,
+                m * (np.maximum(rs - wb, 0.0) + bucket * rs) + np.maximum(ag - wf, 0.0) + rep_ar,
+                m * rs + ag + rep_ar,
+            ),
+        ],
+        np.where(
+            over, m * z3_mb_exposed + np.maximum(rep_ar - wb, 0.0), m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar
+        ),
     )
-    total = np.select([z == 0, z == 1, z == 2], [ar, rs + ag + rep_ar, m * rs + ag + rep_ar],
-                      m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar)
+    total = np.select(
+        [z == 0, z == 1, z == 2],
+        [ar, rs + ag + rep_ar, m * rs + ag + rep_ar],
+        m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar,
+    )
     c.t_dp_s = np.where(R > 1, exposed, 0.0)
     c.t_dp_total_s = np.where(R > 1, total, 0.0)
     c.dp_across = (g_out > 1) | (e_out > 1) | (r_out > 1)
 
     # --- NCCL's SMs and the shared NICs -----------------------------------------------------------------------
-    hidden_s = (m * (c.tp_total_mb_s - c.tp_exposed_mb_s + c.cp_total_mb_s - c.cp_exposed_mb_s
-                     + c.ep_total_mb_s - c.ep_exposed_mb_s) + c.t_dp_total_s - c.t_dp_s)
+    hidden_s = (
+        m
+        * (
+            c.tp_total_mb_s
+            - c.tp_exposed_mb_s
+            + c.cp_total_mb_s
+            - c.cp_exposed_mb_s
+            + c.ep_total_mb_s
+            - c.ep_exposed_mb_s
+        )
+        + c.t_dp_total_s
+        - c.t_dp_s
+    )
     c.t_contention_s = c.k_comm_sm_share * np.maximum(hidden_s, 0.0)
     nic_bytes_s = (
         np.where(tp_out > 1, m * c.tp_total_mb_s, 0.0)

@@ -74,8 +74,9 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     seq_rank = c.seq / c.cp
     flash_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
     flash_rate = flash_rate * kernels.attention_relative(seq_rank, cat)
-    unfused_fwd = kernels.gemm_s(2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, g["bf16"].d_half,
-                                 2 * g["bf16"].t_fixed_us * 1e-6)
+    unfused_fwd = kernels.gemm_s(
+        2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, g["bf16"].d_half, 2 * g["bf16"].t_fixed_us * 1e-6
+    )
     flash = c.attn_kernel > 0
     t_attn_fwd = np.where(flash, F["attn"] / flash_rate, unfused_fwd)
     c.t_attn_fb_s = 3.0 * t_attn_fwd
@@ -91,11 +92,17 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     scores = np.where(flash, 0.0, (4.0 + 2.5 * c.dropout) * c.m_heads * c.seq / t)
     t_ew_fwd = Tc * ACT_BYTES * (ew + scores) / hbm
     # Casts of every linear's input (forward) and output gradient (backward) to FP8/FP4.
-    cast_bytes = np.where(c.prec == 2, k("fp4_cast_bytes_per_element"),
-                          np.where(c.prec == 1, k("fp8_cast_bytes_per_element"), 0.0))
+    cast_bytes = np.where(
+        c.prec == 2, k("fp4_cast_bytes_per_element"), np.where(c.prec == 1, k("fp8_cast_bytes_per_element"), 0.0)
+    )
     e_in_out = 2 * h + c.m_mats * c.m_expert_ffn / c.etp
-    cast_elems = (2 * h + qkv_n + proj_k + (1 - ms) * (2 * h + c.m_mats * c.m_ffn / t)
-                  + ms * (c.m_shared * (2 * h + c.m_mats * c.m_expert_ffn / t) + c.m_topk * c.etp / t * e_in_out))
+    cast_elems = (
+        2 * h
+        + qkv_n
+        + proj_k
+        + (1 - ms) * (2 * h + c.m_mats * c.m_ffn / t)
+        + ms * (c.m_shared * (2 * h + c.m_mats * c.m_expert_ffn / t) + c.m_topk * c.etp / t * e_in_out)
+    )
     t_cast_fb = Tc * cast_elems * cast_bytes / hbm
     # MoE: each token's k copies permuted before the experts and back after (read and write, both ways).
     t_perm_fwd = ms * Tc * c.m_topk * c.etp / t * h * ACT_BYTES * 4.0 / hbm
@@ -104,8 +111,9 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     t_route_fb = ms * Tc * c.m_topk * c.etp / t * c.k_moe_copy_overhead_ns * 1e-9
     c.t_layer_fwd_s = t_lin + t_attn_fwd + t_ew_fwd + t_cast_fb / 3.0 + t_perm_fwd + t_route_fb / 3.0
     c.t_layer_fb_s = 3.0 * t_lin + c.t_attn_fb_s + 3.0 * t_ew_fwd + t_cast_fb + 3.0 * t_perm_fwd + t_route_fb
-    logits_fwd = kernels.gemm_s(F["logits"], Tc, c.m_vocab / t, h, bf16_rate, g["bf16"].d_half,
-                                g["bf16"].t_fixed_us * 1e-6)
+    logits_fwd = kernels.gemm_s(
+        F["logits"], Tc, c.m_vocab / t, h, bf16_rate, g["bf16"].d_half, g["bf16"].t_fixed_us * 1e-6
+    )
     # Loss: the logits read and softmax written and read in fp32 (Megatron's fused cross entropy).
     loss = Tc * c.m_vocab / t * (ACT_BYTES + 8.0) / hbm
     c.t_logits_fb_s = 3.0 * logits_fwd + loss

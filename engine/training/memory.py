@@ -31,7 +31,10 @@ ACT_BYTES = 2.0
 
 
 def _per_token_bytes(c: Columns) -> dict[str, np.ndarray]:
-    """Activation bytes one GPU stores per token of one layer: none, selective and full recomputation."""
+    """Activation bytes one GPU stores per token of one layer: none, selective and full recomputation
+    (computed once per candidate set and kept as columns)."""
+    if "act_none_b" in c:
+        return {"none": c.act_none_b, "selective": c.act_sel_b, "full": c.act_full_b}
     h, t = c.m_hidden, c.tp
     drop = c.dropout
     ms = c.moe_share
@@ -45,11 +48,19 @@ def _per_token_bytes(c: Columns) -> dict[str, np.ndarray]:
     norm_act = np.where(c.sp == 1, 4.0 * h / t, 4.0 * h) + 2.0 * f_eff / t
     selective = np.where(c.flash == 1, base - norm_act, base)
     full = np.where(c.sp == 1, 2.0 * h / t, 2.0 * h)
-    return {"none": base + scores, "selective": selective, "full": full}
+    c.act_none_b, c.act_sel_b, c.act_full_b = base + scores, selective, full
+    return {"none": c.act_none_b, "selective": selective, "full": full}
 
 
 def states_bytes(c: Columns, cat: Catalog) -> dict[str, np.ndarray]:
-    """Weights, gradients and optimizer states on one GPU, by ZeRO stage and shard group."""
+    """Weights, gradients and optimizer states on one GPU, by ZeRO stage and shard group (kept as columns)."""
+    if "mem_states_w" in c:
+        return {
+            "weights": c.mem_states_w,
+            "grads": c.mem_states_g,
+            "optimizer": c.mem_states_o,
+            "gathered": c.mem_states_x,
+        }
     k = cat.constant
     dense, expert = params_per_gpu(c)
     z = c.zero
@@ -60,12 +71,11 @@ def states_bytes(c: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         return np.where(z >= stage_from, dense / g + expert / edp, dense + expert)
 
     units = np.maximum(c.layers_stage, 1.0)
-    return {
-        "weights": sharded(3) * k("bytes_weights_per_param"),
-        "grads": sharded(2) * k("bytes_grads_per_param"),
-        "optimizer": sharded(1) * k("bytes_optimizer_per_param"),
-        "gathered": np.where(z == 3, 2.0 * (dense + expert) / units * k("bytes_weights_per_param"), 0.0),
-    }
+    c.mem_states_w = sharded(3) * k("bytes_weights_per_param")
+    c.mem_states_g = sharded(2) * k("bytes_grads_per_param")
+    c.mem_states_o = sharded(1) * k("bytes_optimizer_per_param")
+    c.mem_states_x = np.where(z == 3, 2.0 * (dense + expert) / units * k("bytes_weights_per_param"), 0.0)
+    return states_bytes(c, cat)
 
 
 def _inflight(c: Columns) -> np.ndarray:

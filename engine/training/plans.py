@@ -30,8 +30,8 @@ AUTO = -1
 FULL_SHARD, DOMAIN_SHARD = 0, -2  # shard group: all of DP x CP, or the DP ranks inside one scale-up domain
 SAME_AS_TP = 0  # expert TP option: the attention TP size
 BATCH_TOLERANCE = 0.10
-STRUCTURE = ("tp", "cp", "pp", "ep", "etp")
-SCHEDULE = ("mb", "v", "zero", "shard", "rc", "dpv")
+STRUCTURE = ("tp", "cp", "pp", "ep", "etp", "dpv")
+SCHEDULE = ("mb", "v", "zero", "shard", "rc")
 DIMS = STRUCTURE + SCHEDULE
 OPTIONS = {
     "tp": (1, 2, 4, 8, 16, 32, 64),
@@ -39,8 +39,9 @@ OPTIONS = {
     "pp": (1, 2, 4, 8, 16, 32, 64),
     "ep": (1, 2, 4, 8, 16, 32, 64, 128, 256),
     "etp": (1, SAME_AS_TP),
-    "mb": (1, 2, 4, 8, 16, 32),
-    "v": (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16),
+    "mb": (1, 2, 4, 8, 16),
+    # Interleaving: none, 2, 4, or the deepest that divides a stage's layers (at most 16).
+    "v": (1, 2, 4, AUTO),
     "zero": (1, 2, 3),
     "shard": (FULL_SHARD, DOMAIN_SHARD),
     "rc": (0, 1),
@@ -48,8 +49,9 @@ OPTIONS = {
     # 1: the largest power-of-two DP that divides the batch exactly, leaving the other GPUs idle.
     "dpv": (0, 1),
 }
-COARSE = {"mb": (1,), "v": (AUTO,), "zero": (1, 3), "shard": (FULL_SHARD,), "rc": (0,), "dpv": (0, 1)}
+COARSE = {"mb": (1,), "v": (AUTO,), "zero": (1, 3), "shard": (FULL_SHARD,), "rc": (0,)}
 TOP_STRUCTURES = 4
+DEEPEST_V = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16)
 # Sequences shorter than this per CP rank are never split further by the search.
 CP_MIN_TOKENS = 2048
 
@@ -78,7 +80,11 @@ def _fixed(scen: Columns) -> dict[str, np.ndarray]:
     # recompute: auto searches none / selective with the fewest full layers; "full" = none + all layers.
     p_rc = scen.p_rc
     f["rc"] = np.where(p_rc == AUTO, AUTO, np.where(p_rc == 1, 1, 0))
-    f["dpv"] = np.where(scen.p_dp == AUTO, AUTO, 0)
+    # The idle-GPU variant is searched only with the structure (a given layout uses all the GPUs it can).
+    searched_structure = np.zeros(len(p_rc), dtype=bool)
+    for d in ("tp", "cp", "pp", "ep", "etp"):
+        searched_structure |= f[d] == AUTO
+    f["dpv"] = np.where((scen.p_dp == AUTO) & searched_structure, AUTO, 0)
     return f
 
 
@@ -105,16 +111,22 @@ def _grid(dims: tuple[str, ...], coarse: frozenset[str]) -> np.ndarray:
     if "v" in col and "pp" in col:
         ok &= ~((col["v"] > 1) & (col["pp"] == 1))
     if "shard" in col and "zero" in col:
-        ok &= ~((col["shard"] == DOMAIN_SHARD) & (col["zero"] == 0))
+        # HSDP (a domain-sized shard group) is searched with ZeRO-3, where it saves the most communication.
+        ok &= ~((col["shard"] == DOMAIN_SHARD) & (col["zero"] != 3))
     grid = grid[ok]
     grid.setflags(write=False)
     return grid
 
 
-def _rows(fixed: dict[str, np.ndarray], groups, coarse: frozenset[str] = frozenset()):
-    """Candidate rows: per pattern of searched keys, the product of their options (coarse where asked).
-    Returns the scenario index of each row and its plan columns."""
-    index_parts, col_parts = [], {d: [] for d in DIMS}
+# A searched micro-batch never holds more tokens than this (beyond it GEMMs gain nothing and memory grows).
+MAX_SEARCHED_MB_TOKENS = 32768
+
+
+def _rows(scen: Columns, fixed: dict[str, np.ndarray], groups, coarse: frozenset[str] = frozenset()):
+    """Candidate rows: per pattern of searched keys, the product of their options (coarse where asked),
+    less the combinations a search never needs (checked on a few scenario columns before anything else is
+    computed). Returns the index of each row into `fixed` and its plan columns."""
+    index_parts, col_parts, auto_parts = [], {d: [] for d in DIMS}, {d: [] for d in DIMS}
     for pattern, members in groups:
         auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
         grid = _grid(auto, frozenset(coarse & set(auto)))
@@ -125,11 +137,44 @@ def _rows(fixed: dict[str, np.ndarray], groups, coarse: frozenset[str] = frozens
                 col_parts[d].append(np.tile(grid[:, auto.index(d)], len(members)))
             else:
                 col_parts[d].append(fixed[d][index])
+            auto_parts[d].append(np.full(len(index), d in auto))
     cols = {d: np.concatenate(v).astype(np.float64) for d, v in col_parts.items()}
+    searched = {d: np.concatenate(v) for d, v in auto_parts.items()}
     index = np.concatenate(index_parts)
     # Interleaving only with PP; a shard group only with ZeRO (also where PP or ZeRO was fixed).
     ok = ~((cols["v"] > 1) & (cols["pp"] == 1)) & ~((cols["shard"] == DOMAIN_SHARD) & (cols["zero"] == 0))
-    return index[ok], {d: v[ok] for d, v in cols.items()}
+    return index[ok], {d: v[ok] for d, v in cols.items()}, {d: v[ok] for d, v in searched.items()}
+
+
+def _prefilter(scen: Columns, index: np.ndarray, cols: dict, searched: dict) -> np.ndarray:
+    """Searched combinations dropped before anything is computed for them: structural impossibilities (more
+    model ranks than GPUs, heads not divisible by TP, more stages than layers, experts not divisible by EP),
+    and what cannot help: interleaving deeper than a stage's layers or not dividing them, micro-batches of more
+    than MAX_SEARCHED_MB_TOKENS, CP that cuts sequences below CP_MIN_TOKENS, TP beyond two scale-up domains,
+    a domain-sized shard group where the data-parallel group fits in one domain."""
+
+    def col(name):
+        return getattr(scen, name)[index]
+
+    layers, seq, n = col("m_layers"), col("seq"), col("n_gpus")
+    tp, cp, pp, v, mb = cols["tp"], cols["cp"], cols["pp"], cols["v"], cols["mb"]
+    lst = np.ceil(layers / pp)
+    bad = searched["v"] & (v > 1) & ((lst % v != 0) | (v > lst))
+    bad |= searched["mb"] & (mb > 1) & (mb * seq > MAX_SEARCHED_MB_TOKENS)
+    ranks = tp * cp * pp
+    bad |= ranks > n
+    bad |= searched["tp"] & (
+        (col("m_heads") % tp != 0)
+        | ((col("m_kv_heads") % tp != 0) & (tp % col("m_kv_heads") != 0))
+        | (tp > 2 * col("su_domain"))
+    )
+    bad |= searched["pp"] & (pp > layers)
+    bad |= searched["cp"] & (cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0))
+    bad |= searched["ep"] & (cols["ep"] > 1) & (np.maximum(col("m_experts"), 1.0) % cols["ep"] != 0)
+    dp_full = np.floor(n / np.maximum(ranks, 1.0))
+    per_domain = np.maximum(np.floor(col("su_domain") / np.maximum(tp * cp, 1.0)), 1.0)
+    bad |= searched["shard"] & (cols["shard"] == DOMAIN_SHARD) & (dp_full <= per_domain)
+    return ~bad
 
 
 def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> Columns:
@@ -165,9 +210,10 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
     v = c.v.astype(i64)
     deepest = np.ones_like(v)
-    for option in OPTIONS["v"]:
-        if option <= 8:
-            deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
+    for option in DEEPEST_V:
+        deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
+    # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped.
+    same_v = (v == AUTO) & (c.v_searched == 1) & np.isin(deepest, (1, 2, 4))
     v = np.where(v == AUTO, deepest, v)
     c.v = v.astype(np.float64)
     R = dp * cp
@@ -191,7 +237,7 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
         (7, ((ep * etp) > 1) & (((tp * cp * dp) % (ep * etp) != 0) | (experts % ep != 0))),
         (8, c.has_train == 0),
         (10, (cp > 1) & (seq % (2 * cp) != 0)),
-        (11, duplicate),
+        (11, duplicate | same_v),
     ]
     reason = np.zeros(c.n, dtype=i64)
     for code, bad in reversed(checks):
@@ -245,7 +291,7 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
     fixed, pattern = auto_pattern(scen)
     n = scen.n
     if not pattern.any():
-        c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS})
+        c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS} | {"v_searched": np.zeros(n)})
         c.searched = np.zeros(n, dtype=bool)
         c = _timed(c, cat, n)
         return c, np.arange(n), np.full(n, -1)
@@ -257,7 +303,10 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
     if structure_auto.any():
         members = np.flatnonzero(structure_auto)
         groups = [(p, members[pattern[members] == p]) for p in np.unique(pattern[members])]
-        index, cols = _rows(fixed, groups, frozenset(COARSE))
+        index, cols, searched = _rows(scen, fixed, groups, frozenset(COARSE))
+        ok = _prefilter(scen, index, cols, searched)
+        index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
+        cols["v_searched"] = searched["v"][ok].astype(np.float64)
         c = _prepare(scen, index, cols)
         auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
         c = _filter(c, _searchable(c, auto_of), n)
@@ -286,8 +335,11 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
     fixed2 = {d: (np.concatenate(shortlist[d]) if d in STRUCTURE else fixed[d][rows]) for d in DIMS}
     sub_pattern = _pattern(fixed2, DIMS)
     groups = [(p, np.flatnonzero(sub_pattern == p)) for p in np.unique(sub_pattern)]
-    local_index, cols = _rows(fixed2, groups)
+    local_index, cols, searched = _rows(scen, fixed2, groups)
     index = rows[local_index]
+    ok = _prefilter(scen, index, cols, searched)
+    index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
+    cols["v_searched"] = searched["v"][ok].astype(np.float64)
     c = _prepare(scen, index, cols)
     auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
     c = _filter(c, _searchable(c, auto_of), n)

@@ -21,7 +21,9 @@ from ..columns import Columns
 
 
 def derive(c: Columns) -> None:
-    """Adds the per-GPU shapes of the candidate's plan."""
+    """Adds the per-GPU shapes of the candidate's plan (once: the plan columns do not change after)."""
+    if "Tc" in c._data:
+        return
     c.T = c.mb * c.seq
     c.Tc = c.T / c.cp
     # With v chunks per stage a stage holds v x ceil(L / (p v)) layers (uneven splits round up).

@@ -52,8 +52,10 @@ def step(c: Columns, cat: Catalog) -> None:
     # Adam streams the fp32 master weight and two moments (read and write) and the 16-bit gradient and weight;
     # FP8/FP4 training casts the weights once per step (read 2, write 1 and its transpose 1 byte).
     local = c.params_dense_local + c.params_expert_local
-    c.t_optimizer_s = (optimizer_params * (2 * cat.constant("bytes_optimizer_per_param") + 4.0)
-                       + np.where(c.prec > 0, 4.0 * local, 0.0)) / hbm
+    c.t_optimizer_s = (
+        optimizer_params * (2 * cat.constant("bytes_optimizer_per_param") + 4.0)
+        + np.where(c.prec > 0, 4.0 * local, 0.0)
+    ) / hbm
     c.t_compute_s = m * c.t_stage_mb_s + c.t_contention_s
     c.t_tp_s = m * c.tp_exposed_mb_s
     c.t_cp_s = m * c.cp_exposed_mb_s
