@@ -203,6 +203,14 @@ class Fitted(BaseModel):
     basis: str = Field(min_length=3)
 
 
+class ErrorBand(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    band_pct: float = Field(ge=0)
+    cases: int = Field(ge=0)
+    basis: str = Field(min_length=3)
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -217,6 +225,8 @@ class Catalog(BaseModel):
     kernels: Kernels
     constants: dict[str, Constant]
     fitted: dict[str, Fitted]
+    # workload -> generation -> "dense" | "moe" -> band (catalog/error_bands.toml, written by validate --cross)
+    error_bands: dict[str, dict[str, dict[str, ErrorBand]]]
 
     def constant(self, key: str) -> float:
         return self.constants[key].value
@@ -261,4 +271,5 @@ def load_catalog() -> Catalog:
         kernels=_read("kernels.toml"),
         constants=_read("constants.toml"),
         fitted=_read("fitted.toml"),
+        error_bands=_read("error_bands.toml"),
     )

@@ -229,6 +229,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_global_batch_requested": r.gbs_requested.astype(np.int64),
         "train_global_batch_adjusted": r.gbs != r.gbs_requested,
         "train_step_time_s": keep(step),
+        "train_error_band_pct": keep(r.train_band_pct),
         "train_tokens_per_s": keep(np.where(samples, np.nan, r.tokens_per_s)),
         "train_samples_per_s": keep(r.gbs / step),
         "train_wall_clock_days": keep(r.train_time_s / 86400.0),

@@ -27,18 +27,37 @@ def _training(r: dict) -> dict:
         "reason": r["train_reason"],
         "plan": {
             "tp": r["train_tp"],
+            "cp": r["train_cp"],
             "pp": r["train_pp"],
             "dp": r["train_dp"],
             "microbatch": r["train_microbatch"],
             "zero": r["train_zero"],
+            "dp_shard": r["train_dp_shard"],
             "interleave": r["train_interleave"],
             "ep": r["train_ep"],
+            "etp": r["train_etp"],
             "recompute": r["train_recompute"],
+            "recompute_layers": r["train_recompute_layers"],
+            "layers_per_stage": r["train_layers_per_stage"],
             "micro_batches": r["train_micro_batches"],
             "global_batch_seqs": r["train_global_batch_seqs"],
             "global_batch_adjusted": bool(r["train_global_batch_adjusted"]),
+            "gpus_used": r["train_gpus_used"],
+            "note": r.get("train_plan_note"),
             "plans_searched": r["train_plans_searched"],
         },
+        "runner_up": None
+        if r.get("train_runner_up_why_code", -1) in (-1, None)
+        else {
+            "plan": {
+                k: r[f"train_runner_up_{k}"]
+                for k in ("tp", "cp", "pp", "dp", "ep", "microbatch", "zero", "interleave", "recompute_layers")
+            },
+            "step_time_s": g("train_runner_up_step_time_s"),
+            "slower_pct": g("train_runner_up_slower_pct"),
+            "why": r.get("train_runner_up_why"),
+        },
+        "error_band_pct": g("train_error_band_pct"),
         "step_time_s": g("train_step_time_s"),
         "tokens_per_s": g("train_tokens_per_s"),
         "samples_per_s": g("train_samples_per_s"),
@@ -72,11 +91,14 @@ def _training(r: dict) -> dict:
         "step_breakdown_s": {
             "compute": g("train_t_compute_s"),
             "tensor_parallel": g("train_t_tp_s"),
+            "context_parallel": g("train_t_cp_s"),
             "expert_parallel": g("train_t_ep_s"),
             "pipeline_p2p": g("train_t_pp_s"),
             "data_parallel": g("train_t_dp_s"),
             "pipeline_bubble": g("train_t_bubble_s"),
             "optimizer": g("train_t_optimizer_s"),
+            "nic_contention": g("train_t_nic_wait_s"),
+            "stragglers": g("train_t_sync_s"),
         },
         "memory_gb": {
             "total": g("train_mem_gb"),

@@ -305,6 +305,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "dropout": int(t.dropout),
         "eval_tokens": t.eval_tokens,
     } | {f"k_{name}": f.value for name, f in catalog.fitted.items()}
+    row["train_band_pct"] = _band(catalog, "training", gpu.arch, t.model)
     if isinstance(t.model, str) and t.model in catalog.workloads:
         row |= _sample_columns(s, t, catalog.workloads[t.model], gpu, catalog)
     else:
@@ -342,6 +343,14 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
 
 
 PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
+
+
+def _band(catalog: Catalog, workload: str, arch: str, model) -> float:
+    """The +/- % band of a workload's figures on this generation (catalog/error_bands.toml); NaN if none yet."""
+    shape = catalog.models.get(model) if isinstance(model, str) else model
+    kind = "moe" if getattr(shape, "experts", 0) else "dense"
+    entry = catalog.error_bands.get(workload, {}).get(arch, {}).get(kind)
+    return entry.band_pct if entry else math.nan
 
 
 def _serving(i: Inference, shape: ModelShape | ModelSpec, cluster_gpus: int) -> dict[str, float]:
