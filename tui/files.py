@@ -163,14 +163,17 @@ def _plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
-def save_scenario(scenario: Scenario, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def save_scenario(
+    scenario: Scenario, path: str | os.PathLike, overwrite: bool = False, template: str | None = None
+) -> Path:
     """Write atomically; raise FileExistsError if `path` exists and `overwrite` is False. Replacing a file
-    keeps its comments and layout (see `scenario_to_toml`)."""
+    keeps its comments and layout (see `scenario_to_toml`); a new file keeps those of `template` (the text
+    of the preset it was made from), if given."""
     target = Path(path)
     exists = target.exists()
     if exists and not overwrite:
         raise FileExistsError(str(target))
-    previous = None
+    previous = template
     if exists:
         try:
             previous = target.read_text("utf-8")
