@@ -225,7 +225,13 @@ def _why_not(frame: pl.DataFrame, goal: Goal) -> str:
     days, cost = best["train_wall_clock_days"], best["train_cost_usd"]
     if goal.days is not None and days > goal.days:
         return f"at best {days:,.1f} days (at {n:,} GPUs); limit: {_limit(best, goal)}"
-    return f"over budget at every count that meets the time (fastest: ${cost:,.0f} at {n:,} GPUs)"
+    in_time = frame.filter(pl.col("train_fits").fill_null(False))
+    if goal.days is not None:
+        in_time = in_time.filter(pl.col("train_wall_clock_days") <= goal.days)
+    if in_time.height:
+        cheapest = in_time.sort(["train_cost_usd", "cluster.gpu_count"]).row(0, named=True)
+        cost, n = cheapest["train_cost_usd"], int(cheapest["cluster.gpu_count"])
+    return f"over budget: the cheapest run that meets the time costs ${cost:,.0f} (at {n:,} GPUs)"
 
 
 def seek(base: Scenario, goal: Goal, gpus: list[str] | None = None) -> list[Answer]:

@@ -394,9 +394,10 @@ def _axis_indices(grid: Grid, start: int, stop: int) -> tuple[list[np.ndarray], 
     return idx, combo
 
 
-def cross_rule_issues(grid: Grid, start: int, stop: int) -> tuple[np.ndarray, list[str]]:
+def cross_rule_issues(grid: Grid, start: int, stop: int) -> tuple[np.ndarray, list[tuple[str, FieldIssue]]]:
     """Points start..stop-1 that break a rule joining two keys (whole nodes; serving GPUs within the
-    cluster): (mask of bad points, one message per rule broken). Reads only the few columns involved."""
+    cluster): (mask of bad points, (short reason, issue naming the first such point) per rule broken).
+    Reads only the few columns involved."""
     idx, combo = _axis_indices(grid, start, stop)
     columns = {grid.axes[i].key: _numeric(grid.axes[i])[idx[i]] for i in grid.column_axes}
 
@@ -411,21 +412,22 @@ def cross_rule_issues(grid: Grid, start: int, stop: int) -> tuple[np.ndarray, li
         serving_gpus, named = np.where(follow, n, grid.combos["i_gpus"].to_numpy()[combo]), ~follow
     serves = grid.combos["has_infer"].to_numpy()[combo] == 1
     rules = [
-        (gpn > n, "gpus_per_node is more than gpu_count"),
-        ((gpn <= n) & (np.mod(n, gpn) != 0), "gpu_count is not a whole number of nodes (a multiple of gpus_per_node)"),
-        (serves & named & (serving_gpus > n), "inference.gpu_count is more than the cluster's gpu_count"),
-    ]
+        (gpn > n, "gpus_per_node more than gpu_count", "cluster.gpus_per_node", gpn,
+         lambda i: f"is more than gpu_count {n[i]:.0f}; allowed: 1 to gpu_count"),
+        ((gpn <= n) & (np.mod(n, gpn) != 0), "gpu_count not a whole number of nodes", "cluster.gpu_count", n,
+         lambda i: f"not a whole number of {gpn[i]:.0f}-GPU nodes; allowed: a multiple of gpus_per_node"),
+        (serves & named & (serving_gpus > n), "serving GPUs more than the cluster's", "inference.gpu_count",
+         serving_gpus, lambda i: f"is more than the cluster's gpu_count {n[i]:.0f}; allowed: 1 to gpu_count"),
+    ]  # fmt: skip
     bad = np.zeros(len(n), dtype=bool)
-    messages = []
-    for mask, text in rules:
+    found = []
+    for mask, reason, key, values, text in rules:
         if mask.any():
             first = int(np.flatnonzero(mask)[0])
-            example = f"gpu_count {n[first]:.0f}, gpus_per_node {gpn[first]:.0f}"
-            if "inference" in text:
-                example += f", inference.gpu_count {serving_gpus[first]:.0f}"
-            messages.append(f"{int(mask.sum()):,} of {len(n):,} points: {text} (first: {example})")
+            count = f" ({int(mask.sum()):,} of {len(n):,} points; --skip-invalid leaves them out)"
+            found.append((reason, FieldIssue(key, int(values[first]), text(first) + count)))
         bad |= mask
-    return bad, messages
+    return bad, found
 
 
 def searches_plans(grid: Grid) -> bool:
@@ -555,14 +557,16 @@ def run(
     reasons: list[str] = []
     for start in range(0, total, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, total)
-        bad, messages = cross_rule_issues(grid, start, stop)
+        bad, found = cross_rule_issues(grid, start, stop)
         if bad.any() and not skip_invalid:
-            raise ScenarioError([FieldIssue("", "(grid)", m) for m in messages], "--vary")
+            raise ScenarioError([issue for _, issue in found], "--vary")
         keep[start:stop] = ~bad
-        reasons += [m.split(": ", 1)[1].split(" (first")[0] for m in messages if m.split(": ", 1)[1] not in reasons]
+        reasons += [reason for reason, _ in found]
     reasons = list(dict.fromkeys(reasons))
     if not keep.any():
-        raise ScenarioError([FieldIssue("", "(grid)", f"every point breaks a rule: {'; '.join(reasons)}")], "--vary")
+        raise ScenarioError(
+            [FieldIssue("", "every point", f"breaks a rule ({'; '.join(reasons)}); nothing to evaluate")], "--vary"
+        )
 
     step = AUTO_CHUNK_ROWS if searches_plans(grid) else CHUNK_ROWS
     halves = _halves(grid)

@@ -246,7 +246,10 @@ def test_cross_field_rules_are_checked_on_the_grid():
     with pytest.raises(ScenarioError) as info:
         sw.run(grid)
     # By hand: (12, 8) is the one point that is not whole nodes.
-    assert "1 of 6 points: gpu_count is not a whole number of nodes" in str(info.value)
+    assert str(info.value) == (
+        "--vary: cluster.gpu_count = 12: not a whole number of 8-GPU nodes; allowed: a multiple of gpus_per_node"
+        " (1 of 6 points; --skip-invalid leaves them out)"
+    )
     kept = sw.run(grid, skip_invalid=True)
     assert kept.skipped == 1 and kept.results.height == 5
     assert (12, 8) not in set(
@@ -256,7 +259,7 @@ def test_cross_field_rules_are_checked_on_the_grid():
 
 def test_serving_gpus_within_the_cluster():
     grid = sw.build(DEFAULT, [sw.parse_axis("cluster.gpu_count=8,16"), sw.parse_axis("inference.gpu_count=8,16")])
-    with pytest.raises(ScenarioError, match="inference.gpu_count is more than the cluster's gpu_count"):
+    with pytest.raises(ScenarioError, match="inference.gpu_count = 16: is more than the cluster's gpu_count 8"):
         sw.run(grid)
 
 
