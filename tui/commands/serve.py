@@ -13,6 +13,11 @@ def add(sub) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     s.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use to reach this server, when it is not http://HOST:PORT (a proxy, 0.0.0.0)",
+    )
+    s.add_argument(
         "scenario", nargs="?", metavar="SCENARIO", help="what each session opens on (default: the default preset)"
     )
 
@@ -20,4 +25,4 @@ def add(sub) -> None:
 def run(args) -> int:
     from ..serve import serve
 
-    return serve(args.host, args.port, args.scenario)
+    return serve(args.host, args.port, args.scenario, args.public_url)
