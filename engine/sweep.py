@@ -40,6 +40,8 @@ AUTO_CHUNK_ROWS = 4_096
 # Validation failures that join two keys: checked on the whole grid instead (`_cross_rules`).
 CROSS_RULES = {"partial_node", "too_many_per_node", "too_many_serving_gpus"}
 NOT_VARIED = {"schema_version", "name", "description"}
+# Columns `frame` adds for the mapping and the cross-field checks; evaluate never sees them.
+HELPERS = ["_i_gpus_follow", "_gbs_per_gpu", "_pod_follow"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
         "n_gpus": v.cast(pl.Int64),
         "i_gpus": pl.when(pl.col("_i_gpus_follow")).then(v).otherwise(pl.col("i_gpus")),
         "gbs": pl.when(pl.col("_gbs_per_gpu").is_not_null()).then(pl.col("_gbs_per_gpu") * v).otherwise(pl.col("gbs")),
+        "pod_gpus": pl.when(pl.col("_pod_follow")).then(v).otherwise(pl.col("pod_gpus")),
     },
     "cluster.gpus_per_node": _direct("gpn"),
     "cluster.nodes_per_rack": _direct("nodes_per_rack"),
@@ -144,6 +147,8 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "network.scale_up_gb_s": _direct("su_gb_s"),
     "network.scale_up_latency_us": _direct("su_lat_us"),
     "network.scale_out_latency_us": _direct("so_lat_us"),
+    "network.oversubscription": _direct("oversub"),
+    "network.pod_gpus": _direct("pod_gpus"),
     "storage.nvme_drives_per_node": _direct("nvme_drives"),
     "storage.shared_fs_read_gb_s": _direct("fs_read_gb_s"),
     "storage.shared_fs_write_gb_s": _direct("fs_write_gb_s"),
@@ -174,6 +179,10 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "training.parallelism.zero": _plan_key("p_zero"),
     "training.parallelism.interleave": _plan_key("p_v"),
     "training.parallelism.ep": _plan_key("p_ep"),
+    "training.parallelism.cp": _plan_key("p_cp"),
+    "training.parallelism.etp": _plan_key("p_etp"),
+    "training.parallelism.dp_shard": _plan_key("p_shard"),
+    "training.recompute_layers": _plan_key("p_rcl"),
     "inference.prompt_tokens": _direct("i_prompt"),
     "inference.output_tokens": _direct("i_output"),
     "inference.concurrency": _direct("i_concurrency"),
@@ -192,7 +201,10 @@ WORDS = {
     "training.recompute": RECOMPUTE_CODES,
     "storage.checkpoint_interval_min": {"auto": math.nan},
     "inference.tp": {"auto": AUTO},
-} | {f"training.parallelism.{k}": {"auto": AUTO} for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave", "ep")}
+} | {
+    f"training.parallelism.{k}": {"auto": AUTO}
+    for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave", "ep", "cp", "etp", "dp_shard")
+}
 
 
 def key_kind(key: str) -> str:
@@ -312,12 +324,14 @@ def _relabel(err: ScenarioError) -> ScenarioError:
 
 
 def _row_helpers(scenarios: list[Scenario]) -> dict[str, pl.Series]:
-    """Per combination: whether the serving GPUs follow the cluster's count (no inference.gpu_count), and the
-    per-GPU batch of a sample workload whose global batch follows the GPU count (resolve._sample_columns)."""
+    """Per combination: whether the serving GPUs and the network pod follow the cluster's count (no
+    inference.gpu_count, no network.pod_gpus), and the per-GPU batch of a sample workload whose global batch
+    follows the GPU count (resolve._sample_columns)."""
     cat = load_catalog()
-    follow, per_gpu = [], []
+    follow, per_gpu, pod = [], [], []
     for s in scenarios:
         follow.append(s.inference is None or s.inference.gpu_count is None)
+        pod.append(s.network.pod_gpus is None)
         t = s.training
         model = t.model if t is not None else None
         samples = isinstance(model, str) and model in cat.workloads and t.global_batch_samples is None
@@ -325,6 +339,7 @@ def _row_helpers(scenarios: list[Scenario]) -> dict[str, pl.Series]:
     return {
         "_i_gpus_follow": pl.Series(follow, dtype=pl.Boolean),
         "_gbs_per_gpu": pl.Series(per_gpu, dtype=pl.Float64),
+        "_pod_follow": pl.Series(pod, dtype=pl.Boolean),
     }
 
 
@@ -371,6 +386,8 @@ def frame(grid: Grid, start: int = 0, stop: int | None = None) -> pl.DataFrame:
             rows = rows.with_columns(__value=pl.Series(values)).with_columns(**COLUMN_KEYS[key](V))
     if "inference.gpu_count" in column_keys:
         rows = rows.with_columns(_i_gpus_follow=pl.lit(False))
+    if "network.pod_gpus" in column_keys:
+        rows = rows.with_columns(_pod_follow=pl.lit(False))
     return rows.with_columns(scenario=pl.arange(start, stop, dtype=pl.Int64)).drop("__value", strict=False)
 
 
@@ -432,7 +449,7 @@ def cross_rule_issues(grid: Grid, start: int, stop: int) -> tuple[np.ndarray, li
 
 def searches_plans(grid: Grid) -> bool:
     """Whether some point leaves part of its training plan to the search (hundreds of candidates each)."""
-    plan = ("p_tp", "p_pp", "p_dp", "p_mb", "p_zero", "p_v", "p_rc")
+    plan = [c for c in grid.combos.columns if c.startswith("p_")]
     trains = grid.combos["has_train"] == 1
     combos_search = grid.combos.filter(trains).select(pl.any_horizontal(pl.col(c) == AUTO for c in plan)).to_series()
     axes_search = any(
@@ -530,7 +547,7 @@ def _evaluate_all(grid: Grid, step: int, text: bool, tick: Callable[[int], None]
     for start in range(0, grid.points, step):
         stop = min(start + step, grid.points)
         rows = frame(grid, start, stop)
-        parts.append(evaluate(rows.drop("_i_gpus_follow", "_gbs_per_gpu"), text=text))
+        parts.append(evaluate(rows.drop(HELPERS), text=text))
         tick(stop - start)
     return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
 

@@ -40,6 +40,8 @@ COLUMN_VALUES = {
     "network.scale_up_gb_s": (300, 900),
     "network.scale_up_latency_us": (5, 15),
     "network.scale_out_latency_us": (8, 30),
+    "network.oversubscription": (1.0, 4.0),
+    "network.pod_gpus": (256, 512),
     "storage.nvme_drives_per_node": (0, 4),
     "storage.shared_fs_read_gb_s": (50, 500),
     "storage.shared_fs_write_gb_s": (40, 400),
@@ -70,6 +72,10 @@ COLUMN_VALUES = {
     "training.parallelism.zero": (0, 1),
     "training.parallelism.interleave": (1, 2),
     "training.parallelism.ep": ("auto", 1),
+    "training.parallelism.cp": ("auto", 2),
+    "training.parallelism.etp": ("auto", 1),
+    "training.parallelism.dp_shard": ("auto", 16),
+    "training.recompute_layers": (2, 4),
     "inference.prompt_tokens": (512, 4096),
     "inference.output_tokens": (128, 1024),
     "inference.concurrency": (16, 128),
@@ -108,7 +114,7 @@ def test_column_key_writes_what_resolve_writes(key):
         if key == "inference.gpu_count" and base is SERVING:
             values = (4, 8)
         grid = sw.build(base, [sw.parse_axis(f"{key}={','.join(str(v) for v in values)}")])
-        built = sw.frame(grid).drop("_i_gpus_follow", "_gbs_per_gpu", "scenario", "name")
+        built = sw.frame(grid).drop(*sw.HELPERS, "scenario", "name")
         wanted = resolve([point(base, **{key.replace(".", "__"): v}) for v in values]).drop("scenario", "name")
         for column in wanted.columns:
             a, b = built[column].to_numpy(), wanted[column].to_numpy()
@@ -227,7 +233,8 @@ def test_bad_vary_grammar_names_the_problem(text, message):
         ("cluster=a,b", "whole section"),
         ("cluster.gpu=h10,b200", "unknown GPU 'h10'"),
         ("cluster.gpu_count=0,8", "cluster.gpu_count = 0: out of range; allowed: at least 1"),
-        ("training.precision=fp4", "not one of the choices"),
+        ("training.precision=fp9", "not one of the choices"),
+        ("training.precision=fp4", "H100 SXM5 80GB has no fp4 tensor cores; allowed: bf16, fp8 (in the combination"),
     ],
 )
 def test_bad_keys_and_values_get_the_file_messages(text, message):
