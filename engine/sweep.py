@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
-from . import serving
+from . import serving, training, workloads
 from .catalog import close_matches, load_catalog
 from .columns import Columns, _FrameSource
 from .errors import FieldIssue, ScenarioError, _model_class, from_validation_error
@@ -29,6 +29,7 @@ from .evaluate import evaluate
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
 from .scenario import Scenario
+from .training import plans
 
 # A grid beyond this is refused rather than left to exhaust memory.
 MAX_POINTS = 20_000_000
@@ -552,6 +553,81 @@ def _evaluate_all(grid: Grid, step: int, text: bool, tick: Callable[[int], None]
     return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
 
 
+# The chosen plan, as result columns, for each plan key of the frame.
+PLAN_RESULTS = {
+    "p_tp": "train_tp",
+    "p_pp": "train_pp",
+    "p_dp": "train_dp",
+    "p_mb": "train_microbatch",
+    "p_zero": "train_zero",
+    "p_v": "train_interleave",
+    "p_ep": "train_ep",
+    "p_rc": "train_recompute_code",
+}
+
+
+def plan_reads(combos: pl.DataFrame) -> set[str]:
+    """The frame columns the plan search reads (candidates, their step times, the choice), found by running
+    it on (up to 16 of) the combinations, as evaluate() runs it."""
+    rows = combos.filter(pl.col("has_train") == 1).head(16)
+    if rows.height == 0:
+        return set()
+    source = _Recorder(rows)
+    scen = Columns({}, rows.height, base=source)
+    with np.errstate(all="ignore"):
+        cand = plans.expand(scen)
+        training.step(cand, load_catalog())
+        workloads.sample_step(cand)
+        plans.select(cand, scen.n)
+    return source.read
+
+
+def _plan_grid(grid: Grid) -> Grid | None:
+    """The grid the plan search needs: axes that no plan-search column depends on collapsed to their first
+    value (a sweep of token counts or prices then searches each plan once). None: nothing to save."""
+    if not searches_plans(grid):
+        return None
+    read = plan_reads(grid.combos)
+    neutral = {
+        i
+        for i in grid.column_axes
+        if len(grid.axes[i].values) > 1 and not (_writes(grid.axes[i].key, grid.combos) & read)
+    }
+    if not neutral:
+        return None
+    axes = [Axis(a.key, a.values[:1]) if i in neutral else a for i, a in enumerate(grid.axes)]
+    combos = grid.combos.with_columns(has_infer=pl.lit(0.0))
+    return Grid(grid.base, axes, combos, grid.resolved_axes, grid.column_axes, math.prod(len(a.values) for a in axes))
+
+
+def _evaluate_reusing_plans(grid: Grid, plan_grid: Grid, text: bool, tick: Callable[[int], None]) -> pl.DataFrame:
+    """Search each plan once on `plan_grid`, then evaluate every point of `grid` with its plan given: the
+    same figures as searching at every point, since the search reads nothing the collapsed axes change."""
+    chosen = _evaluate_all(plan_grid, AUTO_CHUNK_ROWS, False, tick)
+    picks = chosen.select(*PLAN_RESULTS.values(), "train_plans_searched")
+    parts = []
+    for start in range(0, grid.points, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, grid.points)
+        rows = frame(grid, start, stop)
+        pick = picks[_sub_index(grid, plan_grid, start, stop)]
+        trains = pl.col("has_train") == 1
+        rows = rows.with_columns(
+            pl.when(trains).then(pick[out].cast(pl.Float64)).otherwise(pl.col(key)).alias(key)
+            for key, out in PLAN_RESULTS.items()
+        )
+        out = evaluate(rows.drop(HELPERS), text=text)
+        parts.append(out.with_columns(train_plans_searched=pick["train_plans_searched"]))
+        tick(stop - start)
+    return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+
+
+def _evaluate_grid(grid: Grid, step: int, text: bool, tick: Callable[[int], None]) -> pl.DataFrame:
+    plan_grid = _plan_grid(grid) if step == AUTO_CHUNK_ROWS else None
+    if plan_grid is None:
+        return _evaluate_all(grid, step, text, tick)
+    return _evaluate_reusing_plans(grid, plan_grid, text, tick)
+
+
 @dataclass
 class SweepResult:
     results: pl.DataFrame  # varied keys first, then every result column; one row per grid point kept
@@ -598,13 +674,13 @@ def run(
 
     parts = []
     if halves is None:
-        whole = _evaluate_all(grid, step, text, tick)
+        whole = _evaluate_grid(grid, step, text, tick)
         for start in range(0, total, CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, total)
             varied = labels(grid, start, stop)
             parts.append(pl.concat([varied, whole.slice(start, stop - start)], how="horizontal"))
     else:
-        answers = [_evaluate_all(h.grid, step if i == 0 else CHUNK_ROWS, text, tick) for i, h in enumerate(halves)]
+        answers = [_evaluate_grid(h.grid, step if i == 0 else CHUNK_ROWS, text, tick) for i, h in enumerate(halves)]
         answers = [a.select([c for c in a.columns if h.columns(c)]) for a, h in zip(answers, halves, strict=True)]
         for start in range(0, total, CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, total)

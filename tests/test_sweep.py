@@ -275,3 +275,38 @@ def test_progress_reaches_the_total():
     grid = sw.build(EXPLICIT, [sw.parse_axis("cluster.gpu_count=512,1024")])
     sw.run(grid, progress=lambda done, total: seen.append((done, total)))
     assert seen[-1][0] == seen[-1][1]
+
+
+AUTO_TRAINING = DEFAULT.model_copy(update={"inference": None}).edited("cluster", gpu_count=256)
+PLAN_READS = sw.plan_reads(sw.build(AUTO_TRAINING, []).combos)
+NEUTRAL = sorted(
+    k
+    for k in COLUMN_VALUES
+    if not k.startswith("inference.")
+    and not (set(sw.COLUMN_KEYS[k](sw.V)) & PLAN_READS)
+    and k not in ("data.samples_per_gpu_s", "training.train_samples", "training.global_batch_samples")
+)
+
+
+def test_plan_neutral_keys_are_the_expected_ones():
+    # Token counts, prices, storage and reliability do not change which plan is fastest per token...
+    for key in ("training.train_tokens", "facility.electricity_usd_per_kwh", "reliability.restart_min"):
+        assert key in NEUTRAL
+    # ...while the GPU count, batch and sequence do.
+    for key in ("cluster.gpu_count", "training.global_batch_seqs", "training.seq_len_tokens"):
+        assert key not in NEUTRAL
+
+
+@pytest.mark.parametrize("key", NEUTRAL)
+def test_plans_searched_once_give_the_figures_of_searching_every_point(key, monkeypatch):
+    grid = sw.build(AUTO_TRAINING, [sw.parse_axis(f"{key}={','.join(str(v) for v in COLUMN_VALUES[key])}")])
+    assert sw._plan_grid(grid) is not None and sw._plan_grid(grid).points == 1
+    reused = sw.run(grid).results
+    monkeypatch.setattr(sw, "_plan_grid", lambda grid: None)
+    searched = sw.run(grid).results
+    for column in searched.columns:
+        a, b = reused[column], searched[column]
+        if a.dtype.is_numeric():
+            assert np.allclose(a.to_numpy().astype(float), b.to_numpy().astype(float), equal_nan=True), column
+        else:
+            assert a.to_list() == b.to_list(), column
