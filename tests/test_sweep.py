@@ -310,3 +310,13 @@ def test_plans_searched_once_give_the_figures_of_searching_every_point(key, monk
             assert np.allclose(a.to_numpy().astype(float), b.to_numpy().astype(float), equal_nan=True), column
         else:
             assert a.to_list() == b.to_list(), column
+
+
+def test_docs_list_the_column_keys():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "presets.md").read_text()
+    para = text[text.index("vary as columns, fast") : text.index("Plan keys take `auto` too")]
+    import re
+
+    assert re.findall(r"`([a-z_.]+)`", para) == list(sw.COLUMN_KEYS)
