@@ -319,4 +319,4 @@ def test_docs_list_the_column_keys():
     para = text[text.index("vary as columns, fast") : text.index("Plan keys take `auto` too")]
     import re
 
-    assert re.findall(r"`([a-z_.]+)`", para) == list(sw.COLUMN_KEYS)
+    assert re.findall(r"`([a-z0-9_.]+)`", para) == list(sw.COLUMN_KEYS)
