@@ -37,7 +37,7 @@ MAX_POINTS = 20_000_000
 MAX_RESOLVED = 20_000
 # Rows built and evaluated at once: bounds the memory of the input frame (~200 float columns).
 CHUNK_ROWS = 131_072
-AUTO_CHUNK_ROWS = 4_096
+AUTO_CHUNK_ROWS = 1_024
 # Validation failures that join two keys: checked on the whole grid instead (`_cross_rules`).
 CROSS_RULES = {"partial_node", "too_many_per_node", "too_many_serving_gpus"}
 NOT_VARIED = {"schema_version", "name", "description"}
