@@ -72,13 +72,14 @@ async def _session(url: str, png_path: str, size=(1400, 900), min_ratio: float =
             await call("Page.enable")
             await call("Page.navigate", url=url)
             await asyncio.sleep(2)
-            # textual-serve shows a start card first; a click in the middle starts the session.
+            # textual-serve shows a start card first (kept, to tell the drawn explorer from it); a click in
+            # the middle starts the session.
+            start = await call("Page.captureScreenshot", format="png")
             for kind in ("mousePressed", "mouseReleased"):
                 await call("Input.dispatchMouseEvent", type=kind, x=size[0] // 2, y=size[1] // 2, button="left",
                            clickCount=1)  # fmt: skip
             # The terminal draws on a canvas, so the page has no text to wait for: wait until the
             # screenshot stops being the plain start card (a drawn explorer is several times larger).
-            start = await call("Page.captureScreenshot", format="png")
             shot, deadline = start, time.monotonic() + timeout_s
             while len(shot["data"]) < min_ratio * len(start["data"]) and time.monotonic() < deadline:
                 await asyncio.sleep(1)
