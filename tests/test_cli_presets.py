@@ -72,7 +72,7 @@ def test_the_library_has_at_least_fourteen_real_systems():
     for name in (
         "dgx-a100",
         "dgx-h100",
-        "h100-superpod-1024",
+        "default",  # an H100 SuperPOD slice (1,024 GPUs, NDR)
         "llama-405b-16k-h100",
         "serve-llama70b-8xh200",
         "hgx-b200",
