@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from . import sweep
-from .errors import FieldIssue, ScenarioError
+from .errors import FieldIssue, Problem, ScenarioError
 from .scenario import Scenario
 
 MAX_GPUS = 1_048_576
@@ -72,14 +72,14 @@ def check(goal: Goal, base: Scenario) -> None:
     issues = []
     if goal.kind == "training":
         if goal.days is None and goal.budget_usd is None:
-            issues.append(FieldIssue("", "(goal)", "give --days, --budget-usd or --rate"))
+            issues.append(Problem("", None, "give --days, --budget-usd or --rate"))
         if base.training is None:
-            issues.append(FieldIssue("", "(goal)", "the scenario has no [training] workload to time"))
+            issues.append(Problem("", None, "the scenario has no [training] workload to time"))
     else:
         if goal.days is not None or goal.budget_usd is not None:
-            issues.append(FieldIssue("", "(goal)", "--rate is a serving goal; it does not combine with --days"))
+            issues.append(Problem("", None, "--rate is a serving goal; it does not combine with --days"))
         if base.inference is None:
-            issues.append(FieldIssue("", "(goal)", "the scenario has no [inference] workload to serve"))
+            issues.append(Problem("", None, "the scenario has no [inference] workload to serve"))
     for name, value in (
         ("--days", goal.days),
         ("--budget-usd", goal.budget_usd),

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from . import serving, training, workloads
 from .catalog import close_matches, load_catalog
 from .columns import Columns, _FrameSource
-from .errors import FieldIssue, ScenarioError, _model_class, from_validation_error
+from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_validation_error
 from .evaluate import evaluate
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
@@ -658,7 +658,7 @@ def run(
     reasons = list(dict.fromkeys(reasons))
     if not keep.any():
         raise ScenarioError(
-            [FieldIssue("", "every point", f"breaks a rule ({'; '.join(reasons)}); nothing to evaluate")], "--vary"
+            [Problem("", None, f"every point breaks a rule ({'; '.join(reasons)}); nothing to evaluate")], "--vary"
         )
 
     step = AUTO_CHUNK_ROWS if searches_plans(grid) else CHUNK_ROWS

@@ -109,7 +109,7 @@ def test_preset_names_work_where_paths_do(capsys):
 def test_unknown_preset_name_lists_close_matches(capsys):
     code, out, err = run(capsys, "eval", "defualt")
     assert code == 2 and out == ""
-    assert err.strip() == "whatif: defualt: 'defualt': no such file or preset; close matches: default"
+    assert err.strip() == "whatif: defualt: no such file or preset; close matches: default"
 
 
 def test_dash_reads_standard_input(capsys, monkeypatch):

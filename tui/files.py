@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from tomlkit.exceptions import ParseError
 from whatif.engine.calibration import Case, load_cases
 from whatif.engine.catalog import close_matches
-from whatif.engine.errors import FieldIssue, ScenarioError, from_validation_error
+from whatif.engine.errors import FieldIssue, Problem, ScenarioError, from_validation_error
 from whatif.engine.scenario import Scenario
 from whatif.engine.text import parse_scenario
 
@@ -81,7 +81,7 @@ def find(ref: str) -> Path | Traversable:
         return named[stem]
     near = close_matches(stem, list(named))
     hint = f"close matches: {', '.join(near)}" if near else "`whatif presets` lists the preset names"
-    raise ScenarioError([FieldIssue("", ref, f"no such file or preset; {hint}")], None)
+    raise ScenarioError([Problem("", ref, f"no such file or preset; {hint}")], ref)
 
 
 def all_presets() -> dict[str, Path | Traversable]:

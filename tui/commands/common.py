@@ -66,9 +66,9 @@ class StdinOnce:
 
     def __call__(self) -> str:
         if self.used:
-            from whatif.engine.errors import FieldIssue
+            from whatif.engine.errors import Problem
 
-            raise ScenarioError([FieldIssue("", "-", "standard input can be read only once")])
+            raise ScenarioError([Problem("", "-", "standard input can be read only once")], "-")
         self.used = True
         return sys.stdin.read()
 
