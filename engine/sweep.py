@@ -6,7 +6,7 @@ A varied key either maps onto frame columns (`COLUMN_KEYS`: what resolve.py woul
 `_row`) or is resolved: every distinct combination of the resolved keys (GPU type, model, fabric, precision...)
 becomes one validated Scenario and one `resolve` row. Each distinct value of each column key is validated once
 as a Scenario with that one change; the rules that join two keys (whole nodes, serving GPUs within the
-cluster) are checked on the whole grid at once (`_cross_rules`). Pure: no printing, no files.
+cluster) are checked on the whole grid at once (`cross_rule_issues`). Pure: no printing, no files.
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ from .resolve import AUTO, RECOMPUTE_CODES, resolve
 from .scenario import Scenario
 from .training import plans
 
-# A grid beyond this is refused rather than left to exhaust memory.
-MAX_POINTS = 20_000_000
+# A grid beyond this is refused rather than left to exhaust memory (~130 result columns of 8 bytes a point:
+# 5M points hold ~5 GB).
+MAX_POINTS = 5_000_000
 # Distinct combinations of resolved keys are resolved one by one (~0.1 ms each).
 MAX_RESOLVED = 20_000
 # Rows built and evaluated at once: bounds the memory of the input frame (~200 float columns).
 CHUNK_ROWS = 131_072
 AUTO_CHUNK_ROWS = 1_024
-# Validation failures that join two keys: checked on the whole grid instead (`_cross_rules`).
+# Validation failures that join two keys: checked on the whole grid instead (`cross_rule_issues`).
 CROSS_RULES = {"partial_node", "too_many_per_node", "too_many_serving_gpus"}
 NOT_VARIED = {"schema_version", "name", "description"}
 # Columns `frame` adds for the mapping and the cross-field checks; evaluate never sees them.
@@ -297,7 +298,7 @@ def _needs_section(base: Scenario, key: str) -> None:
 
 def _validate_one(data: dict, key: str, value: Any) -> None:
     """One value of a column key, checked as the base scenario with that one change. Rules that join two
-    keys are left to `_cross_rules`, since the other key may be varied too."""
+    keys are left to `cross_rule_issues`, since the other key may be varied too."""
     if key.startswith("training.parallelism.") and value == "auto":
         return  # left to the plan search, as a key missing from the table is
     try:
