@@ -26,6 +26,14 @@ class FieldIssue:
         return f"{self.key} = {shown}: {self.message}" if self.key else f"{shown}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Problem(FieldIssue):
+    """An issue that belongs to no single key (a missing file, a goal without a target): its message alone."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ScenarioError(ValueError):
     """A scenario (file or edit) that cannot be used; holds every issue found, each naming its key."""
 

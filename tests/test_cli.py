@@ -100,9 +100,90 @@ def test_infeasible_plan_reports_why(capsys, tmp_path):
     assert training["step_time_s"] is None and training["bottleneck"] == "memory capacity"
 
 
-def test_compare_shows_ratios(capsys):
-    code, out, _ = run(capsys, "compare", DEFAULT, DEFAULT)
-    assert code == 0 and "(x1.00)" in out
+def test_preset_names_work_where_paths_do(capsys):
+    code, out, _ = run(capsys, "eval", "--json", "default", "h200-512")
+    by_path = run(capsys, "eval", "--json", DEFAULT, str(Path(DEFAULT).with_name("h200-512.toml")))[1]
+    assert code == 0 and json.loads(out) == json.loads(by_path)
+
+
+def test_unknown_preset_name_lists_close_matches(capsys):
+    code, out, err = run(capsys, "eval", "defualt")
+    assert code == 2 and out == ""
+    assert err.strip() == "whatif: defualt: no such file or preset; close matches: default"
+
+
+def test_dash_reads_standard_input(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(Path(DEFAULT).read_text()))
+    code, out, _ = run(capsys, "eval", "--json", "-")
+    assert code == 0 and json.loads(out)[0]["name"].startswith("Default")
+
+
+def test_standard_input_is_read_once(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(Path(DEFAULT).read_text()))
+    code, _, err = run(capsys, "eval", "-", "-")
+    assert code == 2 and "standard input can be read only once" in err
+
+
+def test_unknown_subcommand_names_the_commands(capsys):
+    code, out, err = run(capsys, "evaluate", "default")
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert "'evaluate' is neither a command nor a scenario file or preset name" in line
+    for command in ("eval", "compare", "sweep", "goal", "serve", "validate", "catalog", "presets"):
+        assert command in line
+
+
+def test_set_changes_the_scenario_like_editing_the_file(capsys, tmp_path):
+    edited = tmp_path / "edited.toml"
+    text = (
+        Path(DEFAULT)
+        .read_text()
+        .replace('gpu = "h100-sxm"', 'gpu = "h200-sxm"')
+        .replace("gpu_count = 1024", "gpu_count = 512")
+    )
+    edited.write_text(text)
+    by_file = json.loads(run(capsys, "eval", "--json", str(edited))[1])[0]
+    code, out, _ = run(
+        capsys, "eval", "--json", "default", "--set", "cluster.gpu=h200-sxm", "--set", "cluster.gpu_count=512"
+    )
+    by_set = json.loads(out)[0]
+    assert code == 0
+    assert by_set["name"] == by_file["name"] + " (edited)"
+    assert by_set["training"] == by_file["training"] and by_set["inference"] == by_file["inference"]
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("cluster.gpu_count=0", "whatif: --set: cluster.gpu_count = 0: out of range; allowed: at least 1"),
+        (
+            "cluster.gpu_count=12",
+            "whatif: --set: cluster.gpu_count = 12: gpu_count 12 is not a whole number of 8-GPU nodes; "
+            "allowed: a multiple of gpus_per_node",
+        ),
+        ("cluster.gpu_cnt=64", "whatif: --set: cluster.gpu_cnt = 64: unknown key; did you mean gpu_count or gpu?"),
+        ("cluster.gpu=h10", "whatif: --set: cluster.gpu = 'h10': unknown GPU 'h10'; close matches:"),
+        ("clustergpu", "whatif: --set: 'clustergpu': expected section.key=value, for example cluster.gpu_count=512"),
+        ("training.precision=fp9", "whatif: --set: training.precision = 'fp9': not one of the choices"),
+    ],
+)
+def test_bad_set_gets_one_line_like_a_file(capsys, setting, message):
+    code, out, err = run(capsys, "eval", "default", "--set", setting)
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(message)
+
+
+def test_presets_lists_what_each_holds(capsys):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0
+    assert "workloads (for --workload):" in out
+    assert "llama-3.1-70b-pretrain" in out and "[training]" in out
+    assert "serve-llama70b-8xh100" in out and "[hardware, serving]" in out
 
 
 def test_validate_prints_cases_and_summary(capsys):
@@ -128,9 +209,9 @@ def test_no_arguments_off_terminal_prints_the_default_figures(capsys):
     assert code == 0 and "Default" in out and "MFU" in out
 
 
-@pytest.mark.slow  # starts Python six times
+@pytest.mark.slow  # starts Python nine times
 def test_help_describes_every_option():
-    for args in ([], ["eval"], ["validate"], ["catalog"], ["compare"]):
+    for args in ([], ["eval"], ["validate"], ["catalog"], ["compare"], ["sweep"], ["goal"], ["serve"]):
         out = subprocess.run(
             [sys.executable, "-m", "whatif.tui.cli", *args, "--help"], capture_output=True, text=True, check=True
         ).stdout

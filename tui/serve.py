@@ -1,0 +1,55 @@
+"""`whatif serve`: the explorer in a web browser (textual-serve), one explorer process per visitor.
+
+The server listens on 127.0.0.1 unless told otherwise: it has no login, so who can reach the port can use
+it. Each browser session starts `python -m whatif.tui.serve --session [SCENARIO]`, which runs the explorer
+whatever its standard streams are (the plain `whatif` prints figures when not on a terminal).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from whatif.engine import ScenarioError
+
+
+def session_command(scenario: str | None) -> str:
+    parts = [sys.executable, "-m", "whatif.tui.serve", "--session"] + ([scenario] if scenario else [])
+    return shlex.join(parts)
+
+
+def serve(host: str, port: int, scenario: str | None = None, public_url: str | None = None) -> int:
+    """Serve until interrupted; the exit status for `whatif serve`."""
+    from textual_serve.server import Server
+
+    from . import files
+
+    if scenario is not None:
+        try:
+            files.read(scenario)  # a bad reference fails here, once, not in every visitor's session
+        except ScenarioError as exc:
+            for line in exc.lines():
+                print(f"whatif: {line}", file=sys.stderr)
+            return 2
+    if not 0 < port < 65536:
+        print(f"whatif: --port {port}: out of range; allowed: 1 to 65535", file=sys.stderr)
+        return 2
+    server = Server(session_command(scenario), host=host, port=port, title="whatif", public_url=public_url)
+    print(f"whatif: serving the explorer on {server.public_url} (Ctrl+C stops it)", file=sys.stderr)
+    server.serve()
+    return 0
+
+
+def _session(argv: list[str]) -> int:
+    from . import files
+    from .app import run_app
+
+    ref = argv[0] if argv else None
+    scenario = files.read(ref).scenario if ref else files.load_scenario(files.shipped_presets()["default"])
+    return run_app(scenario, path=None)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--session"]:
+        sys.exit(_session(sys.argv[2:]))
+    sys.exit(serve("127.0.0.1", 8000))
