@@ -99,10 +99,13 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     result = pl.DataFrame(out, nan_to_null=True)
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
     result = pl.concat([ids, result], how="horizontal")
-    if not text:
-        return result
+    return add_text(result) if text else result
+
+
+def add_text(result: pl.DataFrame) -> pl.DataFrame:
+    """The sentence columns (reasons, bottlenecks, plan notes) of a result frame made with text=False."""
     result = _with_text(result)
-    return _with_serving_text(result) if serves else result
+    return _with_serving_text(result) if "infer_fits" in result.columns else result
 
 
 # Rows per chunk: small enough that a chunk's columns stay in cache and a sweep of searched plans never
@@ -144,6 +147,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         idle_pct = {k: 100.0 * v / r.train_time_s for k, v in idle.items()}
     samples = r.is_samples == 1
+    used_share = np.where(samples, 1.0, r.n_used / np.maximum(r.n_gpus, 1))
 
     # Attribute exposed communication to the fabric it crosses.
     parts = {
@@ -239,7 +243,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_hfu": keep(hfu),
         "train_tflops_per_gpu": keep(hfu * peak / 1e12),
         "train_idle_gpu_pct": keep(sum(idle_pct.values())),
-        "train_useful_gpu_pct": keep(100.0 * (r.steps * busy + r.eval_time_s) / r.train_time_s),
+        "train_useful_gpu_pct": keep(100.0 * (r.steps * busy + r.eval_time_s) / r.train_time_s * used_share),
         **{f"train_idle_{k}_pct": keep(v) for k, v in idle_pct.items()},
         "train_t_storage_stall_s": keep(r.t_storage_stall_s),
         "train_t_io_s": keep(r.t_io_s),

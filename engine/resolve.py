@@ -178,10 +178,11 @@ def _plan(training: Training) -> dict[str, int]:
         "p_zero": get("zero"),
         "p_v": get("interleave"),
         "p_ep": get("ep"),
-        # In an explicit table these refinements default as Megatron-Core's do (no context parallelism,
-        # expert TP = TP, ZeRO over the whole data-parallel group) rather than being searched.
+        # In an explicit table these refinements default rather than being searched: no context parallelism,
+        # whole experts on a GPU (expert TP 1, as current Megatron-Core MoE recipes run), ZeRO over the whole
+        # data-parallel group.
         "p_cp": AUTO if p == "auto" else (p.cp or 1),
-        "p_etp": AUTO if p == "auto" else (p.etp or 0),
+        "p_etp": AUTO if p == "auto" else (p.etp or 1),
         "p_shard": AUTO if p == "auto" else (p.dp_shard or 0),
         "p_rc": RECOMPUTE_CODES[training.recompute],
         # Layers per stage recomputed in full: -1 = all (recompute "full") or the fewest that fit ("auto").

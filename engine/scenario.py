@@ -235,7 +235,8 @@ def _training_model_ref(v: Any) -> Any:
 
 class Parallelism(_Section):
     """An explicit parallel plan. Keys left out are searched, like `parallelism = "auto"` does, except cp (1),
-    etp (the attention TP, as Megatron-Core defaults) and dp_shard (the whole data-parallel group)."""
+    etp (1: whole experts on a GPU, as current Megatron-Core MoE recipes run) and dp_shard (the whole
+    data-parallel group)."""
 
     tp: Annotated[int, Field(ge=1, le=512)] | None = None
     pp: Annotated[int, Field(ge=1, le=512)] | None = None

@@ -21,11 +21,11 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
-from . import serving, training, workloads
+from . import serving, workloads
 from .catalog import close_matches, load_catalog
 from .columns import Columns, _FrameSource
 from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_validation_error
-from .evaluate import evaluate
+from .evaluate import add_text, evaluate
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
 from .scenario import Scenario
@@ -129,6 +129,22 @@ def _plan_key(column: str):
     return lambda v: {column: pl.when(SAMPLES).then(pl.col(column)).otherwise(v)}
 
 
+# Defaults of an explicit parallelism table (resolve._plan): a key set on an "auto" plan makes it a table.
+TABLE_DEFAULTS = {"p_cp": 1.0, "p_etp": 1.0, "p_shard": 0.0}
+
+
+def _table_key(column: str):
+    def write(v):
+        out = {
+            other: pl.when(~SAMPLES & (pl.col(other) == AUTO)).then(default).otherwise(pl.col(other))
+            for other, default in TABLE_DEFAULTS.items()
+            if other != column
+        }
+        return out | {column: pl.when(SAMPLES).then(pl.col(column)).otherwise(v)}
+
+    return write
+
+
 # key -> value expression -> {frame column: expression}. Read off resolve._row: a key is here only if the
 # columns it writes depend on nothing else that a sweep may vary (or the dependence is written out below,
 # through the helper columns `_row_helpers` adds). Order matters where two keys write one column: the more
@@ -174,16 +190,16 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "training.train_samples": _when(SAMPLES, "tokens"),
     "training.global_batch_samples": _when(SAMPLES, "gbs"),
     "training.recompute": _plan_key("p_rc"),
-    "training.parallelism.tp": _plan_key("p_tp"),
-    "training.parallelism.pp": _plan_key("p_pp"),
-    "training.parallelism.dp": _plan_key("p_dp"),
-    "training.parallelism.microbatch": _plan_key("p_mb"),
-    "training.parallelism.zero": _plan_key("p_zero"),
-    "training.parallelism.interleave": _plan_key("p_v"),
-    "training.parallelism.ep": _plan_key("p_ep"),
-    "training.parallelism.cp": _plan_key("p_cp"),
-    "training.parallelism.etp": _plan_key("p_etp"),
-    "training.parallelism.dp_shard": _plan_key("p_shard"),
+    "training.parallelism.tp": _table_key("p_tp"),
+    "training.parallelism.pp": _table_key("p_pp"),
+    "training.parallelism.dp": _table_key("p_dp"),
+    "training.parallelism.microbatch": _table_key("p_mb"),
+    "training.parallelism.zero": _table_key("p_zero"),
+    "training.parallelism.interleave": _table_key("p_v"),
+    "training.parallelism.ep": _table_key("p_ep"),
+    "training.parallelism.cp": _table_key("p_cp"),
+    "training.parallelism.etp": _table_key("p_etp"),
+    "training.parallelism.dp_shard": _table_key("p_shard"),
     "training.recompute_layers": _plan_key("p_rcl"),
     "inference.prompt_tokens": _direct("i_prompt"),
     "inference.output_tokens": _direct("i_output"),
@@ -199,14 +215,23 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "inference.tpot_p99_limit_ms": _direct("i_tpot_limit_ms"),
 }
 # Words a column key may take instead of a number, as resolve.py encodes them.
-WORDS = {
-    "training.recompute": RECOMPUTE_CODES,
-    "storage.checkpoint_interval_min": {"auto": math.nan},
-    "inference.tp": {"auto": AUTO},
-} | {
-    f"training.parallelism.{k}": {"auto": AUTO}
-    for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave", "ep", "cp", "etp", "dp_shard")
-}
+WORDS = (
+    {
+        "training.recompute": RECOMPUTE_CODES,
+        "storage.checkpoint_interval_min": {"auto": math.nan},
+        "inference.tp": {"auto": AUTO},
+    }
+    | {
+        f"training.parallelism.{k}": {"auto": AUTO}
+        for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave", "ep")
+    }
+    | {
+        # Left out of a table these take their defaults (resolve._plan), not the search.
+        "training.parallelism.cp": {"auto": 1.0},
+        "training.parallelism.etp": {"auto": 1.0},
+        "training.parallelism.dp_shard": {"auto": 0.0},
+    }
+)
 
 
 def key_kind(key: str) -> str:
@@ -557,14 +582,21 @@ def _evaluate_all(grid: Grid, step: int, text: bool, tick: Callable[[int], None]
 # The chosen plan, as result columns, for each plan key of the frame.
 PLAN_RESULTS = {
     "p_tp": "train_tp",
+    "p_cp": "train_cp",
     "p_pp": "train_pp",
     "p_dp": "train_dp",
     "p_mb": "train_microbatch",
     "p_zero": "train_zero",
+    "p_shard": "train_dp_shard",
     "p_v": "train_interleave",
     "p_ep": "train_ep",
+    "p_etp": "train_etp",
     "p_rc": "train_recompute_code",
+    "p_rcl": "train_recompute_layers",
 }
+# train_recompute_code (none, selective, full, partial, selective + partial) as the p_rc input codes
+# (none, selective, full); the layer count travels in p_rcl.
+RECOMPUTE_INPUT = {0: 0, 1: 1, 2: 2, 3: 2, 4: 1}
 
 
 def plan_reads(combos: pl.DataFrame) -> set[str]:
@@ -576,10 +608,8 @@ def plan_reads(combos: pl.DataFrame) -> set[str]:
     source = _Recorder(rows)
     scen = Columns({}, rows.height, base=source)
     with np.errstate(all="ignore"):
-        cand = plans.expand(scen)
-        training.step(cand, load_catalog())
+        cand, _, _ = plans.search(scen, load_catalog())
         workloads.sample_step(cand)
-        plans.select(cand, scen.n)
     return source.read
 
 
@@ -605,7 +635,10 @@ def _evaluate_reusing_plans(grid: Grid, plan_grid: Grid, text: bool, tick: Calla
     """Search each plan once on `plan_grid`, then evaluate every point of `grid` with its plan given: the
     same figures as searching at every point, since the search reads nothing the collapsed axes change."""
     chosen = _evaluate_all(plan_grid, AUTO_CHUNK_ROWS, False, tick)
-    picks = chosen.select(*PLAN_RESULTS.values(), "train_plans_searched")
+    searched_only = ["train_plans_searched", *(c for c in chosen.columns if c.startswith("train_runner_up_"))]
+    picks = chosen.select(*PLAN_RESULTS.values(), *searched_only).with_columns(
+        train_recompute_code=pl.col("train_recompute_code").replace_strict(RECOMPUTE_INPUT, return_dtype=pl.Int64)
+    )
     parts = []
     for start in range(0, grid.points, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, grid.points)
@@ -616,8 +649,9 @@ def _evaluate_reusing_plans(grid: Grid, plan_grid: Grid, text: bool, tick: Calla
             pl.when(trains).then(pick[out].cast(pl.Float64)).otherwise(pl.col(key)).alias(key)
             for key, out in PLAN_RESULTS.items()
         )
-        out = evaluate(rows.drop(HELPERS), text=text)
-        parts.append(out.with_columns(train_plans_searched=pick["train_plans_searched"]))
+        # What only the search knows (candidates counted, the runner-up) comes from the search itself.
+        out = evaluate(rows.drop(HELPERS), text=False).with_columns(pick[c] for c in searched_only)
+        parts.append(add_text(out) if text else out)
         tick(stop - start)
     return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
 

@@ -56,8 +56,9 @@ def _gpt3() -> Scenario:
     # OpenAI supercomputer: 10,000 GPUs, "400 gigabits per second of network connectivity for each GPU
     # server"), as 4 x 100 Gb/s RoCE; 300B tokens of 2,048 (Brown et al. 2020, Table 2.1); a global batch of
     # 1,250 sequences (2.56M tokens; the paper's 3.2M tokens is not a whole number of sequences per replica
-    # at 10,000 GPUs); 2020 software: synchronous checkpoints to the default shared file system; the engine
-    # chooses the plan. PUE 1.1 as published.
+    # at 10,000 GPUs); 2020 software: synchronous checkpoints to the default shared file system, no
+    # FlashAttention (2022), sequence parallelism (2022) or tensor-parallel overlap, activation checkpointing
+    # of every layer (Megatron-LM's 2020 practice); the engine chooses the plan. PUE 1.1 as published.
     return Scenario.model_validate(
         {
             "name": "GPT-3 175B on 10,000 V100",
@@ -71,6 +72,10 @@ def _gpt3() -> Scenario:
                 "seq_len_tokens": 2048,
                 "global_batch_seqs": 1250,
                 "precision": "bf16",
+                "attention": "unfused",
+                "sequence_parallel": False,
+                "tp_comm_overlap": False,
+                "recompute": "full",
             },
         }
     )

@@ -6,6 +6,7 @@ import pytest
 from goodput_helpers import merge, rows, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from whatif.engine.evaluate import IDLE_CAUSES
 
 SETTINGS = settings(
     max_examples=int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "30")),
@@ -149,8 +150,7 @@ def test_idle_breakdown_and_useful_work_fill_the_gpu_hours(gpu, n_nodes, kind, m
     (r,) = rows(s)
     if not r["train_fits"] or r["train_wall_clock_days"] is None:
         return
-    causes = ["communication", "pipeline_bubble", "storage_stall", "checkpoint_stall", "failure_downtime", "lost_work"]
-    parts = [r[f"train_idle_{c}_pct"] for c in causes]
+    parts = [r[f"train_idle_{c}_pct"] for c in IDLE_CAUSES]
     assert all(p >= -1e-9 for p in parts)
     assert math.fsum(parts) == pytest.approx(r["train_idle_gpu_pct"], abs=1e-9)
     assert r["train_idle_gpu_pct"] + r["train_useful_gpu_pct"] == pytest.approx(100.0, abs=1e-6)

@@ -24,11 +24,11 @@ from importlib.metadata import PackageNotFoundError, version
 from whatif.engine import ScenarioError
 
 from . import files
-from .commands import common, compare, goal, info, sweep
+from .commands import common, compare, goal, info, sweep, validate
 from .commands import eval as eval_cmd
 from .commands import serve as serve_cmd
 
-MODULES = (eval_cmd, compare, sweep, goal, serve_cmd, info)
+MODULES = (eval_cmd, compare, sweep, goal, serve_cmd, validate, info)
 COMMANDS = ("eval", "compare", "sweep", "goal", "serve", "validate", "catalog", "presets")
 
 

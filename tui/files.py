@@ -184,6 +184,11 @@ def save_scenario(
     return target
 
 
+def write_text_atomic(target, text: str) -> None:
+    """Replace a file's text atomically (temporary file, fsync, rename): a crash never leaves half of it."""
+    _write_atomic(Path(str(target)), text)
+
+
 def _write_atomic(target: Path, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -132,3 +132,53 @@ def load_cases() -> list[tuple[Case, Scenario]]:
             )
         out.append((Case(file=entry.name, **pub), scenario))
     return out
+
+
+@dataclass
+class PlanCheck:
+    """A published plan against the plan the search finds for the same scenario (both predicted)."""
+
+    case: Case
+    published_plan: str
+    auto_plan: str
+    speed_ratio: float | None  # auto tokens/s over published-plan tokens/s; None where either cannot run
+
+
+def _plan_text(r: dict) -> str:
+    return (
+        f"TP{r['train_tp']} CP{r['train_cp']} PP{r['train_pp']}x{r['train_interleave']} DP{r['train_dp']} "
+        f"EP{r['train_ep']} mb{r['train_microbatch']} ZeRO{r['train_zero']} {r['train_recompute']}"
+    )
+
+
+def auto_plans(cases: list[tuple[Case, Scenario]]) -> list[PlanCheck]:
+    """For every training case that publishes (part of) its plan: the search's plan on the same scenario and how
+    much faster the model finds it. Real teams pick near-best plans, so the ratios should sit near 1."""
+    from ..evaluate import evaluate
+    from ..resolve import resolve
+
+    chosen = [
+        (c, s)
+        for c, s in cases
+        if workload_of(c.metric) == "training" and s.training is not None and s.training.parallelism != "auto"
+    ]
+    if not chosen:
+        return []
+
+    def auto(s: Scenario) -> Scenario:
+        d = s.model_dump(exclude_none=True)
+        d["training"]["parallelism"] = "auto"
+        d["training"]["recompute"] = "auto"
+        d["training"].pop("recompute_layers", None)
+        return Scenario.model_validate(d)
+
+    pub = evaluate(resolve([s for _, s in chosen]))
+    aut = evaluate(resolve([auto(s) for _, s in chosen]))
+    out = []
+    for (case, _), p, a in zip(chosen, pub.iter_rows(named=True), aut.iter_rows(named=True), strict=True):
+        ok = p["train_fits"] and a["train_fits"]
+        ratio = a["train_tokens_per_s"] / p["train_tokens_per_s"] if ok else None
+        out.append(
+            PlanCheck(case, _plan_text(p) if p["train_fits"] else "-", _plan_text(a) if a["train_fits"] else "-", ratio)
+        )
+    return out

@@ -44,15 +44,24 @@ def bands(cv: CrossValidation, cat: Catalog) -> dict[str, dict[str, dict]]:
             if here.sum() >= MIN_CASES:
                 entry = (_band(cross[here]), int(here.sum()), f"{name} {kind} cases")
             elif in_gen.sum() >= MIN_CASES:
-                entry = (_band(cross[in_gen]) * THIN_FACTOR, int(in_gen.sum()),
-                         f"all {name} cases, x {THIN_FACTOR} (fewer than {MIN_CASES} {kind} cases)")
+                entry = (
+                    _band(cross[in_gen]) * THIN_FACTOR,
+                    int(in_gen.sum()),
+                    f"all {name} cases, x {THIN_FACTOR} (fewer than {MIN_CASES} {kind} cases)",
+                )
             elif in_gen.any():
                 same_kind = held & (kinds == kind)
-                entry = (_band(cross[same_kind]) * THIN_FACTOR, int(same_kind.sum()),
-                         f"all {kind} cases, x {THIN_FACTOR} ({int(in_gen.sum())} {name} case(s) only)")
+                entry = (
+                    _band(cross[same_kind]) * THIN_FACTOR,
+                    int(same_kind.sum()),
+                    f"all {kind} cases, x {THIN_FACTOR} ({int(in_gen.sum())} {name} case(s) only)",
+                )
             else:
-                entry = (overall, int(held.sum()),
-                         f"no {name} case: constants borrowed; 90th percentile of all cases x {BORROWED_FACTOR}")
+                entry = (
+                    overall,
+                    int(held.sum()),
+                    f"no {name} case: constants borrowed; 90th percentile of all cases x {BORROWED_FACTOR}",
+                )
             out[key][kind] = {"band_pct": round(entry[0], 1), "cases": entry[1], "basis": entry[2]}
     return out
 
@@ -66,9 +75,9 @@ def bands_toml(table: dict[str, dict[str, dict]], workload: str) -> str:
     ]
     for gen, kinds in table.items():
         for kind, entry in kinds.items():
-            lines.append(f'[{workload}.{gen}.{kind.lower()}]')
-            lines.append(f'band_pct = {entry["band_pct"]}')
-            lines.append(f'cases = {entry["cases"]}')
+            lines.append(f"[{workload}.{gen}.{kind.lower()}]")
+            lines.append(f"band_pct = {entry['band_pct']}")
+            lines.append(f"cases = {entry['cases']}")
             lines.append(f'basis = "{entry["basis"]}"')
             lines.append("")
     return "\n".join(lines)

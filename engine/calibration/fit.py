@@ -213,7 +213,8 @@ def cross_validate(
     names = _fitted_names(cat, workload)
     table = ErrorTable([c for c, _ in chosen], [s for _, s in chosen], names, cat)
     grids = [cat.fitted[k].grid for k in names]
-    start = tuple(cat.fitted[k].value for k in names)
+    # Start from the middle of every grid, not from the catalog's values: the fit must not depend on itself.
+    start = tuple(grid[len(grid) // 2] for grid in grids)
     held = np.array([not c.known_gap for c, _ in chosen])
     sources = [source_of(c) for c, _ in chosen]
     full = coordinate_descent(table, grids, start, held) if names else ()

@@ -49,7 +49,7 @@ OPTIONS = {
     # 1: the largest power-of-two DP that divides the batch exactly, leaving the other GPUs idle.
     "dpv": (0, 1),
 }
-COARSE = {"mb": (1,), "v": (AUTO,), "zero": (1, 3), "shard": (FULL_SHARD,), "rc": (0,)}
+COARSE = {"mb": (1,), "v": (AUTO,), "zero": (1, 3), "shard": (FULL_SHARD,), "rc": (0, 1)}
 TOP_STRUCTURES = 4
 DEEPEST_V = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16)
 # Sequences shorter than this per CP rank are never split further by the search.
@@ -260,6 +260,12 @@ def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarr
     return keep
 
 
+def _keep_some(ok: np.ndarray, index: np.ndarray, n_scenarios: int) -> np.ndarray:
+    """`ok`, plus every row of a scenario that `ok` would leave with none (so its result can say why)."""
+    has = np.bincount(index, weights=ok, minlength=n_scenarios) > 0
+    return ok | ~has[index]
+
+
 def _filter(c: Columns, keep: np.ndarray, n_scenarios: int) -> Columns:
     """Keep `keep` rows, but every row of a scenario that has no possible plan (so its result says why)."""
     runs = keep & (c.reason == 0)
@@ -304,7 +310,7 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
         members = np.flatnonzero(structure_auto)
         groups = [(p, members[pattern[members] == p]) for p in np.unique(pattern[members])]
         index, cols, searched = _rows(scen, fixed, groups, frozenset(COARSE))
-        ok = _prefilter(scen, index, cols, searched)
+        ok = _keep_some(_prefilter(scen, index, cols, searched), index, n)
         index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
         cols["v_searched"] = searched["v"][ok].astype(np.float64)
         c = _prepare(scen, index, cols)
@@ -337,7 +343,7 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
     groups = [(p, np.flatnonzero(sub_pattern == p)) for p in np.unique(sub_pattern)]
     local_index, cols, searched = _rows(scen, fixed2, groups)
     index = rows[local_index]
-    ok = _prefilter(scen, index, cols, searched)
+    ok = _keep_some(_prefilter(scen, index, cols, searched), index, n)
     index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
     cols["v_searched"] = searched["v"][ok].astype(np.float64)
     c = _prepare(scen, index, cols)
