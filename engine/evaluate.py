@@ -111,7 +111,7 @@ def add_text(result: pl.DataFrame) -> pl.DataFrame:
 # Rows per chunk: small enough that a chunk's columns stay in cache and a sweep of searched plans never
 # holds millions of candidate rows at once; large enough that numpy's per-call overhead is amortised.
 EXPLICIT_CHUNK = 131_072
-SEARCHED_CHUNK = 16
+SEARCHED_CHUNK = 64
 
 
 def _chunks(scen: Columns) -> list[np.ndarray]:

@@ -6,8 +6,9 @@ anchored to the measurements in ../shared/reference/kernels/; docs/model.md ("Ef
   bytes of its operands at HBM bandwidth (small-M GEMMs are memory-bound: reference G028-G033).
 * Attention: peak x fraction(generation) x relative(s) x c(s) / c(8192), c(s) = s / (s + s_c).
 * Collectives: NCCL's cost model (src/graph/tuning.cc): base + steps x step latency + bus bytes / (bus
-  bandwidth x protocol share), the cheapest protocol (LL or Simple) and algorithm (ring, or tree / PAT
-  with log2(nodes) network levels at a lower bandwidth share).
+  bandwidth x protocol share), the cheapest protocol (LL or Simple) and algorithm (ring, or for all-reduce
+  the tree, and for all-gather / reduce-scatter with one rank per node PAT, with log2(nodes) network levels
+  at a lower bandwidth share).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def collective_s(cat: Catalog, kind: str, nbytes, n_in, n_out, bw_in, bw_out, nv
     ring_nvl = np.maximum(n - 1 - ring_net, 0)
     tree_net = np.ceil(np.log2(np.maximum(n_out, 1)))
     tree_nvl = np.maximum(n_in - 1, 0)
+    # NCCL runs trees for all-reduce only; all-gather / reduce-scatter get PAT (log-depth) only with one rank
+    # per node, else a ring.
+    tree_ok = (kind == "ar") | (n_in <= 1)
     best = np.full(np.shape(bus_bytes), np.inf)
     for p in (LL, SIMPLE):
         bw = ring_bw * share[p] * GB
@@ -78,7 +82,7 @@ def collective_s(cat: Catalog, kind: str, nbytes, n_in, n_out, bw_in, bw_out, nv
             + passes * (tree_nvl * nvl[p] + tree_net * net[p]) * 1e-6
             + bus_bytes / (bw * np.where(inside, 1.0, tree_share))
         )
-        best = np.minimum(best, np.minimum(ring, tree))
+        best = np.minimum(best, np.where(tree_ok, np.minimum(ring, tree), ring))
     return np.where(n > 1, best, 0.0)
 
 

@@ -134,3 +134,50 @@ def test_no_nan_or_infinity_reaches_the_output(batch):
             assert math.isfinite(row["train_energy_mwh"]) and row["train_energy_mwh"] > 0
         else:
             assert row["train_reason"]
+
+
+@SETTINGS
+@given(scenarios(explicit_plan="auto"), st.sampled_from([1.25, 1.5, 2.0, 3.0]))
+def test_more_gpus_with_searched_plans_never_slower_unless_the_result_says_why(s, factor):
+    # Issue 9, defect 10: adding GPUs may lengthen wall-clock by at most 2% unless the plan note explains it
+    # (batch rounding, GPUs left idle because no plan divides them).
+    bigger = max(int(s.cluster.gpu_count * factor) // 8 * 8, s.cluster.gpu_count + 8)
+    one, two = _pair(s, s.edited("cluster", gpu_count=bigger))
+    assume(one["train_fits"])
+    assert two["train_fits"], two["train_reason"]
+    if two["train_wall_clock_days"] > one["train_wall_clock_days"] * 1.02:
+        assert two["train_plan_note"], (one["train_wall_clock_days"], two["train_wall_clock_days"])
+
+
+@SETTINGS
+@given(
+    scenarios(explicit_plan="auto"),
+    st.sampled_from([1, 2, 4, 8]),
+    st.sampled_from([1, 2, 4]),
+    st.sampled_from([1, 3]),
+    st.sampled_from([1, 2]),
+    st.sampled_from(["selective", "full"]),
+)
+def test_searched_plan_is_never_slower_than_an_explicit_one(s, tp, pp, zero, mb, recompute):
+    # The search keeps the best plans of its best structures; any plan a user could write with the same
+    # choices it searches (TP, PP, ZeRO 1/3, micro-batch, recomputation) must not beat it.
+    explicit = s.edited(
+        "training", parallelism={"tp": tp, "pp": pp, "zero": zero, "microbatch": mb}, recompute=recompute
+    )
+    auto, fixed = _pair(s.edited("training", recompute="auto"), explicit)
+    assume(fixed["train_fits"] and fixed["train_gpus_used"] == fixed["n_gpus"])
+    assert auto["train_fits"]
+    assert auto["train_tokens_per_s"] >= fixed["train_tokens_per_s"] * (1 - 1e-9), (
+        {k: auto[f"train_{k}"] for k in ("tp", "pp", "zero", "microbatch", "recompute", "interleave")},
+        {k: fixed[f"train_{k}"] for k in ("tp", "pp", "zero", "microbatch", "recompute", "interleave")},
+    )
+
+
+@SETTINGS
+@given(st.lists(scenarios(), min_size=1, max_size=4))
+def test_a_plan_reported_feasible_fits_in_memory(batch):
+    for row in evaluate(resolve(batch)).iter_rows(named=True):
+        if row["train_fits"]:
+            assert row["train_mem_gb"] <= row["train_hbm_gb"] * (1 + 1e-12)
+        else:
+            assert row["train_reason"]

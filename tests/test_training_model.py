@@ -43,15 +43,17 @@ def test_model_flops_per_token_is_6n_plus_attention():
 
 
 def test_optimizer_state_memory_by_zero_stage():
-    # Llama 2 7B (6.74e9 parameters) on 8 GPUs, one replica per GPU (TP1 PP1 DP8). ZeRO paper: 2 bytes of
-    # weights, 2 of gradients, 12 of Adam state per parameter; ZeRO-1 shards the 12, ZeRO-2 also the 2 of
-    # gradients, ZeRO-3 everything.
+    # Llama 2 7B (6.74e9 parameters, 32 layers) on 8 GPUs, one replica per GPU (TP1 PP1 DP8). ZeRO paper: 2 bytes
+    # of weights, 2 of gradients, 12 of Adam state per parameter; ZeRO-1 shards the 12, ZeRO-2 also the 2 of
+    # gradients, ZeRO-3 everything, and then holds two layers' weights gathered (the one computing and the next
+    # one prefetched): 2 x 6.74e9 / 32 x 2 bytes.
     p = 6.74e9
+    gathered = 2 * p / 32 * 2 / GIB
     expected = {  # (weights, gradients, optimizer) in GiB
         0: (2 * p / GIB, 2 * p / GIB, 12 * p / GIB),
         1: (2 * p / GIB, 2 * p / GIB, 12 * p / 8 / GIB),
         2: (2 * p / GIB, 2 * p / 8 / GIB, 12 * p / 8 / GIB),
-        3: (2 * p / 8 / GIB, 2 * p / 8 / GIB, 12 * p / 8 / GIB),
+        3: (2 * p / 8 / GIB + gathered, 2 * p / 8 / GIB, 12 * p / 8 / GIB),
     }
     runs = train(
         *[
@@ -90,9 +92,12 @@ def test_explicit_plan_is_honoured():
     assert {k: t["plan"][k] for k in plan} == plan and t["plan"]["recompute"] == "selective"
 
 
-def test_explicit_plan_that_cannot_divide_the_gpus_says_so():
+def test_explicit_plan_that_cannot_divide_the_gpus_uses_fewer_and_says_so():
+    # TP8 x PP3 = 24 GPUs per replica: 64 GPUs hold two replicas (48 GPUs), 16 stay idle, and the result says so.
     (t,) = train(scenario(n=64, plan={"tp": 8, "pp": 3}))
-    assert t["fits"] is False and t["reason"] == "GPU count is not TP x PP x DP"
+    assert t["fits"] and t["plan"]["dp"] == 2 and t["plan"]["gpus_used"] == 48
+    assert "48 of 64 GPUs" in t["plan"]["note"]
+    assert t["idle_breakdown_pct"]["unused_gpus"] == pytest.approx(16 / 64 * 100, rel=1e-9)
 
 
 def test_auto_plan_is_the_fastest_that_fits():
@@ -109,20 +114,21 @@ def test_auto_plan_is_the_fastest_that_fits():
             assert auto["step_time_s"] <= t["step_time_s"] * (1 + 1e-12)
 
 
-def test_tensor_parallel_all_reduce_time():
-    # Llama 3.1 70B, 8,192-token micro-batch, TP8 on NVLink 4 without overlap. Per layer and micro-batch:
-    # 4 all-reduces of T x h x 2 bytes = 8,192 x 8,192 x 2 = 134.2 MB. Ring all-reduce on 8 GPUs:
-    # 2 x (7/8 x S / (450 GB/s x 0.82 measured NCCL efficiency) + 10 us latency) = 0.6566 ms.
-    # 80 layers x 4 x 0.6566 ms = 0.2101 s per micro-batch; DP = 64/8 = 8, 64 sequences -> 8 micro-batches.
+def test_tensor_parallel_time_per_step():
+    # Llama 3.1 70B, 8,192-token micro-batch, TP8 on NVLink 4 without overlap, sequence parallelism. Per layer
+    # and micro-batch 8 all-gathers / reduce-scatters of T x h x 2 bytes = 134.2 MB, plus 2 for the embedding
+    # and logits. NCCL ring, Simple protocol, 8 ranks: 8.4 + 7 x 3.4 us + 7/8 x S / (450 GB/s x 0.82 measured
+    # bus bandwidth) = 350.5 us. DP = 64/8 = 8, 64 sequences -> 8 micro-batches per step.
     S = 8192 * 8192 * 2
-    t_ar = 2 * (7 / 8 * S / (450e9 * 0.82) + 10e-6)
-    assert t_ar == pytest.approx(6.566e-4, rel=1e-3)
+    half = 8.4e-6 + 7 * 3.4e-6 + 7 / 8 * S / (450e9 * 0.82)
+    assert half == pytest.approx(350.5e-6, rel=1e-3)
     (t,) = train(scenario(plan={"tp": 8, "pp": 1, "microbatch": 1, "zero": 1}, tp_comm_overlap=False, recompute="none"))
-    assert t["step_breakdown_s"]["tensor_parallel"] == pytest.approx(8 * 80 * 4 * t_ar, rel=1e-9)
+    assert t["step_breakdown_s"]["tensor_parallel"] == pytest.approx(8 * (80 * 8 + 2) * half, rel=1e-9)
 
 
 def test_pipeline_bubble_is_p_minus_1_over_m_v():
-    # Narayanan et al. 2021: bubble = (p - 1) / (m x v) of the ideal pipeline time.
+    # Narayanan et al. 2021: bubble = (p - 1) / (m x v) of the ideal pipeline time (m micro-batches of one
+    # stage's compute and exposed communication).
     (t,) = train(
         scenario(
             n=64,
@@ -133,9 +139,12 @@ def test_pipeline_bubble_is_p_minus_1_over_m_v():
     )
     b = t["step_breakdown_s"]
     m = 128 / (64 / 32)  # 2 replicas -> 64 micro-batches each
-    ideal = b["compute"] + b["tensor_parallel"] + b["expert_parallel"] + b["pipeline_p2p"]
+    contention = CAT.fitted["comm_sm_share"].value  # NCCL's SM share of hidden communication is not bubble
     assert t["plan"]["micro_batches"] == m
-    assert b["pipeline_bubble"] / ideal == pytest.approx((4 - 1) / (m * 2), rel=1e-9)
+    ideal = b["compute"] + b["tensor_parallel"] + b["context_parallel"] + b["expert_parallel"] + b["pipeline_p2p"]
+    ratio = b["pipeline_bubble"] / ideal
+    assert ratio <= (4 - 1) / (m * 2) * (1 + 1e-9)
+    assert ratio == pytest.approx((4 - 1) / (m * 2), rel=contention)
 
 
 def test_recompute_costs_one_forward_pass():
@@ -149,10 +158,11 @@ def test_recompute_costs_one_forward_pass():
 
 
 def test_moe_uses_active_parameters_for_compute():
-    # Mixtral 8x7B: 12.9B of 46.7B parameters are active per token (Jiang et al. 2024).
+    # Mixtral 8x7B: 12.9B of 46.7B parameters are active per token (Jiang et al. 2024); the untied input
+    # table (32,000 x 4,096) is a lookup, not FLOPs (PaLM's definition, appendix B).
     (t,) = train(scenario(n=64, model="mixtral-8x7b", seq_len_tokens=4096))
     per_token = t["mfu"] * 64 * 989.4e12 / t["tokens_per_s"]
-    assert per_token == pytest.approx(6 * 12.9e9 + 12 * 32 * 4096 * 4096, rel=1e-9)
+    assert per_token == pytest.approx(6 * (12.9e9 - 32000 * 4096) + 12 * 32 * 4096 * 4096, rel=1e-9)
 
 
 def test_batch_equals_one_at_a_time():

@@ -104,8 +104,10 @@ def auto_pattern(scen: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
 @functools.cache
 def _grid(dims: tuple[str, ...], coarse: frozenset[str]) -> np.ndarray:
     """Every combination of the options of `dims` (the COARSE values for dims in `coarse`), one row each."""
+    if not dims:
+        return np.zeros((1, 0), dtype=np.int64)
     values = [COARSE[d] if d in coarse else OPTIONS[d] for d in dims]
-    grid = np.array(list(itertools.product(*values)) or [()], dtype=np.int64).reshape(-1, len(dims))
+    grid = np.array(list(itertools.product(*values)), dtype=np.int64).reshape(-1, len(dims))
     col = {d: grid[:, i] for i, d in enumerate(dims)}
     ok = np.ones(len(grid), dtype=bool)
     if "v" in col and "pp" in col:
@@ -122,56 +124,94 @@ def _grid(dims: tuple[str, ...], coarse: frozenset[str]) -> np.ndarray:
 MAX_SEARCHED_MB_TOKENS = 32768
 
 
-def _rows(scen: Columns, fixed: dict[str, np.ndarray], groups, coarse: frozenset[str] = frozenset()):
-    """Candidate rows: per pattern of searched keys, the product of their options (coarse where asked),
-    less the combinations a search never needs (checked on a few scenario columns before anything else is
-    computed). Returns the index of each row into `fixed` and its plan columns."""
+def _rows(
+    scen: Columns,
+    fixed: dict[str, np.ndarray],
+    groups,
+    coarse: frozenset[str] = frozenset(),
+    scen_rows: np.ndarray | None = None,
+):
+    """Candidate rows: per pattern of searched keys, the structures (TP, CP, PP, EP...) that can run at all
+    (_structure_ok), each times the options of its searched schedule keys (coarse where asked), less the
+    schedules a search never needs (_schedule_ok). `scen_rows` maps the rows of `fixed` to scenario rows
+    (identity by default). Returns the index of each candidate into `fixed`, its plan columns and which keys
+    were searched."""
+    scen_rows = np.arange(scen.n) if scen_rows is None else scen_rows
     index_parts, col_parts, auto_parts = [], {d: [] for d in DIMS}, {d: [] for d in DIMS}
     for pattern, members in groups:
         auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
-        grid = _grid(auto, frozenset(coarse & set(auto)))
-        index = np.repeat(members, len(grid))
-        index_parts.append(index)
+        s_auto = tuple(d for d in auto if d in STRUCTURE)
+        k_auto = tuple(d for d in auto if d in SCHEDULE)
+        s_grid = _grid(s_auto, frozenset(coarse & set(s_auto)))
+        k_grid = _grid(k_auto, frozenset(coarse & set(k_auto)))
+        # Structures first: what cannot run is dropped before its schedules are multiplied in.
+        idx = np.repeat(members, len(s_grid))
+        cols = {
+            d: (np.tile(s_grid[:, s_auto.index(d)], len(members)) if d in s_auto else fixed[d][idx]).astype(np.float64)
+            for d in STRUCTURE
+        }
+        ok = _keep_some(_structure_ok(scen, scen_rows[idx], cols, set(s_auto)), scen_rows[idx], scen.n)
+        idx = idx[ok]
+        reps = len(k_grid)
+        index = np.repeat(idx, reps)
+        for d in STRUCTURE:
+            col_parts[d].append(np.repeat(cols[d][ok], reps))
+        for d in SCHEDULE:
+            col_parts[d].append(
+                (np.tile(k_grid[:, k_auto.index(d)], len(idx)) if d in k_auto else fixed[d][index]).astype(np.float64)
+            )
         for d in DIMS:
-            if d in auto:
-                col_parts[d].append(np.tile(grid[:, auto.index(d)], len(members)))
-            else:
-                col_parts[d].append(fixed[d][index])
             auto_parts[d].append(np.full(len(index), d in auto))
-    cols = {d: np.concatenate(v).astype(np.float64) for d, v in col_parts.items()}
+        index_parts.append(index)
+    cols = {d: np.concatenate(v) for d, v in col_parts.items()}
     searched = {d: np.concatenate(v) for d, v in auto_parts.items()}
     index = np.concatenate(index_parts)
     # Interleaving only with PP; a shard group only with ZeRO (also where PP or ZeRO was fixed).
     ok = ~((cols["v"] > 1) & (cols["pp"] == 1)) & ~((cols["shard"] == DOMAIN_SHARD) & (cols["zero"] == 0))
+    ok &= _schedule_ok(scen, scen_rows[index], cols, searched)
+    ok = _keep_some(ok, scen_rows[index], scen.n)
     return index[ok], {d: v[ok] for d, v in cols.items()}, {d: v[ok] for d, v in searched.items()}
 
 
-def _prefilter(scen: Columns, index: np.ndarray, cols: dict, searched: dict) -> np.ndarray:
-    """Searched combinations dropped before anything is computed for them: structural impossibilities (more
-    model ranks than GPUs, heads not divisible by TP, more stages than layers, experts not divisible by EP),
-    and what cannot help: interleaving deeper than a stage's layers or not dividing them, micro-batches of more
-    than MAX_SEARCHED_MB_TOKENS, CP that cuts sequences below CP_MIN_TOKENS, TP beyond two scale-up domains,
-    a domain-sized shard group where the data-parallel group fits in one domain."""
+def _structure_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: set[str]) -> np.ndarray:
+    """Searched structures dropped before anything is computed for them: more model ranks than GPUs, heads
+    not divisible by TP, TP beyond two scale-up domains, more stages than layers, CP that cuts sequences below
+    CP_MIN_TOKENS or not into 2 x CP chunks, experts not divisible by EP."""
 
     def col(name):
-        return getattr(scen, name)[index]
+        return getattr(scen, name)[rows]
 
     layers, seq, n = col("m_layers"), col("seq"), col("n_gpus")
+    tp, cp, pp = cols["tp"], cols["cp"], cols["pp"]
+    bad = tp * cp * pp > n
+    if "tp" in searched:
+        bad |= (
+            (col("m_heads") % tp != 0)
+            | ((col("m_kv_heads") % tp != 0) & (tp % col("m_kv_heads") != 0))
+            | (tp > 2 * col("su_domain"))
+        )
+    if "pp" in searched:
+        bad |= pp > layers
+    if "cp" in searched:
+        bad |= (cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0))
+    if "ep" in searched:
+        bad |= (cols["ep"] > 1) & (np.maximum(col("m_experts"), 1.0) % cols["ep"] != 0)
+    return ~bad
+
+
+def _schedule_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: dict) -> np.ndarray:
+    """Searched schedules that cannot help: interleaving deeper than a stage's layers or not dividing them,
+    micro-batches of more than MAX_SEARCHED_MB_TOKENS, a domain-sized shard group where the data-parallel
+    group fits in one domain."""
+
+    def col(name):
+        return getattr(scen, name)[rows]
+
     tp, cp, pp, v, mb = cols["tp"], cols["cp"], cols["pp"], cols["v"], cols["mb"]
-    lst = np.ceil(layers / pp)
+    lst = np.ceil(col("m_layers") / pp)
     bad = searched["v"] & (v > 1) & ((lst % v != 0) | (v > lst))
-    bad |= searched["mb"] & (mb > 1) & (mb * seq > MAX_SEARCHED_MB_TOKENS)
-    ranks = tp * cp * pp
-    bad |= ranks > n
-    bad |= searched["tp"] & (
-        (col("m_heads") % tp != 0)
-        | ((col("m_kv_heads") % tp != 0) & (tp % col("m_kv_heads") != 0))
-        | (tp > 2 * col("su_domain"))
-    )
-    bad |= searched["pp"] & (pp > layers)
-    bad |= searched["cp"] & (cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0))
-    bad |= searched["ep"] & (cols["ep"] > 1) & (np.maximum(col("m_experts"), 1.0) % cols["ep"] != 0)
-    dp_full = np.floor(n / np.maximum(ranks, 1.0))
+    bad |= searched["mb"] & (mb > 1) & (mb * col("seq") > MAX_SEARCHED_MB_TOKENS)
+    dp_full = np.floor(col("n_gpus") / np.maximum(tp * cp * pp, 1.0))
     per_domain = np.maximum(np.floor(col("su_domain") / np.maximum(tp * cp, 1.0)), 1.0)
     bad |= searched["shard"] & (cols["shard"] == DOMAIN_SHARD) & (dp_full <= per_domain)
     return ~bad
@@ -212,7 +252,8 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     deepest = np.ones_like(v)
     for option in DEEPEST_V:
         deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
-    # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped.
+    # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped (v_searched
+    # is 1 where those options are in the grid too).
     same_v = (v == AUTO) & (c.v_searched == 1) & np.isin(deepest, (1, 2, 4))
     v = np.where(v == AUTO, deepest, v)
     c.v = v.astype(np.float64)
@@ -277,12 +318,30 @@ def _filter(c: Columns, keep: np.ndarray, n_scenarios: int) -> Columns:
     return out
 
 
+def _dominated(c: Columns) -> np.ndarray:
+    """Rows no faster than a sibling that fits: where ZeRO-1 without recomputation fits a layout (same
+    scenario, structure, micro-batch and interleaving), ZeRO-2/3 and selective recomputation of that layout
+    only add communication or compute (ZeRO-2/3 move at least ZeRO-1's bytes; recomputation adds work)."""
+    free = (c.zero == 1) & (c.rc == 0) & (c.rcl == 0) & (c.reason == 0) & (c.p_rc == AUTO)
+    if not free.any():
+        return np.zeros(c.n, dtype=bool)
+    # One integer per layout: TP, CP, PP, EP, expert TP and micro-batch are powers of two (3-4 bits of log2
+    # each), interleaving below 32, DP given by the rest and the idle-GPU variant bit.
+    code = c.scenario_row.astype(np.int64)
+    for x, bits in ((c.tp, 3), (c.cp, 3), (c.pp, 3), (c.ep, 4), (c.etp, 3), (c.mb, 3)):
+        code = (code << bits) | np.log2(x).astype(np.int64)
+    code = (((code << 5) | c.v.astype(np.int64)) << 1) | c.dpv.astype(np.int64)
+    _, group = np.unique(code, return_inverse=True)
+    has_free = np.bincount(group, weights=free, minlength=group.max() + 1) > 0
+    return has_free[group] & ~free
+
+
 def _timed(c: Columns, cat: Catalog, n_scenarios: int) -> Columns:
     settle_recompute(c, cat)
     # A plan that does not fit with every layer recomputed is not worth timing (kept only to say why).
     c.reason = np.where((c.reason == 0) & (c.rcl > c.layers_stage), 9, c.reason)
     c.rcl = np.minimum(c.rcl, c.layers_stage)
-    c = _filter(c, np.ones(c.n, dtype=bool), n_scenarios)
+    c = _filter(c, ~_dominated(c), n_scenarios)
     step(c, cat)
     return c
 
@@ -310,9 +369,8 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
         members = np.flatnonzero(structure_auto)
         groups = [(p, members[pattern[members] == p]) for p in np.unique(pattern[members])]
         index, cols, searched = _rows(scen, fixed, groups, frozenset(COARSE))
-        ok = _keep_some(_prefilter(scen, index, cols, searched), index, n)
-        index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
-        cols["v_searched"] = searched["v"][ok].astype(np.float64)
+        # In this pass "deepest" is the only interleaving tried, so it never duplicates another row.
+        cols["v_searched"] = np.zeros(len(index))
         c = _prepare(scen, index, cols)
         auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
         c = _filter(c, _searchable(c, auto_of), n)
@@ -341,11 +399,9 @@ def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray
     fixed2 = {d: (np.concatenate(shortlist[d]) if d in STRUCTURE else fixed[d][rows]) for d in DIMS}
     sub_pattern = _pattern(fixed2, DIMS)
     groups = [(p, np.flatnonzero(sub_pattern == p)) for p in np.unique(sub_pattern)]
-    local_index, cols, searched = _rows(scen, fixed2, groups)
+    local_index, cols, searched = _rows(scen, fixed2, groups, scen_rows=rows)
     index = rows[local_index]
-    ok = _keep_some(_prefilter(scen, index, cols, searched), index, n)
-    index, cols = index[ok], {d: v[ok] for d, v in cols.items()}
-    cols["v_searched"] = searched["v"][ok].astype(np.float64)
+    cols["v_searched"] = searched["v"].astype(np.float64)
     c = _prepare(scen, index, cols)
     auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
     c = _filter(c, _searchable(c, auto_of), n)
