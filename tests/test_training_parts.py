@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from whatif.engine import Scenario, load_catalog, resolve
-from whatif.engine import kernels
+from whatif.engine import Scenario, kernels, load_catalog, resolve
 from whatif.engine.columns import Columns
 from whatif.engine.training.plans import search
 
