@@ -157,7 +157,6 @@ class NcclModel(BaseModel):
     nvlink_step_us: tuple[float, float, float]
     net_step_us: tuple[float, float, float]
     protocol_bandwidth_share: tuple[float, float, float]
-    tree_level_us: PositiveFloat
     tree_bandwidth_share: float = Field(gt=0, le=1)
     basis: str = Field(min_length=3)
 

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 from whatif.tui.cli import main
 
 DOC = Path(__file__).parents[1] / "docs" / "model.md"
@@ -35,3 +36,12 @@ def test_the_example_scenarios_in_presets_md_are_valid():
     assert scenario.training is not None and scenario.inference is not None
     shape, _ = parse_scenario(blocks[1], "docs/presets.md model shape")
     assert shape.training.model.layers == 48
+
+
+@pytest.mark.slow
+def test_cross_validation_table_in_docs_is_current(capsys):
+    text = DOC.read_text()
+    documented = re.search(r"<!-- cross:begin -->\n(.*?)<!-- cross:end -->", text, re.S).group(1)
+    assert main(["validate", "--cross", "--markdown"]) == 0
+    current = capsys.readouterr().out
+    assert documented.strip() == current.strip(), "run `whatif validate --cross --markdown` and update docs/model.md"

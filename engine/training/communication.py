@@ -12,7 +12,7 @@ spans more GPUs than a non-blocking pod gets 1 / oversubscription of its NIC ban
 * Context parallel (ring attention): each rank receives cp - 1 K/V chunks forward and twice that backward,
   overlapped with the attention of the chunk in hand.
 * Expert parallel: dispatch and combine all-to-alls forward and backward per MoE layer; node-limited
-  routing sends a token once per remote node (at most moe_max_nodes); exposed unless moe_a2a_overlap.
+  routing sends a token once per remote node (of at most moe_max_nodes nodes); exposed unless moe_a2a_overlap.
 * Pipeline: 2 v sends of Tc h 2 / t bytes per micro-batch; the bubble is (p - 1) / v micro-batch times.
 * Data parallel over d x cp ranks (experts over their expert-data-parallel group): ZeRO 0/1 reduce-scatter
   (+ all-gather) once per step behind the last micro-batch's backward (and the first's forward); ZeRO-2
@@ -74,6 +74,7 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     mlp_tp = (1 - ms) + ms * (etp > 1)
     halves_fwd = 2.0 + 2.0 * mlp_tp
     rcl = np.minimum(c.rcl, L)
+    # + 2: the embedding's output scattered to the sequence-parallel ranks and gathered again before the logits.
     tp_mb = np.where(t > 1, (L * 2.0 * halves_fwd + rcl * halves_fwd + 2.0) * half, 0.0)
     inside = tp_out <= 1
     hidden = np.where((c.tp_overlap == 1) & inside, c.k_tp_overlap_fraction, 0.0)
@@ -105,7 +106,11 @@ def step_communication(c: Columns, cat: Catalog) -> None:
         off = k * (ep - n_loc) / np.maximum(ep, 1.0)
         hit = (ep_nodes - 1) * (1 - (1 - 1 / ep_nodes) ** k)
         # DeepEP-style dispatch sends a token once per remote node it needs; node-limited routing caps those nodes.
-        dedup = np.minimum(off, np.minimum(hit, c.moe_max_nodes))
+        # Node-limited routing picks at most M nodes per token (DeepSeek-V3: M = 4), its own among them with
+        # probability 1 / nodes: at most M (1 - 1 / nodes) remote nodes on average.
+        finite = np.isfinite(c.moe_max_nodes)
+        limit = np.where(finite, np.where(finite, c.moe_max_nodes, 0.0) * (1 - 1 / ep_nodes), np.inf)
+        dedup = np.minimum(off, np.minimum(hit, limit))
         off = np.where((c.moe_dedup == 1) | np.isfinite(c.moe_max_nodes), dedup, off)
         tokens = Tc / t
         inside_copies = k * n_loc / np.maximum(ep, 1.0)

@@ -84,7 +84,8 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     # Memory-bound work per token and layer (elements of 16 bits), forward: two norms (read and write h
     # each), two residual adds (read 2h, write h each), the activation function (read n_mats - 1 widths of
     # f, write one). Norms and residuals split over TP only with sequence parallelism.
-    f_eff = (1 - ms) * c.m_ffn + ms * (c.m_topk * c.etp + c.m_shared) * c.m_expert_ffn
+    # A routed copy reaches e_t GPUs, each holding f_e / e_t of its width: k f_e elements per token per GPU.
+    f_eff = (1 - ms) * c.m_ffn + ms * (c.m_topk + c.m_shared) * c.m_expert_ffn
     ew_repl, ew_split = 10.0 * h, c.m_mats * f_eff
     ew = np.where(c.sp == 1, (ew_repl + ew_split) / t, ew_repl + ew_split / t)
     # Without FlashAttention the a x s scores per token are written by QK^T, read and written by the fused

@@ -289,14 +289,13 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
 
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
     """Rows a search keeps: beyond the structural rules, no CP that cuts sequences below CP_MIN_TOKENS, no
-    TP beyond two scale-up domains and no selective recomputation that stores nothing less."""
+    TP beyond two scale-up domains."""
     keep = np.ones(c.n, dtype=bool)
     searched = fixed_index_auto
     keep &= ~(searched["cp"] & (c.cp > 1) & (c.seq / c.cp < CP_MIN_TOKENS))
     keep &= ~(searched["tp"] & (c.tp > 2 * c.su_domain))
     keep &= ~(searched["etp"] & (c.etp > 1) & (c.ep == 1))
     keep &= ~(searched["shard"] & (c.zero == 0))
-    keep &= ~(searched["rc"] & (c.rc == 1) & (c.flash == 1) & (c.sp == 0))
     keep &= c.reason != 11
     return keep
 
