@@ -450,6 +450,7 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         "i_gemm_d_half": curves[i.precision].d_half,
         "i_gemm_fixed_us": curves[i.precision].t_fixed_us,
         "i_expert_gemm_tflops": ceiling(expert_compute),
+        "i_expert_compute_bytes": PRECISION_BYTES[expert_compute],
         "i_expert_d_half": curves[expert_compute].d_half,
         "i_expert_fixed_us": curves[expert_compute].t_fixed_us,
         # lm_head and attention stay in 16 bits (quantized checkpoints keep them so)
@@ -469,7 +470,8 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         "i_pp": i.pp,
         "i_gpus": i.gpu_count or c.gpu_count,
         "i_chunk": i.prefill_chunk_tokens if i.chunked_prefill else math.inf,
-        "i_kv_fraction": i.kv_cache_memory_fraction,
+        "i_kv_fraction": i.kv_cache_memory_fraction if i.gpu_memory_fraction is None else 1.0,
+        "i_engine_fraction": i.gpu_memory_fraction or 1.0,
         "i_ttft_limit_ms": i.ttft_p99_limit_ms or math.nan,
         "i_tpot_limit_ms": i.tpot_p99_limit_ms or math.nan,
         "i_paged": int(i.kv_admission == "paged"),

@@ -313,6 +313,9 @@ class Inference(_Section):
     # Share of the memory left after the weights and the runtime reserve that the engine gives to the KV
     # cache (TensorRT-LLM's kv_cache_free_gpu_mem_fraction, whose default is 0.9).
     kv_cache_memory_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    # Instead: the share of the whole GPU memory the engine may use, its KV cache getting what the weights and
+    # the runtime reserve leave of it (vLLM's gpu_memory_utilization, default 0.9; SGLang's mem_fraction_static).
+    gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     # "auto": the weights' precision, but never below fp8 (quantized checkpoints keep an fp8 KV cache).
     kv_cache_precision: Literal["auto", "bf16", "fp8", "fp4"] = "auto"
     # Mixed batching always; chunking caps the prompt tokens one iteration takes (Sarathi-Serve style).

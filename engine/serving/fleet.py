@@ -36,9 +36,6 @@ REASONS = {
 # Bottleneck codes: physics.PARTS (0-6), then these.
 BOTTLENECKS = (*physics.PARTS, "memory capacity", "request rate above capacity")
 MEMORY_CODE, OVERLOAD_CODE = len(physics.PARTS), len(physics.PARTS) + 1
-# The offline (closed-loop) operating point: every replica at its batch limit, as close to saturation as a
-# stable queue gets.
-CLOSED_LOOP = 0.98
 
 
 def expand(scen: Columns) -> Columns:
@@ -198,13 +195,14 @@ def _merge(a: Pool, b: Pool, use_b: np.ndarray) -> Pool:
 
 
 def _kv_transfer_s(c: Columns) -> np.ndarray:
-    """Seconds to send one request's KV cache from a prefill to a decode replica: every layer's KV of its
-    prompt, each prefill GPU sending its share, over the scale-up fabric when both pools sit in one scale-up
-    domain, else over the GPUs' NICs (plus NCCL's point-to-point latency)."""
+    """Seconds from a prompt's last prefill iteration to the decode replica holding its KV cache: every layer's
+    KV of the prompt, each prefill GPU sending its share, over the scale-up fabric when both pools sit in one
+    scale-up domain, else over the GPUs' NICs; plus the handshake's fixed cost (fitted,
+    serving_pd_handshake_ms)."""
     kv_bytes = physics.kv_bytes_per_seq(c, c.i_prompt, c.i_layers)
     inside = c.i_gpus <= c.su_domain
     per_gpu = np.where(inside, c.su_gb_s * c.su_eff, c.nics * c.nic_gb_s * c.so_eff / c.gpn)
-    return kv_bytes / (c.tp_p * c.pp * per_gpu * 1e9) + 2e-5
+    return kv_bytes / (c.tp_p * c.pp * per_gpu * 1e9) + c.k_serving_pd_handshake_ms * 1e-3
 
 
 def _host_load_s(c: Columns) -> np.ndarray:
@@ -346,11 +344,11 @@ def fleet_rate_within(c: Columns, plans: Plans, ttft_limit_ms=None, tpot_limit_m
     return rate
 
 
-def _pool_state(pool: Pool, c: Columns, live: np.ndarray):
-    """A pool at its operating point: the offered rate where it keeps up, else (offline or overloaded) a closed
-    loop at its batch limit. Returns the latency, the iteration's parts, its power while running, and the
-    share of time it runs."""
-    lam = np.where(live, c.i_rate / np.maximum(pool.replicas, 1.0), CLOSED_LOOP * pool.lam_sat)
+def _pool_state(pool: Pool, c: Columns, live: np.ndarray, closed_rate: np.ndarray):
+    """A pool at its operating point: the offered rate where it keeps up, else (offline or overloaded) the
+    closed loop's rate (`closed_rate`, the fleet's). Returns the latency, the iteration's parts, its power
+    while running, and the share of time it runs."""
+    lam = np.where(live, c.i_rate, closed_rate) / np.maximum(pool.replicas, 1.0)
     lat = latency(pool.step, pool.load0.at(lam), pool.preempt, closed_loop=~live)
     k_op = np.sum(lat.iteration_weight * lat.iteration_k, axis=1)
     parts = physics.step_parts(pool.parts, pool.step, lat.n, k_op)
@@ -359,13 +357,65 @@ def _pool_state(pool: Pool, c: Columns, live: np.ndarray):
     return lat, parts, run_w, busy
 
 
+def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
+    """The rate at which a closed loop's requests see the fleet (offline: every replica holding its batch limit
+    of B requests, a new one admitted as one leaves). By the arrival theorem of closed queueing networks
+    (Lavenberg & Reiser 1980) a request arriving to a loop of B sees it as it is with B - 1 others: the open
+    system whose population R x (TTFT + (O - 1) TPOT) is (B - 1) x replicas, found by a k-ary search below
+    capacity (mean latencies from `latency` without slot waiting). NaN outside `rows`."""
+    out = np.full(r.n, np.nan)
+    loop_rate = np.full(r.n, np.nan)
+    if not len(rows):
+        return out, loop_rate
+    sub, p = r.take(rows), plans.rows(rows)
+    cap = sub.capacity_rps * 0.999
+    population = np.maximum(p.main.limit - 1.0, 0.0) * p.main.replicas
+    points = int(np.clip(64 // len(rows), 1, 8))
+    frac = np.arange(1, points + 1) / (points + 1.0)
+    idx = np.repeat(np.arange(len(rows)), points)
+    main = p.main.rows(idx)
+    pre = p.prefill.rows(np.repeat(np.arange(len(p.pre_rows)), points)) if p.prefill is not None else None
+    pre_at = np.flatnonzero(np.repeat(p.disagg, points))
+    transfer = _kv_transfer_s(sub.take(p.pre_rows)) if len(p.pre_rows) else None
+    output = np.repeat(sub.i_output, points)
+    lo, hi = np.zeros(len(rows)), cap.copy()
+    for _ in range(3 if points > 1 else 10):
+        rate = (lo[:, None] + (hi - lo)[:, None] * frac[None, :]).ravel()
+        lat = latency(main.step, main.load0.at(rate / np.maximum(main.replicas, 1.0)), main.preempt, closed_loop=True)
+        ttft = lat.ttft_mean()
+        if pre is not None:
+            lp = latency(pre.step, pre.load0.at(rate[pre_at] / np.maximum(pre.replicas, 1.0)), None, closed_loop=True)
+            ttft[pre_at] = lp.ttft_mean() + np.repeat(transfer, points)
+        e2e = np.nan_to_num(ttft + np.maximum(output - 1.0, 0.0) * lat.tpot_mean_all(), nan=np.inf)
+        below = (rate * e2e <= np.repeat(population, points)).reshape(len(rows), points)
+        count = below.sum(axis=1)  # the population rises with the rate
+        grid = rate.reshape(len(rows), points)
+        at = np.arange(len(rows))
+        new_lo = np.where(count > 0, grid[at, np.maximum(count - 1, 0)], lo)
+        hi = np.where(count < points, grid[at, np.minimum(count, points - 1)], hi)
+        lo = new_lo
+    out[rows] = np.where(population > 0, 0.5 * (lo + hi), 0.0)
+    # The loop's own rate: its B requests each take TTFT + (O - 1) TPOT (Little's law), at most capacity.
+    lat0 = latency(p.main.step, p.main.load0.at(np.zeros(len(rows))), None, closed_loop=True)
+    e2e0 = lat0.ttft_mean() + np.maximum(sub.i_output - 1.0, 0.0) * lat0.tpot_mean_all()
+    if p.prefill is not None:
+        lp0 = latency(p.prefill.step, p.prefill.load0.at(np.zeros(len(p.pre_rows))), None, closed_loop=True)
+        e2e0[p.pre_rows] += lp0.ttft_mean() + transfer - lat0.ttft_mean()[p.pre_rows]
+    limit = p.main.limit
+    single = p.main.replicas / np.maximum(e2e0, 1e-300)
+    loop = np.where(limit > 1, out[rows] * limit / np.maximum(limit - 1.0, 1.0), single)
+    loop_rate[rows] = np.minimum(np.where(np.isfinite(loop), loop, cap), cap)
+    return out, loop_rate
+
+
 def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_infer == 1)
     online = r.i_rate > 0
     disagg = plans.disagg
     main = plans.main
     live = runs & r.stable
-    lat, parts, run_w, busy = _pool_state(main, r, live)
+    closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live))
+    lat, parts, run_w, busy = _pool_state(main, r, live, closed_rate)
     extra = _host_load_s(r)
     ttft50, ttft99 = lat.ttft_quantile(0.5) + extra, lat.ttft_quantile(0.99) + extra
     ttft_mean, queue = lat.ttft_mean() + extra, lat.queue_mean()
@@ -380,7 +430,7 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
     if plans.prefill is not None:
         rows, pre = plans.pre_rows, plans.prefill
         sub = r.take(rows)
-        lat_p, _, run_p, busy_p = _pool_state(pre, sub, live[rows])
+        lat_p, _, run_p, busy_p = _pool_state(pre, sub, live[rows], closed_rate[rows])
         transfer = _kv_transfer_s(sub)
         kv_transfer[rows] = transfer
         # TTFT: the prefill pool's, the KV transfer, and the decode pool's mean wait for a slot.
@@ -400,7 +450,8 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
     overloaded = runs & online & ~r.stable
     for x in (ttft50, ttft99, ttft_mean, queue):
         x[overloaded] = np.nan
-    served_rps = np.where(live, r.i_rate, r.capacity_rps)
+    # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
+    served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output
 
     share = parts / np.maximum(parts.sum(axis=0), 1e-300)
@@ -459,6 +510,7 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
         "infer_capacity_rps": keep(r.capacity_rps),
         "infer_input_tokens_per_s_per_gpu": keep(served_rps * r.i_prompt / np.maximum(in_replicas, 1.0)),
         "infer_output_tokens_per_s_per_gpu": keep(tokens_per_s / np.maximum(in_replicas, 1.0)),
+        "infer_decode_output_tokens_per_s_per_gpu": keep(tokens_per_s / np.maximum(g_main, 1.0)),
         "infer_offered_rps": np.where(has, r.i_rate, np.nan),
         "infer_utilization": keep(np.where(online, r.i_rate / np.maximum(r.capacity_rps, 1e-300), 1.0)),
         "infer_overloaded": overloaded,

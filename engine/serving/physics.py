@@ -82,7 +82,9 @@ def memory(c: Columns, cat: Catalog, tp: np.ndarray, pp: np.ndarray, prefix: str
     w = w + np.where(c.i_spec == 1, c.i_draft_params * pb / g, 0.0)
     reserve = cat.constant("memory_reserve_gb") * GIB
     usable = c.hbm_gb * GIB - reserve
-    room = np.maximum(usable - w, 0.0) * c.i_kv_fraction
+    # TensorRT-LLM gives the KV cache a share of what is free after the weights; vLLM and SGLang cap the
+    # engine's whole footprint at a share of the GPU (gpu_memory_fraction: i_kv_fraction is then 1).
+    room = np.maximum(np.minimum(usable, c.hbm_gb * GIB * c.i_engine_fraction - reserve) - w, 0.0) * c.i_kv_fraction
     layers_stage = np.ceil(c.i_layers / pp)
     split = np.minimum(lay["a_tp"], c.i_kv_shards)
     # A replica's KV room in sequence-bytes: each GPU holds 1/split of its DP rank's sequences.
@@ -138,6 +140,11 @@ def step_model(c: Columns, cat: Catalog, tp: np.ndarray, pp: np.ndarray, batch_r
     rate_e = _rate(c, c.i_expert_gemm_tflops)
     rate_16 = _rate(c, c.i_bf16_gemm_tflops)
     d_half, d_half_e, d_half_16 = c.i_gemm_d_half, c.i_expert_d_half, c.i_bf16_d_half
+    # Weight-only formats (experts stored narrower than they are multiplied, e.g. MXFP4 on Hopper): dequantising
+    # kernels stream the packed weights and size their tiles to the batch, so the curve's padding of the token
+    # dimension, measured on native GEMMs, shrinks with the bytes per weight (an assumption: the reference has no
+    # small-M measurement of such kernels).
+    d_half_e = d_half_e * np.minimum(c.i_expert_bytes / c.i_expert_compute_bytes, 1.0)
 
     # --- GEMMs: per-GPU weights, FLOPs per replica token, shape factors of the per-GPU N and K ----------------
     attn_w = c.i_attn_layer_params * L / a_tp  # per GPU, all layers (each stage holds L/q of them)
