@@ -184,6 +184,13 @@ def _plan(training: Training) -> dict[str, int]:
     }
 
 
+def _no_training_plan(gpus: int) -> dict[str, int]:
+    """A fixed stand-in plan for a scenario without training (its training columns are blanked): every key
+    explicit, so the training stages take their cheap path instead of searching plans for nothing."""
+    fixed = {"p_dp": gpus, "p_zero": 0, "p_rc": 0, "p_rcl": 0}
+    return {k: (fixed.get(k, 1) if v == AUTO else v) for k, v in _plan(Training()).items()}
+
+
 def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     c, n, st, co, f = s.cluster, s.network, s.storage, s.cooling, s.facility
     gpu = catalog.accelerators[c.gpu]
@@ -315,7 +322,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
                 "gbs": t.global_batch_seqs,
                 "dataset_gb": math.nan if s.data.dataset_gb is None else s.data.dataset_gb,
             }
-            | _plan(t)
+            | (_plan(t) if s.training is not None else _no_training_plan(c.gpu_count))
         )
     i = s.inference
     row["has_infer"] = int(i is not None)

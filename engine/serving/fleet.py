@@ -22,6 +22,9 @@ from .queueing import Load, Preemption, latency, max_rate_within, mean_point, sa
 
 AUTO = -1
 TP_OPTIONS = (1, 2, 4, 8, 16, 32, 64)
+# Up to this many candidate plans are searched for their rate within the latency limits in one pass; more
+# (large sweeps) search each scenario's highest-capacity plan first.
+SEARCH_ALL_AT_ONCE = 32
 
 # Reason codes for a serving plan that cannot run (0 = runs); 9 gets its figures in evaluate.py.
 REASONS = {
@@ -235,27 +238,22 @@ def _plan_figures(c: Columns, cat: Catalog) -> Plans:
 
 
 def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
+    """Per scenario, the first candidate in the order: runs, keeps up (online without limits), key (most
+    tokens/s within the limits; offline or overloaded, the most capacity; else the lowest mean end-to-end
+    latency), closest to fitting, smaller TP. One lexicographic sort (numpy; no Python loop)."""
     runs = c.reason == 0
     has_slo = np.isfinite(c.i_ttft_limit_ms) | np.isfinite(c.i_tpot_limit_ms)
     offline = c.i_rate <= 0
     unstable = ~has_slo & ~offline & ~c.stable
     key = np.where(has_slo, -slo_tps, np.where(offline | unstable, -c.capacity_tps, c.e2e_estimate))
-    frame = pl.DataFrame(
-        {
-            "scenario": c.scenario_row,
-            "row": np.arange(c.n),
-            "bad": ~runs,
-            "unstable": unstable,
-            "key": np.nan_to_num(key, nan=np.inf),
-            "over": c.mem_needed_gb - c.mem_usable_gb,
-            "tp": c.tp,
-        }
-    )
-    best = frame.sort(["scenario", "bad", "unstable", "key", "over", "tp"]).unique(
-        "scenario", keep="first", maintain_order=True
-    )
+    key = np.nan_to_num(key, nan=np.inf)
+    over = np.nan_to_num(c.mem_needed_gb - c.mem_usable_gb, nan=np.inf)
+    order = np.lexsort((c.tp, over, key, unstable, ~runs, c.scenario_row))
+    sorted_rows = c.scenario_row[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_rows[1:] != sorted_rows[:-1]
     rows = np.full(n_scenarios, -1, dtype=np.int64)
-    rows[best["scenario"].to_numpy()] = best["row"].to_numpy()
+    rows[sorted_rows[first]] = order[first]
     return rows
 
 
@@ -307,6 +305,11 @@ def rates_within_limits(cand: Columns, plans: Plans, n_scenarios: int) -> np.nda
     limits = np.isfinite(cand.i_ttft_limit_ms) | np.isfinite(cand.i_tpot_limit_ms)
     runs = limits & (cand.reason == 0)
     if not runs.any():
+        return out
+    todo = np.flatnonzero(runs)
+    if len(todo) <= SEARCH_ALL_AT_ONCE:
+        # Few plans: one search over all of them costs less than two (a search's cost is its calls).
+        out[todo] = fleet_rate_within(cand.take(todo), plans.rows(todo))
         return out
     lead = (
         pl.DataFrame({"scenario": cand.scenario_row, "row": np.arange(cand.n), "runs": runs, "cap": cand.capacity_tps})
@@ -417,7 +420,7 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
     closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live))
     lat, parts, run_w, busy = _pool_state(main, r, live, closed_rate)
     extra = _host_load_s(r)
-    ttft50, ttft99 = lat.ttft_quantile(0.5) + extra, lat.ttft_quantile(0.99) + extra
+    ttft50, ttft99 = (x + extra for x in lat.ttft_quantiles((0.5, 0.99)))
     ttft_mean, queue = lat.ttft_mean() + extra, lat.queue_mean()
     g_main = main.replicas * main.tp * r.pp
     gpus = r.i_gpus.astype(float)
@@ -435,8 +438,9 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
         kv_transfer[rows] = transfer
         # TTFT: the prefill pool's, the KV transfer, and the decode pool's mean wait for a slot.
         wait_d = lat.queue_mean()[rows]
-        ttft50[rows] = lat_p.ttft_quantile(0.5) + transfer + wait_d + extra[rows]
-        ttft99[rows] = lat_p.ttft_quantile(0.99) + transfer + wait_d + extra[rows]
+        p50, p99 = lat_p.ttft_quantiles((0.5, 0.99))
+        ttft50[rows] = p50 + transfer + wait_d + extra[rows]
+        ttft99[rows] = p99 + transfer + wait_d + extra[rows]
         ttft_mean[rows] = lat_p.ttft_mean() + transfer + wait_d + extra[rows]
         queue[rows] = lat_p.queue_mean() + wait_d
         g_p = pre.replicas * pre.tp * sub.pp

@@ -417,21 +417,28 @@ class Latency:
         return np.sum(comp(self.comp_weight) * np.where(has, waited, plain), axis=-1)
 
     def ttft_quantile(self, q: float) -> np.ndarray:
-        """The q-quantile by three passes of a 16-point grid over the bracket (each pass narrows it 17-fold)."""
+        return self.ttft_quantiles((q,))[0]
+
+    def ttft_quantiles(self, qs) -> list[np.ndarray]:
+        """The qs-quantiles by three passes of a 16-point grid over each bracket (each pass narrows it 17-fold),
+        every quantile of a row in one CDF evaluation."""
         tail = np.where(np.isfinite(self.comp_rate), 40.0 / np.maximum(self.comp_rate, 1e-12), 0.0)
-        lo = np.zeros_like(self.tau)
         reach = np.where(self.comp_weight > 1e-12, self.comp_time + self.comp_width + tail, 0.0)
-        hi = np.max(reach, axis=1) * 1.01 + 1e-9
+        top = np.max(reach, axis=1) * 1.01 + 1e-9
+        nq, rows = len(qs), len(self.tau)
+        q = np.repeat(np.asarray(qs, dtype=float)[None, :], rows, axis=0).ravel()
+        lo, hi = np.zeros(rows * nq), np.repeat(top, nq)
         frac = np.arange(1, 17) / 17.0
-        rows = np.arange(len(lo))
+        pick = np.arange(rows * nq)
         for _ in range(3):
             grid = lo[:, None] + (hi - lo)[:, None] * frac[None, :]
-            below = self.ttft_cdf(grid) < q  # rises with t: the count below is the bracket's index
-            count = below.sum(axis=1)
-            new_lo = np.where(count > 0, grid[rows, np.maximum(count - 1, 0)], lo)
-            hi = np.where(count < 16, grid[rows, np.minimum(count, 15)], hi)
+            cdf = self.ttft_cdf(grid.reshape(rows, nq * 16)).reshape(rows * nq, 16)
+            count = (cdf < q[:, None]).sum(axis=1)  # rises with t: the count below is the bracket's index
+            new_lo = np.where(count > 0, grid[pick, np.maximum(count - 1, 0)], lo)
+            hi = np.where(count < 16, grid[pick, np.minimum(count, 15)], hi)
             lo = new_lo
-        return np.where(self.stable, hi, np.nan)
+        out = hi.reshape(rows, nq)
+        return [np.where(self.stable, out[:, j], np.nan) for j in range(nq)]
 
     def _wait_mean(self) -> np.ndarray:
         return np.where(np.isfinite(self.comp_rate), 1.0 / np.maximum(self.comp_rate, 1e-12), 0.0)
@@ -683,66 +690,71 @@ def _ttft_components(step: StepModel, load: Load, it: Iterations, n: np.ndarray,
     finite = np.isfinite(C)
     Cf = np.where(finite, C, 1.0)
     x_full = it.x_full
+
     # --- chunked long prompts --------------------------------------------------------------------------
-    S = P / Cf * x_full
-    rho = np.clip(lam * S, 0.0, 0.999)
-    # Given a wait: uniform over (1 - rho) S (the rest of the prompt in service, which dominates at light
-    # load) and exponential for the rest of the Pollaczek-Khinchine mean S/(2(1 - rho)) (the queue behind it,
-    # which dominates in heavy traffic).
-    width_q = S * (1.0 - rho)
-    rate_q = 1.0 / np.maximum(S / (2.0 * (1.0 - rho)) - width_q / 2.0, 1e-300)
-    chunk_parts = []
-    for scale, o_w in own_cases:
-        own = P * scale
-        n_it = np.maximum(np.ceil(own / Cf), 1.0)
-        rest = own - (n_it - 1.0) * Cf
-        service = (n_it - 1.0) * x_full + step.time(n, np.minimum(rest, Cf))
-        chunk_parts.append((o_w * (1.0 - rho), it.x_idle, service, np.full_like(P, np.inf)))
-        chunk_parts.append((o_w * rho, width_q, service, rate_q))
-    # --- several prompts per iteration --------------------------------------------------------------------
-    x_cur = it.x
-    lb = it.weight * x_cur
-    lb /= np.maximum(lb.sum(axis=1, keepdims=True), 1e-300)
-    mu_b = lam[:, None] * x_cur / 2.0
-    spread = np.sqrt(mu_b)
-    per = np.where(np.isfinite(it.per_iter), it.per_iter, 1e12)[:, None]
-    # The backlog queue (M/D/c): c = C/P prompts served per iteration; the prompts offered per iteration lie
-    # between lam*tau (a mean iteration) and lam*x_full (the full iterations a backlog runs): their
-    # geometric mean (checked against the simulation, tests/test_queueing_des.py).
-    c_per = np.where(np.isfinite(it.per_iter), it.per_iter, 1e9)
-    a_mid = np.minimum(lam * np.sqrt(it.tau * x_full), 0.999 * c_per)
-    p_backlog = np.where(np.isfinite(it.per_iter), _erlang_c(np.minimum(c_per, 1e6), a_mid), 0.0)
-    rate_b = _mdc_wait_rate(c_per, a_mid, x_full)
-    many_w, many_width, many_time, many_rate = [], [], [], []
-    for ahead, a_w in ((np.maximum(mu_b - spread, 0.0), 0.5), (mu_b + spread, 0.5)):
+    def chunked():
+        S = P / Cf * x_full
+        rho = np.clip(lam * S, 0.0, 0.999)
+        # Given a wait: uniform over (1 - rho) S (the rest of the prompt in service, which dominates at light
+        # load) and exponential for the rest of the Pollaczek-Khinchine mean S/(2(1 - rho)) (the queue behind
+        # it, which dominates in heavy traffic).
+        width_q = S * (1.0 - rho)
+        rate_q = 1.0 / np.maximum(S / (2.0 * (1.0 - rho)) - width_q / 2.0, 1e-300)
+        parts = []
         for scale, o_w in own_cases:
-            own = P[:, None] * scale[:, None]
-            prompts = np.floor(ahead) + 1.0
-            spill = np.maximum(np.ceil(prompts / per) - 1.0, 0.0)
-            behind = P[:, None] * mu_b
-            gathered = own + P[:, None] * ahead + behind
-            last_k = np.where(finite[:, None], np.minimum(Cf[:, None], gathered), gathered)
-            t_first = spill * x_full[:, None] + ex.time(n[:, None], last_k)
-            for queued, q_w in ((False, 1.0 - p_backlog), (True, p_backlog)):
-                many_w.append(lb * (a_w * o_w) * q_w[:, None])
-                many_width.append(x_cur)
-                # Behind a backlog, the iteration that takes this prompt is a full one.
-                many_time.append(np.maximum(t_first, (spill + 1.0) * x_full[:, None]) if queued else t_first)
-                many_rate.append(np.broadcast_to(np.where(queued, rate_b, np.inf)[:, None], x_cur.shape))
-    many = [np.concatenate(x, axis=1) for x in (many_w, many_width, many_time, many_rate)]
-    cols = many[0].shape[1]
-    chunk = [
-        np.stack([np.broadcast_to(np.asarray(part[i], dtype=float), P.shape) for part in chunk_parts], axis=1)
-        for i in range(4)
-    ]
+            own = P * scale
+            n_it = np.maximum(np.ceil(own / Cf), 1.0)
+            rest = own - (n_it - 1.0) * Cf
+            service = (n_it - 1.0) * x_full + step.time(n, np.minimum(rest, Cf))
+            parts.append((o_w * (1.0 - rho), it.x_idle, service, np.full_like(P, np.inf)))
+            parts.append((o_w * rho, width_q, service, rate_q))
+        return [
+            np.stack([np.broadcast_to(np.asarray(p[i], dtype=float), P.shape) for p in parts], axis=1) for i in range(4)
+        ]
+
+    # --- several prompts per iteration --------------------------------------------------------------------
+    def many():
+        x_cur = it.x
+        lb = it.weight * x_cur
+        lb /= np.maximum(lb.sum(axis=1, keepdims=True), 1e-300)
+        mu_b = lam[:, None] * x_cur / 2.0
+        spread = np.sqrt(mu_b)
+        per = np.where(np.isfinite(it.per_iter), it.per_iter, 1e12)[:, None]
+        # The backlog queue (M/D/c): c = C/P prompts served per iteration; the prompts offered per iteration lie
+        # between lam*tau (a mean iteration) and lam*x_full (the full iterations a backlog runs): their
+        # geometric mean (checked against the simulation, tests/test_queueing_des.py).
+        c_per = np.where(np.isfinite(it.per_iter), it.per_iter, 1e9)
+        a_mid = np.minimum(lam * np.sqrt(it.tau * x_full), 0.999 * c_per)
+        p_backlog = np.where(np.isfinite(it.per_iter), _erlang_c(np.minimum(c_per, 1e6), a_mid), 0.0)
+        rate_b = _mdc_wait_rate(c_per, a_mid, x_full)
+        ws, widths, times, rates = [], [], [], []
+        for ahead, a_w in ((np.maximum(mu_b - spread, 0.0), 0.5), (mu_b + spread, 0.5)):
+            for scale, o_w in own_cases:
+                own = P[:, None] * scale[:, None]
+                prompts = np.floor(ahead) + 1.0
+                spill = np.maximum(np.ceil(prompts / per) - 1.0, 0.0)
+                behind = P[:, None] * mu_b
+                gathered = own + P[:, None] * ahead + behind
+                last_k = np.where(finite[:, None], np.minimum(Cf[:, None], gathered), gathered)
+                t_first = spill * x_full[:, None] + ex.time(n[:, None], last_k)
+                for queued, q_w in ((False, 1.0 - p_backlog), (True, p_backlog)):
+                    ws.append(lb * (a_w * o_w) * q_w[:, None])
+                    widths.append(x_cur)
+                    # Behind a backlog, the iteration that takes this prompt is a full one.
+                    times.append(np.maximum(t_first, (spill + 1.0) * x_full[:, None]) if queued else t_first)
+                    rates.append(np.broadcast_to(np.where(queued, rate_b, np.inf)[:, None], x_cur.shape))
+        return [np.concatenate(x, axis=1) for x in (ws, widths, times, rates)]
+
     # Rows of one kind leave the other kind's components at weight zero (one array shape for all rows).
-    pad = cols - chunk[0].shape[1]
-    chunk = [
-        np.concatenate([c, np.zeros((len(P), pad)) if i != 3 else np.full((len(P), pad), np.inf)], axis=1)
-        for i, c in enumerate(chunk)
-    ]
+    if it.chunked.all():
+        return tuple(chunked())
+    if not it.chunked.any():
+        return tuple(many())
+    ch, mc = chunked(), many()
+    pad = mc[0].shape[1] - ch[0].shape[1]
+    ch = [np.concatenate([c, np.full((len(P), pad), np.inf if i == 3 else 0.0)], axis=1) for i, c in enumerate(ch)]
     is_chunk = it.chunked[:, None]
-    return tuple(np.where(is_chunk, c, mc) for c, mc in zip(chunk, many, strict=True))
+    return tuple(np.where(is_chunk, c, m) for c, m in zip(ch, mc, strict=True))
 
 
 def _own_prompts(load: Load):
@@ -763,7 +775,7 @@ def max_rate_within(
     tpot_limit_s: np.ndarray,
     preempt: Preemption | None = None,
     q: float = 0.99,
-    resolution: float = 0.002,
+    resolution: float = 0.004,
 ) -> np.ndarray:
     """Highest rate (requests/s per replica) whose q-quantiles of TTFT and TPOT stay within the limits (NaN
     limit: no limit); 0 where even a lone request misses a limit. Both quantiles rise with the rate, so a
