@@ -199,11 +199,11 @@ def _merge(a: Pool, b: Pool, use_b: np.ndarray) -> Pool:
 
 def _kv_transfer_s(c: Columns) -> np.ndarray:
     """Seconds from a prompt's last prefill iteration to the decode replica holding its KV cache: every layer's
-    KV of the prompt, each prefill GPU sending its share, over the scale-up fabric when both pools sit in one
-    scale-up domain, else over the GPUs' NICs; plus the handshake's fixed cost (fitted,
-    serving_pd_handshake_ms)."""
+    KV of the prompt, each prefill GPU sending its share, over the scale-up fabric when a prefill and a decode
+    replica fit in one scale-up domain (placed side by side), else over the GPUs' NICs; plus the handshake's
+    fixed cost (fitted, serving_pd_handshake_ms)."""
     kv_bytes = physics.kv_bytes_per_seq(c, c.i_prompt, c.i_layers)
-    inside = c.i_gpus <= c.su_domain
+    inside = (c.tp_p + c.tp) * c.pp <= c.su_domain
     per_gpu = np.where(inside, c.su_gb_s * c.su_eff, c.nics * c.nic_gb_s * c.so_eff / c.gpn)
     return kv_bytes / (c.tp_p * c.pp * per_gpu * 1e9) + c.k_serving_pd_handshake_ms * 1e-3
 
@@ -332,19 +332,38 @@ def fleet_rate_within(c: Columns, plans: Plans, ttft_limit_ms=None, tpot_limit_m
     the candidate plans in `c`. Colocated: replicas x the per-replica rate; disaggregated: the smaller of the
     prefill pool's rate within the TTFT limit (less the KV transfer) and the decode pool's within the TPOT
     limit."""
+    lam, lam_p = pool_rates_within(c, plans, ttft_limit_ms, tpot_limit_ms)
+    rate = lam * plans.main.replicas
+    if plans.prefill is not None:
+        rows = plans.pre_rows
+        rate[rows] = np.minimum(lam_p[rows] * plans.prefill.replicas, rate[rows])
+    return rate
+
+
+def pool_rates_within(c: Columns, plans: Plans, ttft_limit_ms=None, tpot_limit_ms=None):
+    """Per replica, the highest request rate within the p99 limits (default: each row's own): (the main
+    pool's, the prefill pool's (NaN where not disaggregated)); 0 where even a lone request misses a limit.
+    Colocated replicas meet both limits. Disaggregated, the TTFT is the prefill pool's, the KV transfer and the
+    decode pool's wait for a slot: the decode replica meets the TPOT limit and keeps its own p99 wait within
+    the TTFT limit less the transfer and a lone prompt's prefill; the prefill replica then meets the TTFT limit
+    less the transfer and the decode pool's mean wait at its rate (so the two together stay within it)."""
     ttft = (c.i_ttft_limit_ms if ttft_limit_ms is None else ttft_limit_ms) * 1e-3
     tpot = (c.i_tpot_limit_ms if tpot_limit_ms is None else tpot_limit_ms) * 1e-3
+    ttft, tpot = np.broadcast_to(ttft, (c.n,)), np.broadcast_to(tpot, (c.n,))
     main = plans.main
-    extra = _host_load_s(c)
-    colocated = ~plans.disagg
-    lam = max_rate_within(main.step, main.load0, np.where(colocated, ttft - extra, np.nan), tpot, main.preempt)
-    rate = lam * main.replicas
-    if plans.prefill is not None:
-        rows, pre = plans.pre_rows, plans.prefill
-        transfer = _kv_transfer_s(c.take(rows))
-        lam_p = max_rate_within(pre.step, pre.load0, (ttft - extra)[rows] - transfer, np.full(len(rows), np.nan))
-        rate[rows] = np.minimum(lam_p * pre.replicas, rate[rows])
-    return rate
+    budget = ttft - _host_load_s(c)
+    lam_p = np.full(c.n, np.nan)
+    if plans.prefill is None:
+        return max_rate_within(main.step, main.load0, budget, tpot, main.preempt), lam_p
+    rows, pre = plans.pre_rows, plans.prefill
+    after = budget[rows] - _kv_transfer_s(c.take(rows))
+    lone = latency(pre.step, pre.load0, None).ttft_quantile(0.99)
+    decode_budget = budget.copy()
+    decode_budget[rows] = after - lone
+    lam = max_rate_within(main.step, main.load0, decode_budget, tpot, main.preempt)
+    wait = latency(main.step.rows(rows), main.load0.rows(rows).at(lam[rows]), None).queue_mean()
+    lam_p[rows] = max_rate_within(pre.step, pre.load0, after - np.nan_to_num(wait), np.full(len(rows), np.nan))
+    return lam, lam_p
 
 
 def _pool_state(pool: Pool, c: Columns, live: np.ndarray, closed_rate: np.ndarray):
