@@ -206,7 +206,8 @@ def step_model(c: Columns, cat: Catalog, tp: np.ndarray, pp: np.ndarray, batch_r
     n_in = np.minimum(tp, c.su_domain)
     n_out = np.ceil(tp / n_in)
     nvls = np.where(tp >= c.su_nvls_min, c.su_nvls, 1.0)
-    t_ref = np.maximum(batch_ref * v_tok / q, 1.0)
+    # Linearised at the decode batch (its verified draft tokens extrapolated: concave costs never undercounted).
+    t_ref = np.maximum(batch_ref / q, 1.0)
 
     def allreduce_affine(tokens_factor):
         ref_bytes = t_ref * h * ACT_BYTES * tokens_factor

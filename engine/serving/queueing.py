@@ -371,6 +371,7 @@ class Latency:
     tpot_sd: np.ndarray
     tpot_skew: np.ndarray
     tpot_floor: np.ndarray  # the shortest a request's TPOT can be: itself alone, no prompts
+    tpot_cap: np.ndarray  # the longest: every iteration it sees as long as its longest can be
     p_idle: np.ndarray  # an arrival finds the replica empty
     comp_weight: np.ndarray  # [rows, M]
     comp_width: np.ndarray
@@ -458,8 +459,8 @@ class Latency:
         falls among them (their TPOT raised by the rebuild)."""
         p = np.clip(self.p_preempt, 0.0, 0.999)
         inside = np.minimum(q / np.maximum(1.0 - p, 1e-9), 0.9999)
-        lower = _tpot_at(self, inside)
-        upper = _tpot_at(self, 0.5 + 0.0 * p) + self.preempt_tpot
+        lower = np.minimum(_tpot_at(self, inside), self.tpot_cap)
+        upper = np.minimum(_tpot_at(self, 0.5 + 0.0 * p), self.tpot_cap) + self.preempt_tpot
         value = np.where(p > 1.0 - q, upper, lower)
         return np.where(self.stable, value, np.nan)
 
@@ -605,6 +606,12 @@ def latency(
     skew_n = (2.0 - n / np.maximum(var_n, 1e-300)) * np.sqrt(var_n) / np.maximum(n, 1e-300)
     k3_n = np.where(n > 0, skew_n * var_n**1.5, 0.0) * keep**1.5 * c_n**3
     skew = np.where(sd > 0, (k3_k + k3_n) / accept**3 / np.maximum(sd, 1e-300) ** 3, 0.0)
+    # No request's TPOT exceeds the longest iteration it sees: the batch at its most (the slots, or the mean plus
+    # four standard deviations) with the most prompt tokens of any iteration case more likely than 1e-6. The
+    # moment expansion can overshoot it where iteration lengths are nearly two-valued (MoE at a tiny batch).
+    n_top = np.minimum(np.where(np.isfinite(B), B, np.inf), n + 4.0 * np.sqrt(var_n) + 1.0)
+    k_top = np.max(np.where(tag.weight > 1e-6, tag.k, 0.0), axis=1)
+    tpot_cap = ex.time(n_top[:, None], k_top[:, None])[:, 0] / accept
 
     # --- TTFT ---------------------------------------------------------------------------------------------
     own_cases = _own_prompts(load)
@@ -656,6 +663,7 @@ def latency(
         tpot_sd=sd,
         tpot_skew=skew,
         tpot_floor=step.time(1.0 + 0.0 * n, 0.0 * n) / accept,
+        tpot_cap=np.maximum(tpot_cap, tpot_mean),
         p_idle=p_idle,
         comp_weight=comp_w,
         comp_width=comp_width,
