@@ -496,6 +496,12 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
 
     has = r.has_infer == 1
     mem = main.mem
+    # Pass/fail against the latency limits at the offered rate (None where no limit is set).
+    lim_t, lim_p = r.i_ttft_limit_ms, r.i_tpot_limit_ms
+    limited = runs & (np.isfinite(lim_t) | np.isfinite(lim_p))
+    ok_t = ~np.isfinite(lim_t) | (ttft99 * ms <= lim_t)
+    ok_p = ~np.isfinite(lim_p) | (tpot99 * ms <= lim_p)
+    meets = np.where(limited, (ok_t & ok_p & ~overloaded).astype(float), np.nan)
     return {
         "infer_fits": runs,
         "infer_reason_code": np.where(has, r.reason, 1),
@@ -545,6 +551,9 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
         "infer_power_kw": keep(facility_w / 1000.0),
         "infer_energy_wh_per_1k_tokens": keep(wh_per_1k),
         "infer_cost_usd_per_1m_tokens": keep(usd_per_1m),
+        "infer_ttft_limit_ms": np.where(has, lim_t, np.nan),
+        "infer_tpot_limit_ms": np.where(has, lim_p, np.nan),
+        "infer_meets_limits": meets,
         "infer_slo_rps": keep(slo_rps),
         "infer_slo_tokens_per_s": keep(slo_tps),
         "infer_bottleneck_code": np.where(has & (runs | (r.reason == 9)), kind, -1),
