@@ -430,3 +430,15 @@ def test_batch_of_serving_scenarios_matches_one_at_a_time_with_features():
             assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, rel=1e-9), (i, key)
     frame = pl.DataFrame({k: v for k, v in together.items() if v.dtype.kind == "f"})
     assert frame.height == len(scenarios)
+
+
+def test_serving_regimes_name_generation_kind_and_features():
+    from whatif.engine.serving.regimes import serving_groups
+
+    s = _scenario(gpu="h200-sxm", model="deepseek-v3", speculative="mtp", spec_acceptance_rate=0.7, output_tokens_cv=1)
+    assert serving_groups(s, CAT) == {
+        "generation": "NVIDIA Hopper",
+        "kind": "MoE",
+        "feature": "speculative+length spread",
+    }
+    assert serving_groups(_scenario(model="llama-3.1-8b"), CAT)["feature"] == "plain"
