@@ -430,7 +430,15 @@ def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
     return out, loop_rate
 
 
-def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np.ndarray]:
+def _ttft_quantiles(lat, medians: bool):
+    """p50 and p99 TTFT in one pass (p50 NaN where not wanted: the fleet search needs only the p99)."""
+    if medians:
+        return lat.ttft_quantiles((0.5, 0.99))
+    (p99,) = lat.ttft_quantiles((0.99,))
+    return np.full_like(p99, np.nan), p99
+
+
+def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool = True) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_infer == 1)
     online = r.i_rate > 0
     disagg = plans.disagg
@@ -439,7 +447,7 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
     closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live))
     lat, parts, run_w, busy = _pool_state(main, r, live, closed_rate)
     extra = _host_load_s(r)
-    ttft50, ttft99 = (x + extra for x in lat.ttft_quantiles((0.5, 0.99)))
+    ttft50, ttft99 = (x + extra for x in _ttft_quantiles(lat, medians))
     ttft_mean, queue = lat.ttft_mean() + extra, lat.queue_mean()
     g_main = main.replicas * main.tp * r.pp
     gpus = r.i_gpus.astype(float)
@@ -457,7 +465,7 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps) -> dict[str, np
         kv_transfer[rows] = transfer
         # TTFT: the prefill pool's, the KV transfer, and the decode pool's mean wait for a slot.
         wait_d = lat.queue_mean()[rows]
-        p50, p99 = lat_p.ttft_quantiles((0.5, 0.99))
+        p50, p99 = _ttft_quantiles(lat_p, medians)
         ttft50[rows] = p50 + transfer + wait_d + extra[rows]
         ttft99[rows] = p99 + transfer + wait_d + extra[rows]
         ttft_mean[rows] = lat_p.ttft_mean() + transfer + wait_d + extra[rows]

@@ -267,7 +267,7 @@ def _sized(cand: Columns, plans, lam, lam_p) -> dict[str, np.ndarray]:
     r.capacity_rps, r.capacity_tps = cap, cap * r.i_output
     r.stable = r.i_rate < cap
     slo = np.minimum(lam[rows] * p.main.replicas, np.where(r.i_disagg == 1, lam_p[rows] * rep_p[rows], np.inf))
-    res = fleet._results(r, p, np.ones(r.n), slo, slo * r.i_output)
+    res = fleet._results(r, p, np.ones(r.n), slo, slo * r.i_output, medians=False)
     for k, v in res.items():
         full = np.full(cand.n, np.nan) if v.dtype.kind == "f" else np.zeros(cand.n, dtype=v.dtype)
         full[rows] = v
