@@ -3,8 +3,10 @@
     python benchmarks/bench_engine.py            # 100,000 explicit-plan and 1,000 auto-plan scenarios
 
 Targets on the 2-core development machine: >= 1,000,000 explicit-plan scenarios/s, and one auto-plan
-scenario in <= 5 ms. The frames are built as the explorer builds its sweeps: a few resolved scenarios,
-tiled and varied column-wise in polars (no Python object per scenario). Prints figures; asserts nothing.
+scenario in <= 5 ms. Serving (issue 10): a serving scenario with its TP search <= 2 ms in a batch of 1,000 and
+<= 5 ms alone; the fleet search for one goal <= 50 ms. The frames are built as the explorer builds its
+sweeps: a few resolved scenarios, tiled and varied column-wise in polars (no Python object per scenario).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import time
 
 import numpy as np
 import polars as pl
-from whatif.engine import Scenario, evaluate, resolve
+from whatif.engine import Scenario, evaluate, load_catalog, resolve
+from whatif.engine.columns import Columns
+from whatif.engine.serving import serve
+from whatif.engine.serving.fleet_goal import fleet_goal
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-2-13b", "gpt-3-175b"]
 GPUS = ["h100-sxm", "a100-sxm-80gb", "h200-sxm", "b200"]
@@ -62,12 +67,68 @@ def timed(frame: pl.DataFrame, repeats: int, text: bool = True) -> tuple[float, 
     return statistics.median(times), result
 
 
+def serving_scenario(limits: bool) -> Scenario:
+    """The serve-llama70b-8xh100 preset: Llama 3.1 70B FP8 on 8 H100, TP searched, optionally p99 limits."""
+    inference = {
+        "model": "llama-3.1-70b",
+        "precision": "fp8",
+        "prompt_tokens": 1024,
+        "output_tokens": 256,
+        "concurrency": 256,
+        "request_rate_per_s": 20.0,
+        "tp": "auto",
+    }
+    if limits:
+        inference |= {"ttft_p99_limit_ms": 450.0, "tpot_p99_limit_ms": 40.0}
+    return Scenario.model_validate({"cluster": {"gpu": "h100-sxm", "gpu_count": 8}, "inference": inference})
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_serving(n: int, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    catalog = load_catalog()
+    for limits in (False, True):
+        one = resolve([serving_scenario(limits)])
+        label = "with p99 limits" if limits else "no limits"
+        seconds = best_of(lambda one=one: evaluate(one, text=False), repeats * 4)
+        stage = best_of(lambda one=one: serve(Columns.from_frame(one), catalog), repeats * 4)
+        print(
+            f"serving ({label}): one scenario alone, TP searched: {seconds * 1e3:.2f} ms "
+            f"(of which the serving stage {stage * 1e3:.2f} ms)"
+        )
+        batch = one.sample(n, with_replacement=True, seed=0).with_columns(
+            scenario=pl.arange(0, n), i_rate=pl.Series(rng.uniform(2.0, 40.0, n))
+        )
+        seconds = best_of(lambda batch=batch: evaluate(batch, text=False), max(1, repeats // 2))
+        print(f"serving ({label}): {n:,} scenarios in {seconds * 1e3:.0f} ms = {seconds / n * 1e3:.2f} ms each")
+    s = serving_scenario(True)
+    seconds = best_of(lambda: fleet_goal(s, 100.0), repeats * 2)
+    print(f"fleet goal (100 req/s, one GPU type, 7 TPs): {seconds * 1e3:.1f} ms")
+    gpus = ["h100-sxm", "h200-sxm", "b200", "mi300x"]
+    seconds = best_of(lambda: fleet_goal(s, 100.0, gpus=gpus), repeats * 2)
+    print(f"fleet goal (100 req/s, {len(gpus)} GPU types x 7 TPs): {seconds * 1e3:.1f} ms")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--explicit", type=int, default=100_000, help="explicit-plan scenarios (default 100,000)")
     p.add_argument("--auto", type=int, default=1_000, help="auto-plan scenarios (default 1,000)")
+    p.add_argument("--serving", type=int, default=1_000, help="serving scenarios in a batch (default 1,000)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--only-serving", action="store_true", help="run only the serving benchmarks")
     args = p.parse_args()
+    if args.only_serving:
+        bench_serving(args.serving, args.repeats)
+        return
 
     explicit = resolve(base_scenarios({"tp": 8, "pp": 4, "microbatch": 1, "zero": 1, "interleave": 1}))
     frame = sweep(explicit, args.explicit)
@@ -95,6 +156,7 @@ def main() -> None:
     one = auto.head(1)
     seconds, _ = timed(one, 20)
     print(f"one auto scenario alone: {seconds * 1e3:.2f} ms (the explorer's keystroke path)")
+    bench_serving(args.serving, args.repeats)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,10 @@ class ModelShape(_Entry):
     qk_nope_head_dim: int = Field(default=0, ge=0)
     qk_rope_head_dim: int = Field(default=0, ge=0)
     v_head_dim: int = Field(default=0, ge=0)
+    # Layers whose attention sees only the last sliding_window_tokens (banded / chunked local attention):
+    # their KV cache stops growing there.
+    sliding_window_tokens: int = Field(default=0, ge=0)
+    sliding_window_layers: int = Field(default=0, ge=0)
 
 
 class ArchEfficiency(BaseModel):
@@ -123,11 +127,11 @@ class ArchEfficiency(BaseModel):
     gemm_fp8_fraction: float = Field(gt=0, le=1)
     gemm_fp4_fraction: float | None = Field(default=None, gt=0, le=1)
     attention_fraction: float = Field(gt=0, le=1)
+    # FlashAttention forward only (serving prefill), causal at 8k, / dense BF16 peak; unset: attention_fraction.
+    attention_forward_fraction: float | None = Field(default=None, gt=0, le=1)
     attention_flash2_fraction: float = Field(gt=0, le=1)
     memory_efficiency: float = Field(gt=0, le=1)
     # The serving model's single GEMM efficiency (legacy, until serving uses the shape curve).
-    gemm_efficiency: float = Field(gt=0, le=1)
-    fp8_gemm_efficiency: float = Field(gt=0, le=1)
     basis: str = Field(min_length=3)
 
 
@@ -182,6 +186,15 @@ class Workload(_Entry):
     train_gflop_per_sample: PositiveFloat | None = None
 
 
+class LengthProfile(_Entry):
+    """A request length profile (catalog/lengths.toml): mean prompt and output tokens and their spreads."""
+
+    prompt_tokens: PositiveFloat
+    prompt_cv: float = Field(ge=0, le=10)
+    output_tokens: PositiveFloat
+    output_cv: float = Field(ge=0, le=10)
+
+
 class Constant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -220,6 +233,7 @@ class Catalog(BaseModel):
     cooling: dict[str, Cooling]
     models: dict[str, ModelShape]
     workloads: dict[str, Workload]
+    lengths: dict[str, LengthProfile]
     efficiency: dict[str, ArchEfficiency]
     kernels: Kernels
     constants: dict[str, Constant]
@@ -266,6 +280,7 @@ def load_catalog() -> Catalog:
         cooling=_read("cooling.toml"),
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
+        lengths=_read("lengths.toml"),
         efficiency=_read("efficiency.toml"),
         kernels=_read("kernels.toml"),
         constants=_read("constants.toml"),

@@ -190,6 +190,14 @@ def _plan(training: Training) -> dict[str, int]:
     }
 
 
+def _no_training_plan(gpus: int) -> dict[str, int]:
+    """A fixed stand-in plan for a scenario without training (its training columns are blanked): every key
+    explicit, so the training stages take their cheap path instead of searching plans for nothing. DP 1, not
+    the GPU count, so that a sweep that rewrites the GPU count column leaves the stand-in valid."""
+    fixed = {"p_dp": 1, "p_zero": 0, "p_rc": 0, "p_rcl": 0}
+    return {k: (fixed.get(k, 1) if v == AUTO else v) for k, v in _plan(Training()).items()}
+
+
 def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     c, n, st, co, f = s.cluster, s.network, s.storage, s.cooling, s.facility
     gpu = catalog.accelerators[c.gpu]
@@ -244,8 +252,6 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "idle_w": gpu.idle_w,
         "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
         "host_link_gb_s": catalog.fabrics[gpu.host_link].gb_s_per_direction,
-        "gemm_eff": arch.gemm_efficiency,
-        "fp8_gemm_eff": arch.fp8_gemm_efficiency,
         "mem_eff": arch.memory_efficiency,
         "clock": clock,
         "power_clock": power_clock,
@@ -324,26 +330,17 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
                 "gbs": t.global_batch_seqs,
                 "dataset_gb": math.nan if s.data.dataset_gb is None else s.data.dataset_gb,
             }
-            | _plan(t)
+            | (_plan(t) if s.training is not None else _no_training_plan(c.gpu_count))
         )
     i = s.inference
     row["has_infer"] = int(i is not None)
-    i = i or Inference()
-    shape = _shape(i.model, catalog)
-    row |= model_columns("i_", shape)
-    row |= {
-        "i_precision_bytes": PRECISION_BYTES[i.precision],
-        "i_peak_tflops": {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or fp8}[i.precision],
-        "i_prompt": i.prompt_tokens,
-        "i_output": i.output_tokens,
-        "i_concurrency": i.concurrency,
-        "i_rate": i.request_rate_per_s,
-        "i_tp": AUTO if i.tp == "auto" else i.tp,
-    } | _serving(i, shape, c.gpu_count)
+    row |= _serving(i or Inference(), s, gpu, catalog)
     return row
 
 
-PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
+# Bytes per weight by format. FP4 carries one 8-bit scale per 16 values (NVFP4; MXFP4 has one per 32).
+PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}
+SPEC_CODES = {"none": 0, "draft": 1, "mtp": 2}
 
 
 def _band(catalog: Catalog, workload: str, arch: str, model) -> float:
@@ -354,28 +351,184 @@ def _band(catalog: Catalog, workload: str, arch: str, model) -> float:
     return entry.band_pct if entry else math.nan
 
 
-def _serving(i: Inference, shape: ModelShape | ModelSpec, cluster_gpus: int) -> dict[str, float]:
-    """Serving-only inputs. KV precision "auto" follows the weights but stays at 8 bits or more; the KV cache
-    splits over TP by KV heads (MLA's shared latent does not split: one shard)."""
+def serving_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
+    """Parameter groups a serving iteration streams and multiplies, per layer where it says so, scaled so
+    that they add up to the published total; attention widths (FLOPs per query-context token pair / 2) and
+    the GEMM kernels per layer (docs/model.md, "Serving physics")."""
+    h, a = model.hidden, model.heads
+    n_mats = 3 if model.ffn_kind == "swiglu" else 2
+    att = attention_shape(model)
+    attn_layer = att["in_params"] + att["out_params"]
+    experts = model.experts
+    moe_layers = model.moe_layers if experts else 0
+    dense_layers = model.layers - moe_layers
+    ffn = model.ffn_hidden or 4 * h
+    expert_each = n_mats * h * model.expert_ffn_hidden
+    lm_head = model.vocab * h
+    embed = lm_head * (1 if model.tied_embeddings else 2)
+    body = (
+        model.layers * attn_layer
+        + dense_layers * n_mats * h * ffn
+        + moe_layers * (experts + model.shared_experts) * expert_each
+    )
+    published = model.params_total_b * 1e9 if model.params_total_b else body + embed
+    scale = max(published - embed, 1.0) / max(body, 1.0)
+    mla = bool(model.kv_lora_rank)
+    if mla:
+        rope, lat = model.qk_rope_head_dim, model.kv_lora_rank
+        width_decode = a * (2 * lat + rope)  # scores over latent + RoPE key, output over the latent
+        width_prefill = a * (model.qk_nope_head_dim + rope + model.v_head_dim)
+        attn_gemms = 6.0  # q_a, q_b, kv_a, o and the two absorbed latent products
+    else:
+        width_decode = width_prefill = a * (att["qk_dim"] + att["v_dim"])
+        attn_gemms = 2.0  # fused QKV, output projection
+    kv_heads = model.kv_heads or a
+    head_dim = model.head_dim or h / a
+    return {
+        "layers": model.layers,
+        "hidden": h,
+        "heads": a,
+        "attn_layer_params": attn_layer * scale,
+        "dense_ffn_params": dense_layers * n_mats * h * ffn * scale,
+        "shared_params": moe_layers * model.shared_experts * expert_each * scale,
+        "expert_params": expert_each * scale,  # one routed expert of one layer
+        "experts": experts,
+        "topk": model.experts_per_token if experts else 0,
+        "moe_layers": moe_layers,
+        "expert_ffn": model.expert_ffn_hidden,
+        "ffn": ffn,
+        "lm_head": lm_head,
+        "embed": embed,
+        "params": published,
+        "kv_width": model.kv_cache_width or 2 * kv_heads * head_dim,
+        "kv_shards": 1 if mla else kv_heads,
+        "attn_width_decode": width_decode,
+        "attn_width_prefill": width_prefill,
+        "swa_tokens": model.sliding_window_tokens or math.inf,
+        "swa_layers": model.sliding_window_layers if model.sliding_window_tokens else 0,
+        # GEMM kernels per iteration: attention, dense FFN (gate/up, down), and per MoE layer the router and
+        # shared expert (main precision) and the two grouped expert GEMMs (expert precision).
+        "gemms_main": model.layers * attn_gemms
+        + dense_layers * 2.0
+        + moe_layers * (1.0 + (2.0 if model.shared_experts else 0.0)),
+        "gemms_expert": moe_layers * 2.0,
+    }
+
+
+def _lognormal_moments(cv: float) -> float:
+    """E[X^2] / E[X]^2 of a length with this coefficient of variation."""
+    return 1.0 + cv * cv
+
+
+def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> dict[str, float]:
+    """Serving inputs as numbers (docs/model.md, "Serving"). Rates are the part's measured GEMM ceilings at the
+    serving precision with their shape curves (kernels.toml); KV precision "auto" follows the weights but stays
+    at 8 bits or more."""
+    shape = _shape(i.model, catalog)
+    g = serving_shape(shape)
+    c = s.cluster
+    row = model_columns("i_", shape) | {f"i_{k}": v for k, v in g.items()}
+    row |= {
+        "i_params": g["params"],  # kept for the bottleneck text and the tests
+        "i_params_embed": g["embed"],
+    }
     kv = i.kv_cache_precision
     if kv == "auto":
         kv = "bf16" if i.precision == "bf16" else "fp8"
-    return {
+    expert_fmt = i.precision if i.expert_precision == "auto" else i.expert_precision
+    peaks = {"bf16": c.bf16_tflops or gpu.bf16_tflops, "fp8": c.fp8_tflops or gpu.fp8_tflops, "fp4": gpu.fp4_tflops}
+    measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
+    arch = catalog.efficiency[gpu.arch]
+    fraction = {
+        "bf16": arch.gemm_bf16_fraction,
+        "fp8": arch.gemm_fp8_fraction,
+        "fp4": arch.gemm_fp4_fraction or arch.gemm_fp8_fraction,
+    }
+
+    def ceiling(p: str) -> float:
+        """The part's measured large-GEMM TFLOP/s at format p (scaled by a peak override), else its
+        generation's measured share of the peak; NaN where the part has no such tensor cores."""
+        peak = peaks[p]
+        if not peak:
+            return math.nan
+        native = gpu.peak_tflops(p) or peak
+        return measured[p] * peak / native if measured[p] else fraction[p] * peak
+
+    # Weight-only formats: a GPU without the format's tensor cores unpacks the weights in the kernel and
+    # multiplies at the serving precision (Marlin / MXFP4 kernels on Hopper).
+    expert_compute = expert_fmt if peaks[expert_fmt] else i.precision
+    curves = catalog.kernels.gemm
+    lengths = catalog.lengths.get(i.length_profile)
+    prompt = lengths.prompt_tokens if lengths else i.prompt_tokens
+    output = lengths.output_tokens if lengths else i.output_tokens
+    prompt_cv = lengths.prompt_cv if lengths else i.prompt_tokens_cv
+    output_cv = lengths.output_cv if lengths else i.output_tokens_cv
+    draft = catalog.models[i.spec_draft_model] if i.spec_draft_model else None
+    d = serving_shape(draft) if draft is not None else None
+    row |= {
+        "i_precision_bytes": PRECISION_BYTES[i.precision],
+        "i_expert_bytes": PRECISION_BYTES[expert_fmt],
+        "i_kv_bytes": PRECISION_BYTES[kv] if kv != "fp4" else 0.5625,
+        "i_gemm_tflops": ceiling(i.precision),
+        "i_gemm_d_half": curves[i.precision].d_half,
+        "i_gemm_fixed_us": curves[i.precision].t_fixed_us,
+        "i_expert_gemm_tflops": ceiling(expert_compute),
+        "i_expert_compute_bytes": PRECISION_BYTES[expert_compute],
+        "i_expert_d_half": curves[expert_compute].d_half,
+        "i_expert_fixed_us": curves[expert_compute].t_fixed_us,
+        # lm_head and attention stay in 16 bits (quantized checkpoints keep them so)
+        "i_bf16_gemm_tflops": ceiling("bf16"),
+        "i_bf16_d_half": curves["bf16"].d_half,
+        "i_bf16_fixed_us": curves["bf16"].t_fixed_us,
+        "i_attn_fwd_tflops": (arch.attention_forward_fraction or arch.attention_fraction) * peaks["bf16"],
+        "i_prompt": prompt,
+        "i_output": output,
+        "i_prompt_m2": _lognormal_moments(prompt_cv),
+        "i_output_m2": _lognormal_moments(output_cv),
+        "i_prompt_cv": prompt_cv,
+        "i_output_cv": output_cv,
+        "i_concurrency": i.concurrency,
+        "i_rate": i.request_rate_per_s,
+        "i_tp": AUTO if i.tp == "auto" else i.tp,
         "i_pp": i.pp,
-        "i_gpus": i.gpu_count or cluster_gpus,
-        "i_kv_bytes": PRECISION_BYTES[kv],
-        "i_kv_shards": 1 if shape.attention == "mla" else (shape.kv_heads or shape.heads),
-        # Attention width: heads x (query-key + value width); MLA attends over its cached latent.
-        "i_attn_width": (
-            shape.heads * 2.0 * shape.kv_cache_width
-            if shape.attention == "mla" and shape.kv_cache_width
-            else 2.0 * shape.hidden
-        ),
+        "i_gpus": i.gpu_count or c.gpu_count,
         "i_chunk": i.prefill_chunk_tokens if i.chunked_prefill else math.inf,
-        "i_kv_fraction": i.kv_cache_memory_fraction,
+        "i_kv_fraction": i.kv_cache_memory_fraction if i.gpu_memory_fraction is None else 1.0,
+        "i_engine_fraction": i.gpu_memory_fraction or 1.0,
         "i_ttft_limit_ms": i.ttft_p99_limit_ms or math.nan,
         "i_tpot_limit_ms": i.tpot_p99_limit_ms or math.nan,
+        "i_paged": int(i.kv_admission == "paged"),
+        "i_offload": int(i.kv_offload == "host"),
+        "i_hit": i.prefix_cache_hit_rate,
+        "i_host_hit": i.prefix_cache_host_share,
+        "i_spec": SPEC_CODES[i.speculative],
+        "i_spec_tokens": i.spec_draft_tokens if i.speculative != "none" else 0,
+        "i_spec_alpha": i.spec_acceptance_rate if i.spec_acceptance_rate is not None else 0.0,
+        "i_ep": AUTO if i.ep == "tp" else i.ep,
+        "i_dpa": int(i.dp_attention),
+        "i_a2a_overlap": int(i.moe_a2a_overlap),
+        "i_disagg": int(i.disaggregated),
+        "i_prefill_gpus": i.prefill_gpu_count or 0,
+        "i_prefill_tp": i.prefill_tp or AUTO,
+        "moe_imb_serving": catalog.constant("moe_imbalance"),
+        "serving_decode_power_fraction": catalog.constant("serving_decode_power_fraction"),
+        "power_cap_w_eff": min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w),
     }
+    # A draft model: its whole stack per drafted token (streamed, multiplied, its own KV cache).
+    row |= {
+        "i_draft_params": d["params"] if d else 0.0,
+        "i_draft_active": (
+            d["params"] - d["embed"] - d["moe_layers"] * max(d["experts"] - d["topk"], 0) * d["expert_params"]
+            if d
+            else 0.0
+        ),
+        "i_draft_lm_head": d["lm_head"] if d else 0.0,
+        "i_draft_layers": d["layers"] if d else 0.0,
+        "i_draft_kv_width": d["kv_width"] if d else 0.0,
+        "i_draft_kv_shards": d["kv_shards"] if d else 1.0,
+        "i_draft_gemms": d["gemms_main"] + d["gemms_expert"] + 1.0 if d else 0.0,
+    }
+    return row
 
 
 def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl.DataFrame:

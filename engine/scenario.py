@@ -196,6 +196,9 @@ class ModelSpec(_Section):
     qk_nope_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
     qk_rope_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
     v_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
+    # Layers whose attention (and KV cache) is bounded by a window of the last sliding_window_tokens.
+    sliding_window_tokens: Annotated[int, Field(ge=0, le=4_194_304)] = 0
+    sliding_window_layers: Annotated[int, Field(ge=0, le=1024)] = 0
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -315,6 +318,9 @@ class Inference(_Section):
     # Share of the memory left after the weights and the runtime reserve that the engine gives to the KV
     # cache (TensorRT-LLM's kv_cache_free_gpu_mem_fraction, whose default is 0.9).
     kv_cache_memory_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    # Instead: the share of the whole GPU memory the engine may use, its KV cache getting what the weights and
+    # the runtime reserve leave of it (vLLM's gpu_memory_utilization, default 0.9; SGLang's mem_fraction_static).
+    gpu_memory_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     # "auto": the weights' precision, but never below fp8 (quantized checkpoints keep an fp8 KV cache).
     kv_cache_precision: Literal["auto", "bf16", "fp8", "fp4"] = "auto"
     # Mixed batching always; chunking caps the prompt tokens one iteration takes (Sarathi-Serve style).
@@ -324,10 +330,117 @@ class Inference(_Section):
     ttft_p99_limit_ms: PositiveFloat | None = None
     tpot_p99_limit_ms: PositiveFloat | None = None
 
+    # --- request lengths ----------------------------------------------------------------------------------
+    # prompt_tokens and output_tokens are means; the _cv keys their spread (standard deviation / mean, lognormal;
+    # 0: every request the same). A named profile (catalog/lengths.toml: a published trace's statistics) sets
+    # all four instead.
+    length_profile: str = "fixed"
+    prompt_tokens_cv: Annotated[float, Field(ge=0, le=10)] = 0.0
+    output_tokens_cv: Annotated[float, Field(ge=0, le=10)] = 0.0
+
+    # --- the engine's KV cache ---------------------------------------------------------------------------
+    # "paged": blocks allocated as tokens arrive, a request admitted while its prompt fits, preempted (and
+    # recomputed, or swapped with kv_offload = "host") when the cache runs out (vLLM, SGLang, TensorRT-LLM's
+    # MAX_UTILIZATION). "reserve": a request is admitted only with room for its whole context and never
+    # preempted (TensorRT-LLM's default GUARANTEED_NO_EVICT).
+    kv_admission: Literal["paged", "reserve"] = "paged"
+    # "host": KV blocks can live in host memory (swap on preemption, prefix-cache hits read back over the host
+    # link: vLLM/LMCache CPU offload, SGLang HiCache).
+    kv_offload: Literal["none", "host"] = "none"
+    # Share of prompt tokens whose KV is found in the prefix cache (not recomputed); of those hits, the share
+    # read back from host memory (needs kv_offload = "host").
+    prefix_cache_hit_rate: Annotated[float, Field(ge=0, le=0.999)] = 0.0
+    prefix_cache_host_share: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+    # --- speculative decoding ----------------------------------------------------------------------------
+    # "mtp": a one-layer draft head on the target's hidden states (DeepSeek MTP, EAGLE); "draft": a separate
+    # draft model (spec_draft_model). spec_draft_tokens tokens are drafted per step and verified in one target
+    # pass; each is accepted with probability spec_acceptance_rate (given the previous was).
+    speculative: Literal["none", "draft", "mtp"] = "none"
+    spec_draft_tokens: Annotated[int, Field(ge=1, le=16)] = 3
+    spec_acceptance_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    spec_draft_model: str | None = None
+
+    # --- mixture of experts ------------------------------------------------------------------------------
+    # Expert parallelism inside a replica: experts split whole over ep groups of its TP GPUs (each expert
+    # tensor-parallel over tp / ep); "tp": ep = tp (every GPU holds whole experts). dp_attention: attention
+    # data-parallel over the replica's GPUs (each holds the attention weights and its own sequences' KV
+    # cache); moe_a2a_overlap: the expert all-to-all hidden behind another micro-batch's compute (two-batch
+    # overlap). expert_precision: the routed experts' weight format ("auto": precision); on a GPU without
+    # that format's tensor cores the weights are unpacked in the kernel and multiplied at `precision`.
+    ep: Literal["tp"] | Annotated[int, Field(ge=1, le=512)] = 1
+    dp_attention: bool = False
+    moe_a2a_overlap: bool = False
+    expert_precision: Literal["auto", "bf16", "fp8", "fp4"] = "auto"
+
+    # --- disaggregated prefill and decode ----------------------------------------------------------------
+    # Separate pools: prefill_gpu_count of the serving GPUs run prompts only (replicas of prefill_tp GPUs;
+    # unset: the decode replica's TP) and send each request's KV cache over the fabric to the decode pool,
+    # the other GPUs, which run decode iterations only.
+    disaggregated: bool = False
+    prefill_gpu_count: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
+    prefill_tp: Annotated[int, Field(ge=1, le=512)] | None = None
+
     @field_validator("model", mode="before")
     @classmethod
     def _model(cls, v: Any) -> Any:
         return _model_ref(v)
+
+    @field_validator("spec_draft_model", mode="before")
+    @classmethod
+    def _draft(cls, v: Any) -> Any:
+        return None if v is None else _catalog_key("models", "draft model", str(v).strip())
+
+    @field_validator("length_profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        choices = ["fixed", *load_catalog().lengths]
+        if v in choices:
+            return v
+        near = close_matches(v, choices)
+        raise PydanticCustomError(
+            "unknown_length_profile",
+            "unknown length profile '{value}'; allowed: {choices}",
+            {"value": v, "choices": ", ".join(near or choices)},
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        def fail(field: str, message: str, **ctx: Any) -> None:
+            raise PydanticCustomError("inference_" + field, message, {**ctx, "field": field})
+
+        if self.length_profile != "fixed":
+            clash = {"prompt_tokens", "output_tokens", "prompt_tokens_cv", "output_tokens_cv"} & self.model_fields_set
+            if clash:
+                fail(
+                    sorted(clash)[0],
+                    "set by length_profile '{profile}'; allowed: one of the two (remove this key, or set "
+                    "length_profile = 'fixed')",
+                    profile=self.length_profile,
+                )
+        if self.speculative != "none" and self.spec_acceptance_rate is None:
+            fail(
+                "spec_acceptance_rate",
+                "needed with speculative = '{kind}'; allowed: 0 to 1 (the chance each drafted token is accepted)",
+                kind=self.speculative,
+            )
+        if self.speculative == "draft" and self.spec_draft_model is None:
+            fail("spec_draft_model", "needed with speculative = 'draft'; allowed: a catalog model key")
+        if self.prefix_cache_host_share > 0 and self.kv_offload != "host":
+            fail(
+                "prefix_cache_host_share",
+                "hits read from host memory need kv_offload = 'host'; allowed: 0 with kv_offload = 'none'",
+            )
+        if self.disaggregated and self.prefill_gpu_count is None:
+            fail("prefill_gpu_count", "needed with disaggregated = true; allowed: 1 to the serving GPUs less one")
+        if not self.disaggregated and (self.prefill_gpu_count is not None or self.prefill_tp is not None):
+            fail(
+                "prefill_gpu_count" if self.prefill_gpu_count is not None else "prefill_tp",
+                "a prefill pool needs disaggregated = true; allowed: leave it out",
+            )
+        if isinstance(self.ep, int) and isinstance(self.tp, int) and self.tp % self.ep:
+            fail("ep", "ep {ep} does not divide tp {tp}; allowed: a divisor of tp, or 'tp'", ep=self.ep, tp=self.tp)
+        return self
 
 
 class Scenario(BaseModel):
@@ -382,6 +495,20 @@ class Scenario(BaseModel):
                 "inference.gpu_count {n} is more than the cluster's gpu_count {count}; allowed: 1 to {count}",
                 {"n": i.gpu_count, "count": self.cluster.gpu_count, "field": "inference.gpu_count"},
             )
+        if i is not None and i.disaggregated:
+            serving = i.gpu_count or self.cluster.gpu_count
+            if i.prefill_gpu_count >= serving:
+                raise PydanticCustomError(
+                    "prefill_pool_too_large",
+                    "inference.prefill_gpu_count {n} leaves no decode GPUs of the {serving} serving; allowed: 1 to "
+                    "{most}",
+                    {
+                        "n": i.prefill_gpu_count,
+                        "serving": serving,
+                        "most": serving - 1,
+                        "field": "inference.prefill_gpu_count",
+                    },
+                )
         return self
 
     def edited(self, section: str | None, **changes: Any) -> Scenario:

@@ -31,6 +31,9 @@ def _one(**kw) -> dict:
 # --- worked examples -----------------------------------------------------------------------------------------
 
 
+OVERHEAD_MS = load_catalog().fitted["serving_iteration_overhead_ms"].value  # the engine's CPU work (fitted)
+
+
 def test_batch_one_decode_is_the_memory_bandwidth_bound():
     """Llama 3.1 8B in BF16 alone on one H100 SXM: every output token streams the linear layers and the output
     projection once, and reads its own KV cache.
@@ -40,8 +43,12 @@ def test_batch_one_decode_is_the_memory_bandwidth_bound():
       streamed weights = (8.03e9 - 1,050,673,152) x 2 B + 128,256 x 4,096 x 2 B = 15,009,326,848 B
       KV cache read    = (128 + 128/2) tokens x 32 layers x 2 x 8 x 128 x 2 B  =     25,165,824 B
     H100 SXM: 3.35 TB/s (NVIDIA datasheet), of which streaming kernels reach 80% (efficiency.toml, hopper):
-      TPOT = 15,034,492,672 B / (3.35e12 x 0.80 B/s) = 5.610 ms.
-    (The GEMMs at one token take 4.1 ms at the BF16 rate, so memory sets the pace.)"""
+      15,034,492,672 B / (3.35e12 x 0.80 B/s) = 5.610 ms,
+    plus each GEMM kernel's fixed cost on the BF16 shape curve (kernels.toml t_fixed 8 us) for 32 layers x 4
+    kernels (fused QKV, output, gate/up, down) and the output projection: 129 x 8 us = 1.032 ms; plus the
+    engine's per-iteration overhead. No 128-row padding: the GEMMs at one token, padded by the curve's d_half
+    (96 tokens), take about 2 ms, under the 5.6 ms of streaming.
+    (vLLM measures 6.44 ms at short context on this part: reference inference_more VLLMBLOG-FP8KV-FIT-*.)"""
     r = _one(
         gpu="h100-sxm",
         gpus=1,
@@ -54,33 +61,40 @@ def test_batch_one_decode_is_the_memory_bandwidth_bound():
         request_rate_per_s=0.01,
         tp=1,
     )
-    expected_ms = 15_034_492_672 / (3.35e12 * 0.80) * 1e3
+    expected_ms = 15_034_492_672 / (3.35e12 * 0.80) * 1e3 + 129 * 8e-3 + OVERHEAD_MS
     assert r["infer_tpot_ms"] == pytest.approx(expected_ms, rel=0.005)
     # ...and never faster than streaming the weights at the full datasheet bandwidth.
     assert r["infer_tpot_ms"] > 15_009_326_848 / 3.35e12 * 1e3
+    assert r["infer_bottleneck_code"] == 0  # weight streaming (HBM)
+
+
+def test_more_hbm_bandwidth_speeds_small_batch_decode():
+    """Defect 2: the same batch-one decode on an H200 (4.8 TB/s) streams its 15.03 GB in 15,034,492,672 /
+    (4.8e12 x 0.8) = 3.915 ms instead of 5.610 ms; with the same 1.032 ms of kernel fixed costs and the
+    overhead the TPOT ratio H100 / H200 is (5.610 + 1.032 + o) / (3.915 + 1.032 + o)."""
+    base = dict(gpus=1, per_node=1, model="llama-3.1-8b", precision="bf16", prompt_tokens=128, output_tokens=128)
+    base |= dict(concurrency=1, request_rate_per_s=0.01, tp=1)
+    h100, h200 = _one(gpu="h100-sxm", **base), _one(gpu="h200-sxm", **base)
+    ratio = (5.6099 + 1.032 + OVERHEAD_MS) / (15_034_492_672 / (4.8e12 * 0.8) * 1e3 + 1.032 + OVERHEAD_MS)
+    assert h100["infer_tpot_ms"] / h200["infer_tpot_ms"] == pytest.approx(ratio, rel=0.005)
 
 
 def test_max_batch_is_the_kv_cache_that_fits():
     """Llama 3.1 70B in FP8 on one H200 (141 GB), 128 prompt + 2,048 output tokens, KV fraction 0.95.
     weights  = (70.6e9 - 2,101,346,304) x 1 B + 2,101,346,304 x 2 B = 72,701,346,304 B
     room     = (141 x 2^30 - 3 x 2^30 reserve - 72,701,346,304) x 0.95  = 71,700,950,574 B
-    KV/seq   = 2,176 tokens x 80 layers x 2 x 8 x 128 x 1 B              =    356,515,840 B
-    max batch = floor(71,700,950,574 / 356,515,840) = 201"""
-    r = _one(
-        gpu="h200-sxm",
-        gpus=1,
-        per_node=1,
-        model="llama-3.1-70b",
-        precision="fp8",
-        prompt_tokens=128,
-        output_tokens=2048,
-        concurrency=4096,
-        request_rate_per_s=0.0,
-        tp=1,
-        kv_cache_memory_fraction=0.95,
-    )
-    assert r["infer_max_batch"] == 201
-    assert r["infer_mem_weights_gb"] == pytest.approx(72_701_346_304 / GIB)
+    Reserving each request's whole context (TensorRT-LLM's GUARANTEED_NO_EVICT):
+      KV/seq = 2,176 tokens x 80 layers x 2 x 8 x 128 x 1 B = 356,515,840 B -> floor(room / that) = 201
+    Paged (vLLM): a request holds on average its prompt, half its output and half a 16-token block:
+      128 + 1,024 + 8 = 1,160 tokens x 163,840 B = 190,054,400 B -> 377."""
+    base = dict(gpu="h200-sxm", gpus=1, per_node=1, model="llama-3.1-70b", precision="fp8", prompt_tokens=128)
+    base |= dict(output_tokens=2048, concurrency=4096, request_rate_per_s=0.0, tp=1, kv_cache_memory_fraction=0.95)
+    reserve = _one(**base, kv_admission="reserve")
+    assert reserve["infer_max_batch"] == 201
+    assert reserve["infer_mem_weights_gb"] == pytest.approx(72_701_346_304 / GIB)
+    paged = _one(**base)
+    assert paged["infer_max_batch"] == 377
+    assert paged["infer_capacity_tokens_per_s"] > reserve["infer_capacity_tokens_per_s"]
 
 
 def test_a_model_that_does_not_fit_says_so_with_its_numbers():
@@ -149,7 +163,9 @@ def test_moe_decode_streams_only_the_experts_it_touches():
       experts    32 x 8 x 3 x 4,096 x 14,336 x 2/8                 = 11,274,289,152 params x 1 B
       output projection 32,000 x 4,096 (16-bit)                    =    131,072,000 params x 2 B
       KV cache   (128 + 64) tokens x 32 x 2 x 8 x 128 x 1 B        =     12,582,912 B
-    = 12,891,193,344 B over 3.35 TB/s x 0.80 = 4.810 ms, a quarter of streaming all 46.7B parameters."""
+    = 12,891,193,344 B over 3.35 TB/s x 0.80 = 4.810 ms, a quarter of streaming all 46.7B parameters; plus the
+    FP8 curve's 5 us per GEMM kernel for 32 x (QKV, output, router) and 32 x 2 grouped expert GEMMs (160) and
+    the BF16 output projection's 8 us: 0.808 ms; plus the overhead."""
     r = _one(
         gpu="h100-sxm",
         gpus=1,
@@ -162,14 +178,15 @@ def test_moe_decode_streams_only_the_experts_it_touches():
         request_rate_per_s=0.01,
         tp=1,
     )
-    assert r["infer_tpot_ms"] == pytest.approx(12_891_193_344 / (3.35e12 * 0.80) * 1e3, rel=0.002)
+    expected = 12_891_193_344 / (3.35e12 * 0.80) * 1e3 + 0.808 + OVERHEAD_MS
+    assert r["infer_tpot_ms"] == pytest.approx(expected, rel=0.003)
 
 
 def test_energy_per_token_is_facility_power_over_throughput():
-    """Offline on a DGX H100 (busy all the time): GPUs at TDP; the host share is the node's measured draw
-    under load (82% of its 10.2 kW rating, Latif et al. 2025) over 8 GPUs, less the GPUs' 700 W:
-    0.82 x 10,200 / 8 - 700 = 345.5 W per GPU; PUE 1.44 (air):
-    facility power = 8 x (700 + 345.5) W x 1.44 = 12,044.16 W."""
+    """Offline on a DGX H100 (busy all the time): each GPU draws its iteration's power (between the decode
+    share of TDP and TDP, docs/model.md "Power by phase"); the host share is the node's measured draw under
+    load (82% of its 10.2 kW rating, Latif et al. 2025) over 8 GPUs, less the GPUs' 700 W:
+    0.82 x 10,200 / 8 - 700 = 345.5 W per GPU; PUE 1.44 (air): facility = 8 x (P_gpu + 345.5) x 1.44."""
     r = _one(
         gpu="h100-sxm",
         gpus=8,
@@ -181,9 +198,29 @@ def test_energy_per_token_is_facility_power_over_throughput():
         request_rate_per_s=0.0,
         tp=2,
     )
-    assert r["infer_power_kw"] == pytest.approx(12.04416)
-    assert r["infer_energy_wh_per_1k_tokens"] == pytest.approx(12_044.16 / r["infer_tokens_per_s"] * 1000 / 3600)
+    gpu_w = r["infer_gpu_power_w"]
+    assert 0.58 * 700 <= gpu_w <= 700
+    assert r["infer_power_kw"] == pytest.approx(8 * (gpu_w + 345.5) * 1.44 / 1000)
+    assert r["infer_energy_wh_per_1k_tokens"] == pytest.approx(
+        r["infer_power_kw"] * 1e6 / r["infer_tokens_per_s"] / 3600
+    )
     assert r["infer_idle_gpu_pct"] == pytest.approx(0.0)
+
+
+def test_power_by_phase():
+    """Defect 5 (reference power.csv, Splitwise's DGX profiling: decode 380 of 700 W on H100 and 250 of 400 W on
+    A100, prefill at TDP; constants.toml serving_decode_power_fraction 0.58): a memory-bound batch-one decode
+    draws 0.58 x 700 = 406 W while it runs; a prompt-only offline run (one output token, whole 8k prompts)
+    near TDP; a lightly loaded fleet averages far below TDP (idle between iterations at 70 W)."""
+    decode = _one(gpu="h100-sxm", gpus=1, per_node=1, model="llama-3.1-8b", precision="bf16", prompt_tokens=128,
+                  output_tokens=128, concurrency=1, request_rate_per_s=0.01, tp=1)  # fmt: skip
+    assert decode["infer_gpu_run_power_w"] == pytest.approx(406.0)
+    assert decode["infer_gpu_power_w"] < 0.2 * 700  # idle nearly all the time at 0.01 requests/s
+    prefill = _one(gpu="h100-sxm", gpus=1, per_node=1, model="llama-3.1-8b", precision="fp8", prompt_tokens=8192,
+                   output_tokens=1, concurrency=64, request_rate_per_s=0.0, tp=1, chunked_prefill=False)  # fmt: skip
+    assert prefill["infer_gpu_run_power_w"] > 0.9 * 700
+    light = _one(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", tp=8, request_rate_per_s=0.5)
+    assert light["infer_utilization"] < 0.3 and light["infer_gpu_power_w"] < 0.7 * 700
 
 
 def test_overloaded_fleet_serves_its_capacity_and_says_so():
@@ -238,9 +275,9 @@ def test_vectorized_evaluation_matches_one_at_a_time():
         alone = _serve(resolve([s]))
         for key, value in alone.items():
             if np.issubdtype(np.asarray(value).dtype, np.number):
-                # The latency grids (pending prompts, arrivals per iteration) are sized for the busiest row
-                # of a batch, so percentiles may move by a fraction of a percent; everything else is exact.
-                rtol = 1e-2 if key.startswith(("infer_ttft", "infer_queue")) else 1e-9
+                # The latency-limit search tries more rates per pass for fewer rows (its resolution is 0.5% of
+                # capacity either way); everything else is exact.
+                rtol = 5e-3 if key.startswith("infer_slo") else 1e-9
                 assert np.allclose(together[key][i], value[0], rtol=rtol, equal_nan=True), key
 
 

@@ -18,7 +18,7 @@ STEP = dict(w_dense=0.013, g_n=0.06e-3, g_k=0.055e-3, g0=0.055e-3 * 128, a_n=0.0
 
 
 def _model():
-    fields = STEP | dict(w_expert=0.0, topk_frac=1.0, micro=1.0)
+    fields = STEP | dict(w_expert=0.0, topk_frac=1.0, micro=1.0, tok_n=1.0, g_e=0.0)
     return StepModel(**{k: np.array([float(v)]) for k, v in fields.items()})
 
 

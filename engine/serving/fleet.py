@@ -1,12 +1,13 @@
-"""Serving: time to first token, time per output token, throughput, tail latency, idle share and energy.
+"""Serving: time to first token, time per output token, throughput, tail latency, power and energy by phase.
 
-    serve(scenario columns) = select(physics(expand TP candidates)) -> load and latency -> energy
+    serve(scenario columns) = select(physics(expand TP candidates)) -> load and latency -> power and energy
 
 Candidate tensor-parallel sizes are rows (like training's plans, engine/training/plans.py); `tp = "auto"` searches
 TP_OPTIONS and keeps, per scenario: with latency limits, the plan that serves the most tokens/s within them;
 offline (rate 0), the most tokens/s; otherwise the lowest mean end-to-end latency among plans that keep up
-with the offered rate (the most capacity if none does). Formulas: physics.py (physics) and
-queueing.py (load); docs/model.md ("Serving").
+with the offered rate (the most capacity if none does). A disaggregated scenario has two pools per candidate:
+prefill replicas (prompts only) and decode replicas (decode only), the KV cache sent between them over the
+fabric. Formulas: physics.py, queueing.py; docs/model.md ("Serving").
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import polars as pl
 from ..catalog import Catalog
 from ..columns import Columns
 from . import physics
-from .queueing import Load, latency, max_rate_within, mean_point, saturation
+from .queueing import Load, Preemption, latency, max_rate_within, mean_point, saturation
 
 AUTO = -1
 TP_OPTIONS = (1, 2, 4, 8, 16, 32, 64)
+# Up to this many candidate plans are searched for their rate within the latency limits in one pass; more
+# (large sweeps) search each scenario's highest-capacity plan first.
+SEARCH_ALL_AT_ONCE = 32
 
 # Reason codes for a serving plan that cannot run (0 = runs); 9 gets its figures in evaluate.py.
 REASONS = {
@@ -28,10 +32,13 @@ REASONS = {
     2: "attention heads are not divisible by TP",
     3: "TP x PP is more than the serving GPUs",
     4: "more pipeline stages than layers",
+    5: "ep does not divide TP",
+    6: "the prefill pool's TP x PP is more than its GPUs",
     9: "does not fit in GPU memory",
 }
-# Bottleneck codes: physics.PARTS (0-5), then these.
+# Bottleneck codes: physics.PARTS (0-6), then these.
 BOTTLENECKS = (*physics.PARTS, "memory capacity", "request rate above capacity")
+MEMORY_CODE, OVERLOAD_CODE = len(physics.PARTS), len(physics.PARTS) + 1
 
 
 def expand(scen: Columns) -> Columns:
@@ -44,74 +51,209 @@ def expand(scen: Columns) -> Columns:
     options = np.asarray(TP_OPTIONS, dtype=np.float64)
     tp = np.where(auto[index], options[np.minimum(offset, n_opt - 1)], scen.i_tp[index]).astype(np.float64)
     cand = scen.take(index)
-    cand.tp = tp
-    cand.pp = cand.i_pp.astype(np.float64)
-    cand.scenario_row = index
-    cand.searched = auto[index]
+    pp = cand.i_pp.astype(np.float64)
+    tp_p = np.where(cand.i_prefill_tp == AUTO, tp, cand.i_prefill_tp)
+    disagg = cand.i_disagg == 1
+    decode_gpus = np.where(disagg, cand.i_gpus - cand.i_prefill_gpus, cand.i_gpus)
+    heads_split = np.where(cand.i_dpa == 1, 1.0, tp)
     checks = [
         (1, cand.has_infer == 0),
-        (2, np.mod(cand.i_heads, tp) != 0),
-        (3, tp * cand.pp > cand.i_gpus),
-        (4, cand.pp > cand.i_layers),
+        (2, np.mod(cand.i_heads, heads_split) != 0),
+        (3, tp * pp > decode_gpus),
+        (4, pp > cand.i_layers),
+        (5, (cand.i_ep > 0) & (np.mod(tp, np.maximum(cand.i_ep, 1.0)) != 0) & (cand.i_experts > 0)),
+        (6, disagg & (tp_p * pp > cand.i_prefill_gpus)),
     ]
     reason = np.zeros(cand.n, dtype=np.int64)
     for code, bad in reversed(checks):
         reason = np.where(bad, code, reason)
     valid = np.bincount(index, weights=(reason == 0), minlength=scen.n) > 0
-    keep = np.flatnonzero((reason == 0) | ~valid[index] | ~cand.searched)
+    keep = np.flatnonzero((reason == 0) | ~valid[index] | ~auto[index])
     out = scen.take(index[keep])
-    out.tp, out.pp, out.scenario_row, out.searched = tp[keep], cand.pp[keep], index[keep], cand.searched[keep]
-    out.reason = reason[keep]
+    out.tp, out.pp, out.tp_p = tp[keep], pp[keep], tp_p[keep]
+    out.scenario_row, out.searched, out.reason = index[keep], auto[index][keep], reason[keep]
+    out.decode_gpus = decode_gpus[keep]
     return out
 
 
-def _load(c: Columns, lam: np.ndarray) -> Load:
+def _load(c: Columns, lam, limit, role: str) -> Load:
+    """A pool's load per replica. role "prefill": prompts only (one output token); "decode": the KV arrives,
+    no prompt to compute; "both": a colocated replica. Prefix-cache hits are not recomputed."""
+    prompt = c.i_prompt * (1.0 - c.i_hit)
+    output = c.i_output
+    if role == "prefill":
+        output = 0.0 * output + 1.0
+    elif role == "decode":
+        prompt = 0.0 * prompt + 1.0
     return Load(
-        lam, c.i_prompt.astype(float), c.i_output.astype(float), c.i_chunk.astype(float), np.maximum(c.batch_limit, 1.0)
+        lam,
+        prompt,
+        output,
+        c.i_chunk,
+        np.maximum(limit, 1.0),
+        physics.accepted_tokens(c) if role != "prefill" else 1.0 + 0.0 * lam,
+        c.i_prompt_m2,
+        c.i_output_m2,
     )
 
 
-def _plan_figures(c: Columns, cat: Catalog):
+def _preemption(c: Columns, mem: dict, step, role: str) -> Preemption | None:
+    """A paged KV cache overflows when the requests in the system hold more than it has (docs/model.md,
+    "Preemption"); a preempted request rebuilds its KV: recomputed (its context as a prompt) or, with
+    kv_offload = "host", copied out and back over the host link."""
+    if role == "prefill" or not (c.i_paged == 1).any():
+        return None
+    occ = mem["occupancy_tokens"]
+    per_token = mem["kv_seq_mean"] / np.maximum(occ, 1.0)  # bytes per token per GPU
+    capacity = np.where(c.i_paged == 1, mem["room_bytes"] / np.maximum(per_token, 1e-300), np.inf)
+    # Variance of one request's occupancy: its prompt's spread, and its age uniform over its output (a
+    # lognormal output of E[O^2] = o_m2 E[O]^2: E[(U O)^2] = o_m2 E[O]^2 / 3).
+    var = (c.i_prompt**2) * (c.i_prompt_m2 - 1.0) + c.i_output**2 * (c.i_output_m2 / 3.0 - 0.25 * c.i_output_m2**2)
+    recompute = occ * (step.g_k + step.a_k)
+    swap = 2.0 * occ * per_token * c.tp * c.pp / (c.host_link_gb_s * 1e9)
+    rebuild = np.where(c.i_offload == 1, swap, recompute)
+    return Preemption(capacity, occ, np.maximum(var, 0.0) + occ**2, rebuild)
+
+
+class Pool:
+    """One pool's physics for candidate rows: memory, iteration model (and its parts), replicas, the load at
+    rate 0 and the saturation rate per replica."""
+
+    def __init__(self, c: Columns, cat: Catalog, role: str, tp, gpus):
+        self.role = role
+        self.tp = tp
+        self.mem = physics.memory(c, cat, tp, c.pp)
+        self.replicas = np.floor(gpus / (tp * c.pp))
+        self.limit = np.minimum(c.i_concurrency, self.mem["max_batch"])
+        self.step, self.parts = physics.step_model(c, cat, tp, c.pp, np.maximum(self.limit, 1.0))
+        self.load0 = _load(c, np.zeros(c.n), self.limit, role)
+        self.lam_sat = saturation(self.step, self.load0)["lam"]
+        self.preempt = _preemption(c, self.mem, self.step, role)
+
+    def rows(self, index) -> Pool:
+        out = object.__new__(Pool)
+        out.role = self.role
+        out.tp = self.tp[index]
+        out.mem = {k: v[index] for k, v in self.mem.items()}
+        out.replicas, out.limit, out.lam_sat = self.replicas[index], self.limit[index], self.lam_sat[index]
+        out.step, out.parts, out.load0 = self.step.rows(index), physics.rows(self.parts, index), self.load0.rows(index)
+        out.preempt = None if self.preempt is None else self.preempt.rows(index)
+        return out
+
+
+class Plans:
+    """Every candidate's pools: `main` (colocated replicas, or the decode pool where disaggregated) and
+    `prefill` (the prefill pool of disaggregated rows, computed for those rows only; `pre_rows` indexes them)."""
+
+    def __init__(self, c: Columns, cat: Catalog):
+        self.disagg = c.i_disagg == 1
+        both = Pool(c, cat, "both", c.tp, c.decode_gpus)
+        self.pre_rows = np.flatnonzero(self.disagg)
+        if len(self.pre_rows):
+            dec = Pool(c, cat, "decode", c.tp, c.decode_gpus)
+            sub = c.take(self.pre_rows)
+            self.prefill = Pool(sub, cat, "prefill", sub.tp_p, sub.i_prefill_gpus)
+            self.main = _merge(both, dec, self.disagg)
+        else:
+            self.main, self.prefill = both, None
+
+    def rows(self, index) -> Plans:
+        out = object.__new__(Plans)
+        out.disagg = self.disagg[index]
+        out.main = self.main.rows(index)
+        if self.prefill is not None:
+            where = np.full(len(self.disagg), -1)
+            where[self.pre_rows] = np.arange(len(self.pre_rows))
+            picked = where[index]
+            out.pre_rows = np.flatnonzero(picked >= 0)
+            out.prefill = self.prefill.rows(picked[picked >= 0]) if len(out.pre_rows) else None
+        else:
+            out.pre_rows, out.prefill = np.empty(0, dtype=np.int64), None
+        return out
+
+
+def _merge(a: Pool, b: Pool, use_b: np.ndarray) -> Pool:
+    """Pool a's figures, b's where use_b (both computed for every row)."""
+    out = object.__new__(Pool)
+    out.role = "mixed"
+    pick = lambda x, y: np.where(use_b, y, x)  # noqa: E731
+    out.tp = a.tp
+    out.mem = {k: pick(a.mem[k], b.mem[k]) for k in a.mem}
+    out.replicas, out.limit, out.lam_sat = (
+        pick(a.replicas, b.replicas),
+        pick(a.limit, b.limit),
+        pick(a.lam_sat, b.lam_sat),
+    )
+    out.step = type(a.step)(**{f: pick(getattr(a.step, f), getattr(b.step, f)) for f in a.step.__dataclass_fields__})
+    out.parts = {k: pick(a.parts[k], b.parts[k]) for k in a.parts}
+    fields = a.load0.__dataclass_fields__
+    out.load0 = Load(*(pick(np.asarray(getattr(a.load0, f)), np.asarray(getattr(b.load0, f))) for f in fields))
+    if a.preempt is None and b.preempt is None:
+        out.preempt = None
+    else:
+        base = a.preempt if a.preempt is not None else b.preempt
+        other = b.preempt if b.preempt is not None else a.preempt
+        out.preempt = Preemption(*(pick(getattr(base, f), getattr(other, f)) for f in base.__dataclass_fields__))
+    return out
+
+
+def _kv_transfer_s(c: Columns) -> np.ndarray:
+    """Seconds from a prompt's last prefill iteration to the decode replica holding its KV cache: every layer's
+    KV of the prompt, each prefill GPU sending its share, over the scale-up fabric when a prefill and a decode
+    replica fit in one scale-up domain (placed side by side), else over the GPUs' NICs; plus the handshake's
+    fixed cost (fitted, serving_pd_handshake_ms)."""
+    kv_bytes = physics.kv_bytes_per_seq(c, c.i_prompt, c.i_layers)
+    inside = (c.tp_p + c.tp) * c.pp <= c.su_domain
+    per_gpu = np.where(inside, c.su_gb_s * c.su_eff, c.nics * c.nic_gb_s * c.so_eff / c.gpn)
+    return kv_bytes / (c.tp_p * c.pp * per_gpu * 1e9) + c.k_serving_pd_handshake_ms * 1e-3
+
+
+def _host_load_s(c: Columns) -> np.ndarray:
+    """Seconds to read a request's prefix-cache hits held in host memory back over the host link."""
+    hits = c.i_prompt * c.i_hit * c.i_host_hit
+    kv_bytes = physics.kv_bytes_per_seq(c, hits, c.i_layers)
+    return kv_bytes / (c.tp * c.pp * c.host_link_gb_s * 1e9)
+
+
+def _plan_figures(c: Columns, cat: Catalog) -> Plans:
     """Memory, capacity and a cheap latency estimate for every candidate (enough to choose among them)."""
-    physics.memory(c, cat)
-    step = physics.step_model(c, cat)
-    c.reason = np.where((c.reason == 0) & ~c.fits_memory, 9, c.reason)
-    c.replicas = np.floor(c.i_gpus / (c.tp * c.pp))
-    c.batch_limit = np.minimum(c.i_concurrency, c.max_batch)
-    c.lam = np.where(c.replicas > 0, c.i_rate / np.maximum(c.replicas, 1.0), 0.0)
-    sat = saturation(step, _load(c, c.lam))
-    c.lam_sat = sat["lam"]
-    c.tau_sat, c.n_sat, c.k_sat = sat["tau"], sat["n"], sat["k"]
-    c.capacity_tps = c.lam_sat * c.i_output * c.replicas
-    online = c.lam > 0
-    c.stable = online & (c.lam < c.lam_sat)
-    tau = mean_point(step, _load(c, np.where(c.stable, c.lam, 0.0)))["tau"]
+    plans = Plans(c, cat)
+    main = plans.main
+    fits = main.mem["fits_memory"]
+    cap_rps = main.lam_sat * main.replicas
+    if plans.prefill is not None:
+        rows, pre = plans.pre_rows, plans.prefill
+        fits[rows] &= pre.mem["fits_memory"]
+        cap_rps[rows] = np.minimum(cap_rps[rows], pre.lam_sat * pre.replicas)
+    c.reason = np.where((c.reason == 0) & ~fits, 9, c.reason)
+    c.mem_needed_gb, c.mem_usable_gb = main.mem["mem_needed_gb"], main.mem["mem_usable_gb"]
+    c.capacity_rps = cap_rps
+    c.capacity_tps = cap_rps * c.i_output
+    online = c.i_rate > 0
+    c.stable = online & (c.i_rate < cap_rps)
+    lam = np.where(c.stable, c.i_rate / np.maximum(main.replicas, 1.0), 0.0)
+    tau = mean_point(main.step, main.load0.at(lam))["tau"]
     c.e2e_estimate = np.where(c.stable, (c.i_output + 1.0) * tau, np.inf)
-    return step
+    return plans
 
 
 def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
+    """Per scenario, the first candidate in the order: runs, keeps up (online without limits), key (most
+    tokens/s within the limits; offline or overloaded, the most capacity; else the lowest mean end-to-end
+    latency), closest to fitting, smaller TP. One lexicographic sort (numpy; no Python loop)."""
     runs = c.reason == 0
     has_slo = np.isfinite(c.i_ttft_limit_ms) | np.isfinite(c.i_tpot_limit_ms)
     offline = c.i_rate <= 0
     unstable = ~has_slo & ~offline & ~c.stable
     key = np.where(has_slo, -slo_tps, np.where(offline | unstable, -c.capacity_tps, c.e2e_estimate))
-    frame = pl.DataFrame(
-        {
-            "scenario": c.scenario_row,
-            "row": np.arange(c.n),
-            "bad": ~runs,
-            "unstable": unstable,
-            "key": np.nan_to_num(key, nan=np.inf),
-            "over": c.mem_needed_gb - c.mem_usable_gb,
-            "tp": c.tp,
-        }
-    )
-    best = frame.sort(["scenario", "bad", "unstable", "key", "over", "tp"]).unique(
-        "scenario", keep="first", maintain_order=True
-    )
+    key = np.nan_to_num(key, nan=np.inf)
+    over = np.nan_to_num(c.mem_needed_gb - c.mem_usable_gb, nan=np.inf)
+    order = np.lexsort((c.tp, over, key, unstable, ~runs, c.scenario_row))
+    sorted_rows = c.scenario_row[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_rows[1:] != sorted_rows[:-1]
     rows = np.full(n_scenarios, -1, dtype=np.int64)
-    rows[best["scenario"].to_numpy()] = best["row"].to_numpy()
+    rows[sorted_rows[first]] = order[first]
     return rows
 
 
@@ -146,27 +288,28 @@ def serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 
 def _serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     cand = expand(scen)
-    step_all = _plan_figures(cand, cat)
+    plans = _plan_figures(cand, cat)
     counts = np.bincount(cand.scenario_row, minlength=scen.n)
-
-    slo_rps = _rates_within_limits(cand, step_all, scen.n)
+    slo_rps = rates_within_limits(cand, plans, scen.n)
     slo_tps = slo_rps * cand.i_output
-
     best = _select(cand, scen.n, np.nan_to_num(slo_tps, nan=-1.0))
-    r = cand.take(best)
-    step = _rows(step_all, best)
-    return _results(r, step, cat, counts, slo_rps[best], slo_tps[best])
+    return _results(cand.take(best), plans.rows(best), counts, slo_rps[best], slo_tps[best])
 
 
-def _rates_within_limits(cand: Columns, step, n_scenarios: int) -> np.ndarray:
+def rates_within_limits(cand: Columns, plans: Plans, n_scenarios: int) -> np.ndarray:
     """Highest request rate within the latency limits, per candidate plan (NaN: no limits, or not searched).
 
-    A plan's rate within limits is at most its capacity, so each scenario's highest-capacity plan is
-    searched first and then only the plans whose capacity could beat what that one reached."""
+    A plan's rate within limits is at most its capacity, so each scenario's highest-capacity plan is searched
+    first and then only the plans whose capacity could beat what that one reached."""
     out = np.full(cand.n, np.nan)
     limits = np.isfinite(cand.i_ttft_limit_ms) | np.isfinite(cand.i_tpot_limit_ms)
     runs = limits & (cand.reason == 0)
     if not runs.any():
+        return out
+    todo = np.flatnonzero(runs)
+    if len(todo) <= SEARCH_ALL_AT_ONCE:
+        # Few plans: one search over all of them costs less than two (a search's cost is its calls).
+        out[todo] = fleet_rate_within(cand.take(todo), plans.rows(todo))
         return out
     lead = (
         pl.DataFrame({"scenario": cand.scenario_row, "row": np.arange(cand.n), "runs": runs, "cap": cand.capacity_tps})
@@ -175,104 +318,250 @@ def _rates_within_limits(cand: Columns, step, n_scenarios: int) -> np.ndarray:
         .unique("scenario", keep="first")["row"]
         .to_numpy()
     )
-
-    def search(rows):
-        sub = cand.take(rows)
-        lam = max_rate_within(
-            _rows(step, rows), _load(sub, np.zeros(len(rows))), sub.i_ttft_limit_ms * 1e-3, sub.i_tpot_limit_ms * 1e-3
-        )
-        out[rows] = lam * cand.replicas[rows]
-
-    search(lead)
+    out[lead] = fleet_rate_within(cand.take(lead), plans.rows(lead))
     reached = np.full(n_scenarios, np.inf)
     reached[cand.scenario_row[lead]] = out[lead] * cand.i_output[lead]
     rest = np.flatnonzero(runs & np.isnan(out) & (cand.capacity_tps > reached[cand.scenario_row]))
     if len(rest):
-        search(rest)
+        out[rest] = fleet_rate_within(cand.take(rest), plans.rows(rest))
     return out
 
 
-def _rows(step, index):
-    return type(step)(**{f: getattr(step, f)[index] for f in step.__dataclass_fields__})
+def fleet_rate_within(c: Columns, plans: Plans, ttft_limit_ms=None, tpot_limit_ms=None) -> np.ndarray:
+    """The fleet's highest request rate whose p99 TTFT and TPOT meet the limits (default: each row's own) for
+    the candidate plans in `c`. Colocated: replicas x the per-replica rate; disaggregated: the smaller of the
+    prefill pool's rate within the TTFT limit (less the KV transfer) and the decode pool's within the TPOT
+    limit."""
+    lam, lam_p = pool_rates_within(c, plans, ttft_limit_ms, tpot_limit_ms)
+    rate = lam * plans.main.replicas
+    if plans.prefill is not None:
+        rows = plans.pre_rows
+        rate[rows] = np.minimum(lam_p[rows] * plans.prefill.replicas, rate[rows])
+    return rate
 
 
-def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[str, np.ndarray]:
+def pool_rates_within(c: Columns, plans: Plans, ttft_limit_ms=None, tpot_limit_ms=None):
+    """Per replica, the highest request rate within the p99 limits (default: each row's own): (the main
+    pool's, the prefill pool's (NaN where not disaggregated)); 0 where even a lone request misses a limit.
+    Colocated replicas meet both limits. Disaggregated, the TTFT is the prefill pool's, the KV transfer and the
+    decode pool's wait for a slot: the decode replica meets the TPOT limit and keeps its own p99 wait within
+    the TTFT limit less the transfer and a lone prompt's prefill; the prefill replica then meets the TTFT limit
+    less the transfer and the decode pool's mean wait at its rate (so the two together stay within it)."""
+    ttft = (c.i_ttft_limit_ms if ttft_limit_ms is None else ttft_limit_ms) * 1e-3
+    tpot = (c.i_tpot_limit_ms if tpot_limit_ms is None else tpot_limit_ms) * 1e-3
+    ttft, tpot = np.broadcast_to(ttft, (c.n,)), np.broadcast_to(tpot, (c.n,))
+    main = plans.main
+    budget = ttft - _host_load_s(c)
+    lam_p = np.full(c.n, np.nan)
+    if plans.prefill is None:
+        return max_rate_within(main.step, main.load0, budget, tpot, main.preempt), lam_p
+    rows, pre = plans.pre_rows, plans.prefill
+    after = budget[rows] - _kv_transfer_s(c.take(rows))
+    lone = latency(pre.step, pre.load0, None).ttft_quantile(0.99)
+    decode_budget = budget.copy()
+    decode_budget[rows] = after - lone
+    lam = max_rate_within(main.step, main.load0, decode_budget, tpot, main.preempt)
+    wait = latency(main.step.rows(rows), main.load0.rows(rows).at(lam[rows]), None).queue_mean()
+    lam_p[rows] = max_rate_within(pre.step, pre.load0, after - np.nan_to_num(wait), np.full(len(rows), np.nan))
+    return lam, lam_p
+
+
+def _pool_state(pool: Pool, c: Columns, live: np.ndarray, closed_rate: np.ndarray):
+    """A pool at its operating point: the offered rate where it keeps up, else (offline or overloaded) the
+    closed loop's rate (`closed_rate`, the fleet's). Returns the latency, the iteration's parts, its power
+    while running, and the share of time it runs."""
+    lam = np.where(live, c.i_rate, closed_rate) / np.maximum(pool.replicas, 1.0)
+    lat = latency(pool.step, pool.load0.at(lam), pool.preempt, closed_loop=~live)
+    k_op = np.sum(lat.iteration_weight * lat.iteration_k, axis=1)
+    parts = physics.step_parts(pool.parts, pool.step, lat.n, k_op)
+    run_w = physics.power_w(c, parts)
+    busy = np.where(live, lat.busy, 1.0)
+    return lat, parts, run_w, busy
+
+
+def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
+    """The rate at which a closed loop's requests see the fleet (offline: every replica holding its batch limit
+    of B requests, a new one admitted as one leaves). By the arrival theorem of closed queueing networks
+    (Lavenberg & Reiser 1980) a request arriving to a loop of B sees it as it is with B - 1 others: the open
+    system whose population R x (TTFT + (O - 1) TPOT) is (B - 1) x replicas, found by a k-ary search below
+    capacity (mean latencies from `latency` without slot waiting). NaN outside `rows`."""
+    out = np.full(r.n, np.nan)
+    loop_rate = np.full(r.n, np.nan)
+    if not len(rows):
+        return out, loop_rate
+    sub, p = r.take(rows), plans.rows(rows)
+    cap = sub.capacity_rps * 0.999
+    population = np.maximum(p.main.limit - 1.0, 0.0) * p.main.replicas
+    points = int(np.clip(64 // len(rows), 1, 8))
+    frac = np.arange(1, points + 1) / (points + 1.0)
+    idx = np.repeat(np.arange(len(rows)), points)
+    main = p.main.rows(idx)
+    pre = p.prefill.rows(np.repeat(np.arange(len(p.pre_rows)), points)) if p.prefill is not None else None
+    pre_at = np.flatnonzero(np.repeat(p.disagg, points))
+    transfer = _kv_transfer_s(sub.take(p.pre_rows)) if len(p.pre_rows) else None
+    output = np.repeat(sub.i_output, points)
+    lo, hi = np.zeros(len(rows)), cap.copy()
+    for _ in range(3 if points > 1 else 10):
+        rate = (lo[:, None] + (hi - lo)[:, None] * frac[None, :]).ravel()
+        lat = latency(main.step, main.load0.at(rate / np.maximum(main.replicas, 1.0)), main.preempt, closed_loop=True)
+        ttft = lat.ttft_mean()
+        if pre is not None:
+            lp = latency(pre.step, pre.load0.at(rate[pre_at] / np.maximum(pre.replicas, 1.0)), None, closed_loop=True)
+            ttft[pre_at] = lp.ttft_mean() + np.repeat(transfer, points)
+        e2e = np.nan_to_num(ttft + np.maximum(output - 1.0, 0.0) * lat.tpot_mean_all(), nan=np.inf)
+        below = (rate * e2e <= np.repeat(population, points)).reshape(len(rows), points)
+        count = below.sum(axis=1)  # the population rises with the rate
+        grid = rate.reshape(len(rows), points)
+        at = np.arange(len(rows))
+        new_lo = np.where(count > 0, grid[at, np.maximum(count - 1, 0)], lo)
+        hi = np.where(count < points, grid[at, np.minimum(count, points - 1)], hi)
+        lo = new_lo
+    out[rows] = np.where(population > 0, 0.5 * (lo + hi), 0.0)
+    # The loop's own rate: its B requests each take TTFT + (O - 1) TPOT (Little's law), at most capacity.
+    lat0 = latency(p.main.step, p.main.load0.at(np.zeros(len(rows))), None, closed_loop=True)
+    e2e0 = lat0.ttft_mean() + np.maximum(sub.i_output - 1.0, 0.0) * lat0.tpot_mean_all()
+    if p.prefill is not None:
+        lp0 = latency(p.prefill.step, p.prefill.load0.at(np.zeros(len(p.pre_rows))), None, closed_loop=True)
+        e2e0[p.pre_rows] += lp0.ttft_mean() + transfer - lat0.ttft_mean()[p.pre_rows]
+    limit = p.main.limit
+    single = p.main.replicas / np.maximum(e2e0, 1e-300)
+    loop = np.where(limit > 1, out[rows] * limit / np.maximum(limit - 1.0, 1.0), single)
+    loop_rate[rows] = np.minimum(np.where(np.isfinite(loop), loop, cap), cap)
+    return out, loop_rate
+
+
+def _ttft_quantiles(lat, medians: bool):
+    """p50 and p99 TTFT in one pass (p50 NaN where not wanted: the fleet search needs only the p99)."""
+    if medians:
+        return lat.ttft_quantiles((0.5, 0.99))
+    (p99,) = lat.ttft_quantiles((0.99,))
+    return np.full_like(p99, np.nan), p99
+
+
+def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool = True) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_infer == 1)
-    online = r.lam > 0
-    lat = latency(step, _load(r, np.where(r.stable, r.lam, 0.0)))
+    online = r.i_rate > 0
+    disagg = plans.disagg
+    main = plans.main
     live = runs & r.stable
-    ms = 1e3
-
-    def online_only(x):
-        return np.where(live, x, np.nan)
-
-    # Offline and overloaded replicas run a steady full batch, admitting as slots free: TPOT is that
-    # iteration; TTFT grows without bound when overloaded (no figure).
-    tpot_sat = step.time(r.n_sat + 1.0, r.k_sat)
-    tpot50 = np.where(live, lat.tpot_quantile(0.5), tpot_sat)
-    tpot99 = np.where(live, lat.tpot_quantile(0.99), tpot_sat)
-    tpot_mean = np.where(live, lat.tpot_mean, tpot_sat)
-    served_rps = np.where(live, r.lam, r.lam_sat) * r.replicas
+    closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live))
+    lat, parts, run_w, busy = _pool_state(main, r, live, closed_rate)
+    extra = _host_load_s(r)
+    ttft50, ttft99 = (x + extra for x in _ttft_quantiles(lat, medians))
+    ttft_mean, queue = lat.ttft_mean() + extra, lat.queue_mean()
+    g_main = main.replicas * main.tp * r.pp
+    gpus = r.i_gpus.astype(float)
+    gpu_w = g_main * (busy * run_w + (1.0 - busy) * r.idle_w)
+    in_replicas = g_main.copy()
+    busy_gpus = busy * g_main
+    kv_transfer = np.full(r.n, np.nan)
+    prefill_w = np.full(r.n, np.nan)
+    prefill_replicas = np.full(r.n, np.nan)
+    if plans.prefill is not None:
+        rows, pre = plans.pre_rows, plans.prefill
+        sub = r.take(rows)
+        lat_p, _, run_p, busy_p = _pool_state(pre, sub, live[rows], closed_rate[rows])
+        transfer = _kv_transfer_s(sub)
+        kv_transfer[rows] = transfer
+        # TTFT: the prefill pool's, the KV transfer, and the decode pool's mean wait for a slot.
+        wait_d = lat.queue_mean()[rows]
+        p50, p99 = _ttft_quantiles(lat_p, medians)
+        ttft50[rows] = p50 + transfer + wait_d + extra[rows]
+        ttft99[rows] = p99 + transfer + wait_d + extra[rows]
+        ttft_mean[rows] = lat_p.ttft_mean() + transfer + wait_d + extra[rows]
+        queue[rows] = lat_p.queue_mean() + wait_d
+        g_p = pre.replicas * pre.tp * sub.pp
+        gpu_w[rows] += g_p * (busy_p * run_p + (1.0 - busy_p) * sub.idle_w)
+        in_replicas[rows] += g_p
+        busy_gpus[rows] += busy_p * g_p
+        prefill_w[rows] = run_p
+        prefill_replicas[rows] = pre.replicas
+    tpot50, tpot99, tpot_mean = lat.tpot_quantile(0.5), lat.tpot_quantile(0.99), lat.tpot_mean_all()
+    # An overloaded online fleet's queue grows without bound: no TTFT figure.
+    overloaded = runs & online & ~r.stable
+    for x in (ttft50, ttft99, ttft_mean, queue):
+        x[overloaded] = np.nan
+    # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
+    served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output
-    busy = np.where(live, 1.0 - lat.p_idle, 1.0)
 
-    n_op = np.where(live, lat.n, r.n_sat)
-    k_op = np.where(live, np.minimum(r.lam * r.i_prompt * lat.tau, r.i_chunk), r.k_sat)
-    parts = physics.step_parts(r, step, n_op, k_op)
     share = parts / np.maximum(parts.sum(axis=0), 1e-300)
     kind = np.argmax(parts, axis=0)
-    overloaded = runs & online & ~r.stable
-    kind = np.where(r.reason == 9, 6, np.where(overloaded, 7, kind))
+    kind = np.where(r.reason == 9, MEMORY_CODE, np.where(overloaded, OVERLOAD_CODE, kind))
 
-    # Power and energy: serving GPUs busy for `busy` of the time, the rest idle; GPUs outside every
-    # replica idle; host share for every serving GPU; facility = IT x PUE (energy.py conventions).
-    gpus = r.i_gpus.astype(float)
-    in_replicas = r.replicas * r.tp * r.pp
-    busy_w = r.tdp_w * cat.constant("gpu_busy_power_fraction")
-    gpu_w = in_replicas * (busy * busy_w + (1.0 - busy) * r.idle_w) + (gpus - in_replicas) * r.idle_w
+    # Power and energy by phase: a serving GPU draws its iteration's power while its replica runs (physics.
+    # power_w: decode-heavy iterations well below TDP, prompt-heavy ones near it) and idle power otherwise;
+    # GPUs outside every replica idle; host share for every serving GPU; facility = IT x PUE (energy.py).
+    gpu_w = gpu_w + (gpus - in_replicas) * r.idle_w
     facility_w = (gpu_w + gpus * r.host_w_per_gpu) * r.pue
     per_token_s = 1.0 / np.maximum(tokens_per_s, 1e-300)
     wh_per_1k = facility_w * per_token_s * 1000.0 / 3600.0
     usd_per_1m = (facility_w / 1000.0 * r.usd_per_kwh + gpus * r.gpu_hour_usd) * per_token_s * 1e6 / 3600.0
+    ms = 1e3
 
     def keep(x):
         return np.where(runs, x, np.nan)
 
     has = r.has_infer == 1
+    mem = main.mem
+    # Pass/fail against the latency limits at the offered rate (None where no limit is set).
+    lim_t, lim_p = r.i_ttft_limit_ms, r.i_tpot_limit_ms
+    limited = runs & (np.isfinite(lim_t) | np.isfinite(lim_p))
+    ok_t = ~np.isfinite(lim_t) | (ttft99 * ms <= lim_t)
+    ok_p = ~np.isfinite(lim_p) | (tpot99 * ms <= lim_p)
+    meets = np.where(limited, (ok_t & ok_p & ~overloaded).astype(float), np.nan)
     return {
         "infer_fits": runs,
         "infer_reason_code": np.where(has, r.reason, 1),
         "infer_tp": np.where(has, r.tp, np.nan),
         "infer_pp": np.where(has, r.pp, np.nan),
-        "infer_replicas": np.where(has, r.replicas, np.nan),
+        "infer_ep": np.where(has, physics.layout(r, r.tp)["ep"], np.nan),
+        "infer_replicas": np.where(has, main.replicas, np.nan),
+        "infer_prefill_tp": np.where(has & disagg, r.tp_p, np.nan),
+        "infer_prefill_replicas": np.where(has & disagg, prefill_replicas, np.nan),
         "infer_plans_searched": np.where(has, counts, 0),
-        "infer_max_batch": np.where(has, r.max_batch, np.nan),
-        "infer_batch_limit": keep(r.batch_limit),
-        "infer_batch_mean": keep(n_op),
-        "infer_mem_weights_gb": np.where(has, r.w_bytes_gpu / physics.GIB, np.nan),
-        "infer_mem_kv_gb": keep(r.kv_seq_gpu * r.batch_limit / physics.GIB),
-        "infer_mem_needed_gb": np.where(has, r.mem_needed_gb, np.nan),
-        "infer_mem_usable_gb": np.where(has, r.mem_usable_gb, np.nan),
+        "infer_max_batch": np.where(has, mem["max_batch"], np.nan),
+        "infer_batch_limit": keep(main.limit),
+        "infer_batch_mean": keep(lat.n),
+        "infer_paged": has & (r.i_paged == 1),
+        "infer_mem_weights_gb": np.where(has, mem["w_bytes_gpu"] / physics.GIB, np.nan),
+        "infer_mem_kv_gb": keep(
+            np.where(r.i_paged == 1, mem["kv_seq_mean"], mem["kv_seq_full"]) * main.limit / physics.GIB
+        ),
+        "infer_mem_needed_gb": np.where(has, mem["mem_needed_gb"], np.nan),
+        "infer_mem_usable_gb": np.where(has, mem["mem_usable_gb"], np.nan),
         "infer_hbm_gb": r.hbm_gb,
-        "infer_ttft_ms": online_only(lat.ttft_quantile(0.5)) * ms,
-        "infer_ttft_p99_ms": online_only(lat.ttft_quantile(0.99)) * ms,
-        "infer_ttft_mean_ms": online_only(lat.ttft_mean()) * ms,
-        "infer_queue_ms": online_only(lat.queue_mean()) * ms,
+        "infer_ttft_ms": keep(ttft50) * ms,
+        "infer_ttft_p99_ms": keep(ttft99) * ms,
+        "infer_ttft_mean_ms": keep(ttft_mean) * ms,
+        "infer_queue_ms": keep(queue) * ms,
         "infer_tpot_ms": keep(tpot50) * ms,
         "infer_tpot_p99_ms": keep(tpot99) * ms,
         "infer_tpot_mean_ms": keep(tpot_mean) * ms,
+        "infer_accepted_tokens": keep(physics.accepted_tokens(r)),
+        "infer_preempted_pct": keep(100.0 * lat.p_preempt),
+        "infer_kv_transfer_ms": np.where(runs & disagg, kv_transfer * ms, np.nan),
         "infer_tokens_per_s": keep(tokens_per_s),
         "infer_requests_per_s": keep(served_rps),
         "infer_capacity_tokens_per_s": keep(r.capacity_tps),
-        "infer_capacity_rps": keep(r.lam_sat * r.replicas),
+        "infer_capacity_rps": keep(r.capacity_rps),
+        "infer_input_tokens_per_s_per_gpu": keep(served_rps * r.i_prompt / np.maximum(in_replicas, 1.0)),
+        "infer_output_tokens_per_s_per_gpu": keep(tokens_per_s / np.maximum(in_replicas, 1.0)),
+        "infer_decode_output_tokens_per_s_per_gpu": keep(tokens_per_s / np.maximum(g_main, 1.0)),
         "infer_offered_rps": np.where(has, r.i_rate, np.nan),
-        "infer_utilization": keep(np.where(online, r.lam / np.maximum(r.lam_sat, 1e-300), 1.0)),
+        "infer_utilization": keep(np.where(online, r.i_rate / np.maximum(r.capacity_rps, 1e-300), 1.0)),
         "infer_overloaded": overloaded,
-        "infer_busy_pct": keep(100.0 * busy),
-        "infer_idle_gpu_pct": keep(100.0 * (1.0 - busy * in_replicas / np.maximum(gpus, 1.0))),
+        "infer_busy_pct": keep(100.0 * busy_gpus / np.maximum(in_replicas, 1.0)),
+        "infer_idle_gpu_pct": keep(100.0 * (1.0 - busy_gpus / np.maximum(gpus, 1.0))),
+        "infer_gpu_power_w": keep(gpu_w / np.maximum(gpus, 1.0)),
+        "infer_gpu_run_power_w": keep(run_w),
+        "infer_prefill_gpu_run_power_w": np.where(runs & disagg, prefill_w, np.nan),
         "infer_power_kw": keep(facility_w / 1000.0),
         "infer_energy_wh_per_1k_tokens": keep(wh_per_1k),
         "infer_cost_usd_per_1m_tokens": keep(usd_per_1m),
+        "infer_ttft_limit_ms": np.where(has, lim_t, np.nan),
+        "infer_tpot_limit_ms": np.where(has, lim_p, np.nan),
+        "infer_meets_limits": meets,
         "infer_slo_rps": keep(slo_rps),
         "infer_slo_tokens_per_s": keep(slo_tps),
         "infer_bottleneck_code": np.where(has & (runs | (r.reason == 9)), kind, -1),
