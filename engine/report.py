@@ -154,6 +154,7 @@ def _inference(r: dict) -> dict:
     return {
         "fits": bool(r.get("infer_fits")),
         "reason": r.get("infer_reason"),
+        "error_band_pct": g("infer_error_band_pct"),
         "plan": {
             "tp": _int(r.get("infer_tp")),
             "pp": _int(r.get("infer_pp")),

@@ -335,6 +335,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     i = s.inference
     row["has_infer"] = int(i is not None)
     row |= _serving(i or Inference(), s, gpu, catalog)
+    row["infer_band_pct"] = _band(catalog, "inference", gpu.arch, i.model) if i is not None else math.nan
     return row
 
 

@@ -112,3 +112,25 @@ def test_mlperf_server_cases_carry_the_benchmark_latency_limits():
     for case, scenario in _cases("inference"):
         if case.metric == "slo_output_tokens_per_s":
             assert scenario.inference.ttft_p99_limit_ms == 2000.0 and scenario.inference.tpot_p99_limit_ms == 200.0
+
+
+def test_every_serving_metric_has_a_column_for_the_fit():
+    # The fit reads whole result columns; they must be the columns the per-row extractors read.
+    from whatif.engine.calibration import INFERENCE_METRICS
+    from whatif.engine.calibration.fit import SERVING_COLUMNS
+
+    assert set(SERVING_COLUMNS) == set(INFERENCE_METRICS)
+    cases = _cases("inference")[:20]
+    results = evaluate(resolve([s for _, s in cases]))
+    row = results.row(0, named=True)
+    for metric, column in SERVING_COLUMNS.items():
+        assert INFERENCE_METRICS[metric][1](row) == row[column], metric
+
+
+def test_serving_figures_carry_an_error_band():
+    from whatif.engine.report import records
+
+    ((_, s),) = [(c, s) for c, s in _cases("inference") if "DGX-H100_H100-SXM-80GBx8_TRT-llama2-70b-99-Offline" in c.id]
+    (rec,) = records(evaluate(resolve([s])), [False], [True])
+    band = load_catalog().error_bands["inference"]["hopper"]["dense"].band_pct
+    assert rec["inference"]["error_band_pct"] == band > 0

@@ -45,3 +45,12 @@ def test_cross_validation_table_in_docs_is_current(capsys):
     assert main(["validate", "--cross", "--markdown"]) == 0
     current = capsys.readouterr().out
     assert documented.strip() == current.strip(), "run `whatif validate --cross --markdown` and update docs/model.md"
+
+
+@pytest.mark.slow
+def test_serving_cross_validation_table_in_docs_is_current(capsys):
+    text = DOC.read_text()
+    documented = re.search(r"<!-- cross-inference:begin -->\n(.*?)<!-- cross-inference:end -->", text, re.S).group(1)
+    assert main(["validate", "--cross", "--workload", "inference", "--markdown"]) == 0
+    current = capsys.readouterr().out
+    assert documented.strip() == current.strip()

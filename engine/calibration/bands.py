@@ -28,8 +28,12 @@ def _band(errors: np.ndarray, q: float = PERCENTILE) -> float:
 
 
 def bands(cv: CrossValidation, cat: Catalog) -> dict[str, dict[str, dict]]:
-    """{generation key: {kind: {"band_pct", "cases", "basis"}}} for every generation in the catalog."""
+    """{generation key: {kind: {"band_pct", "cases", "basis"}}} for every generation in the catalog. Serving
+    bands come from the throughput cases (a latency near saturation can miss by any factor; its band would say
+    nothing about the throughput and capacity figures most decisions rest on)."""
     held = cv.held()
+    if cv.workload == "inference":
+        held = held & np.array([g.get("figure") == "throughput" for g in cv.groups])
     gen_name = {key: e.name for key, e in cat.efficiency.items()}
     gens = np.array([g["generation"] for g in cv.groups])
     kinds = np.array([g["kind"] for g in cv.groups])

@@ -22,7 +22,7 @@ from ..catalog import Catalog, load_catalog
 from ..evaluate import evaluate
 from ..resolve import resolve
 from ..scenario import Scenario
-from . import Case, workload_of
+from . import Case, kind_of, workload_of
 
 # Publications (a case's id prefix) that count as one source for leave-one-source-out.
 SOURCE_PREFIXES = (
@@ -44,7 +44,14 @@ SOURCE_PREFIXES = (
     ("NANOTRON", "nanotron Ultra-Scale Playbook"),
     ("AMD-PRIMUS", "AMD Primus"),
     ("MLPI", "MLPerf Inference v4.1"),
+    ("TRTLLM-BP", "TensorRT-LLM DeepSeek-R1 best practices"),
+    ("TRTLLM-BLOG1", "TensorRT-LLM DeepSeek-R1 low-latency blog"),
     ("TRTLLM", "TensorRT-LLM performance overview"),
+    ("DSTACK", "dstack benchmarks"),
+    ("VLLMBLOG", "vLLM blog"),
+    ("NIM", "NVIDIA NIM benchmarking guide"),
+    ("SGL", "SGLang DeepSeek-V3 benchmarks"),
+    ("MOONCAKE", "Mooncake disaggregation benchmarks"),
 )
 
 
@@ -60,7 +67,13 @@ def scale_band(n_gpus: int) -> str:
 
 
 def groups_of(case: Case, scenario: Scenario, cat: Catalog) -> dict[str, str]:
-    """The regimes a case belongs to: GPU generation, scale, dense or MoE, precision, context parallelism."""
+    """The regimes a case belongs to. Training: GPU generation, scale, dense or MoE, precision, context
+    parallelism. Serving: generation, dense or MoE, serving features, and whether the figure is a throughput or
+    a latency (engine/serving/regimes.py)."""
+    if scenario.training is None and scenario.inference is not None:
+        from ..serving.regimes import serving_groups
+
+        return serving_groups(scenario, cat) | {"figure": kind_of(case.metric)}
     gpu = cat.accelerators[scenario.cluster.gpu]
     w = scenario.training or scenario.inference
     model = w.model if not isinstance(w.model, str) else cat.models.get(w.model)
@@ -78,6 +91,23 @@ def groups_of(case: Case, scenario: Scenario, cat: Catalog) -> dict[str, str]:
     return out
 
 
+# The result column each serving metric reads (the same as INFERENCE_METRICS' extractors, as whole columns).
+SERVING_COLUMNS = {
+    "output_tokens_per_s": "infer_tokens_per_s",
+    "slo_output_tokens_per_s": "infer_slo_tokens_per_s",
+    "output_tokens_per_s_per_gpu": "infer_output_tokens_per_s_per_gpu",
+    "input_tokens_per_s_per_gpu": "infer_input_tokens_per_s_per_gpu",
+    "decode_output_tokens_per_s_per_gpu": "infer_decode_output_tokens_per_s_per_gpu",
+    "requests_per_s": "infer_requests_per_s",
+    "ttft_p50_ms": "infer_ttft_ms",
+    "ttft_p99_ms": "infer_ttft_p99_ms",
+    "ttft_mean_ms": "infer_ttft_mean_ms",
+    "tpot_p50_ms": "infer_tpot_ms",
+    "tpot_p99_ms": "infer_tpot_p99_ms",
+    "tpot_mean_ms": "infer_tpot_mean_ms",
+}
+
+
 def predicted(results: pl.DataFrame, metric: str) -> np.ndarray:
     """The figure a case publishes, from a result frame (NaN where the plan cannot run)."""
     n = results["n_gpus"].to_numpy().astype(float)
@@ -92,10 +122,10 @@ def predicted(results: pl.DataFrame, metric: str) -> np.ndarray:
         "mfu": lambda: col("train_mfu"),
         "hfu": lambda: col("train_hfu"),
         "tflops_per_gpu": lambda: col("train_tflops_per_gpu"),
-        "output_tokens_per_s": lambda: col("infer_tokens_per_s"),
-        "slo_output_tokens_per_s": lambda: col("infer_slo_tokens_per_s"),
     }
-    return table[metric]()
+    if metric in table:
+        return table[metric]()
+    return col(SERVING_COLUMNS[metric])
 
 
 @dataclass
@@ -188,7 +218,8 @@ class CrossValidation:
         _, cm, cw = self.summary(self.cross, everything)
         out.append(("all", self.workload, n, im, iw, cm, cw))
         keys = sorted(
-            {k for g in self.groups for k in g}, key=["generation", "scale", "kind", "precision", "context"].index
+            {k for g in self.groups for k in g},
+            key=["generation", "scale", "kind", "precision", "context", "feature", "figure"].index,
         )
         for key in keys:
             for value in sorted({g.get(key, "") for g in self.groups}):

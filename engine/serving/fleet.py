@@ -542,6 +542,8 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool =
         "infer_preempted_pct": keep(100.0 * lat.p_preempt),
         "infer_kv_transfer_ms": np.where(runs & disagg, kv_transfer * ms, np.nan),
         "infer_tokens_per_s": keep(tokens_per_s),
+        # +/- % of the throughput figures: the cross-validated error of the regime (catalog/error_bands.toml).
+        "infer_error_band_pct": keep(r.infer_band_pct),
         "infer_requests_per_s": keep(served_rps),
         "infer_capacity_tokens_per_s": keep(r.capacity_tps),
         "infer_capacity_rps": keep(r.capacity_rps),
