@@ -53,6 +53,8 @@ def parse(text: str, unit: str = "") -> float:
         if any(len(g) != 3 for g in groups[1:]) or not groups[0]:
             raise NumberError(f"'{text}': digits are grouped in threes (1,024 or 15_000); the decimal mark is '.'")
     suffix = m.group("suffix")
+    if suffix in ("e", "E"):
+        raise NumberError(f"'{text}' is not a number: an exponent needs digits (1e12)")
     if suffix in AMBIGUOUS:
         raise NumberError(AMBIGUOUS[suffix])
     if suffix and suffix not in PREFIXES:
