@@ -289,11 +289,12 @@ class WhatIfApp(App[int]):
             return
         s, row, stale = outcome.scenario, outcome.current, self.stale
         problem = self._first_problem()
+        where = form.where(self.invalid.issues[0].key) if self.invalid and self.invalid.issues else ""
         # Training: live, stale (its input has a problem, or no plan fits), or absent.
         train_row, train_note, train_stale, plan_note = None, "", False, ""
         if "training" in stale:
             train_row, train_stale = self.last_train, True
-            train_note = f"(stale: {problem})" if problem else "(stale)"
+            train_note = f"(stale: see {where})" if where else "(stale)"
         elif s.training is None:
             train_note = "(no training workload)"
         elif row.get("train_fits"):
@@ -315,7 +316,7 @@ class WhatIfApp(App[int]):
         serve_row, serve_note, serve_stale = None, "", False
         if "inference" in stale:
             serve_row, serve_stale = self.last_serve, True
-            serve_note = f"(stale: {problem})" if problem else "(stale)"
+            serve_note = f"(stale: see {where})" if where else "(stale)"
         elif s.inference is None:
             serve_note = "(no serving workload)"
         elif "infer_ttft_ms" not in row:

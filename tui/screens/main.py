@@ -33,10 +33,11 @@ COMPARE_ACTIONS = ("pin", "toggle_workload", "unpin", "export_markdown", "export
 
 class MainScreen(Screen):
     BINDINGS = [
-        Binding("p", "pin", "Pin", tooltip="Pin the current scenario as a comparison row"),
-        Binding("w", "toggle_workload", "Workload", tooltip="Presets run the current / their own workload"),
-        Binding("delete", "unpin", "Unpin", tooltip="Remove the pinned row under the cursor"),
-        Binding("m", "export_markdown", "Markdown", tooltip="Copy the comparison as Markdown and save it"),
+        # Listed in the Compare caption (the footer keeps the keys that work everywhere).
+        Binding("p", "pin", "Pin", show=False, tooltip="Pin the current scenario as a comparison row"),
+        Binding("w", "toggle_workload", "Workload", show=False, tooltip="Presets run the current / their own workload"),
+        Binding("delete", "unpin", "Unpin", show=False, tooltip="Remove the pinned row under the cursor"),
+        Binding("m", "export_markdown", "Markdown", show=False, tooltip="Copy the comparison as Markdown and save it"),
         Binding("c", "export_csv", "CSV", show=False, tooltip="Copy the comparison as CSV and save it"),
     ]
 
@@ -151,6 +152,11 @@ class MainScreen(Screen):
     @on(CompareTable.CellHighlighted)
     def _compare_cursor(self) -> None:
         self.query_one("#compare-detail", Figure).show(self.compare.detail())
+
+    @on(CompareTable.Arranged)
+    def _compare_arranged(self) -> None:
+        self.app._caption()
+        self._compare_cursor()
 
     @property
     def editor(self) -> ScenarioEditor:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 from whatif.engine.catalog import load_catalog
 from whatif.engine.scenario import Scenario
@@ -59,7 +60,7 @@ def _days(x) -> str:
 COLUMNS = (
     Column("name", "scenario / plan", 20),
     Column("hardware", "hardware / fabric", 17),
-    Column("days", "days", 9, "train_wall_clock_days", "lower", _days, "days"),
+    Column("days", "days", 10, "train_wall_clock_days", "lower", _days, "days"),
     Column("cost", "cost", 9, "train_cost_usd", "lower", fmt.money, "USD"),
     Column("mfu", "MFU", 8, "train_mfu", "higher", fmt.pct, "fraction"),
     Column("ttft", "TTFT p99", 9, "infer_ttft_p99_ms", "lower", _ms, "ms"),
@@ -116,6 +117,19 @@ def _ok(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis (a cell never wraps into the row's second line; the
+    whole text is in the line under the table, the exports and Details)."""
+    if cell_len(text) <= width:
+        return text
+    out = ""
+    for ch in text:
+        if cell_len(out + ch) >= width:
+            break
+        out += ch
+    return out + "…"
+
+
 def judge(col: Column, value, base) -> tuple[str, str]:
     """('x0.50', '✓') for a figure against the baseline's: the ratio, and better / worse / '' (within 1%)."""
     if not (_ok(value) and _ok(base)) or base == 0:
@@ -127,7 +141,7 @@ def judge(col: Column, value, base) -> tuple[str, str]:
 
 
 def figure_cell(col: Column, value, base, is_baseline: bool) -> Cell:
-    text = col.show(value)
+    text = clip(col.show(value), col.width)
     cell = Cell(text)
     cell.sort_value = value if _ok(value) else None
     if is_baseline:
@@ -159,22 +173,26 @@ class Entry:
 def row_cells(entry: Entry, base: dict | None, is_baseline: bool) -> dict[str, Cell]:
     cells: dict[str, Cell] = {}
     mark = "◆ " if is_baseline else ("▶ " if entry.current else "  ")
-    label = Cell(mark + entry.name)
-    label.append("\n  " + (short_plan(entry.row) or ("no plan fits" if entry.row else "")), style="dim")
+    width = BY_KEY["name"].width
+    name = clip(entry.name, width - 2)
+    label = Cell(mark + name)
+    plan = short_plan(entry.row) or ("no plan fits" if entry.row and entry.scenario and entry.scenario.training else "")
+    label.append("\n  " + clip(plan, width - 2), style="dim")
     label.sort_value = entry.name.lower()
     label.is_baseline = is_baseline
     if entry.current:
-        label.stylize("bold", 0, len(mark) + len(entry.name))
+        label.stylize("bold", 0, len(mark) + len(name))
     cells["name"] = label
     hw_scenario = entry.scenario or entry.hardware_of
-    hw = Cell(hardware(hw_scenario))
-    hw.append("\n" + fabric(hw_scenario), style="dim")
+    width = BY_KEY["hardware"].width
+    hw = Cell(clip(hardware(hw_scenario), width))
+    hw.append("\n" + clip(fabric(hw_scenario), width), style="dim")
     hw.sort_value = hw_scenario.cluster.gpu_count if hw_scenario else None
     cells["hardware"] = hw
     for col in FIGURES:
         value = (entry.row or {}).get(col.source)
         cells[col.key] = figure_cell(col, value, None if base is None else base.get(col.source), is_baseline)
-    note = Cell(entry.note)
+    note = Cell(clip(entry.note, BY_KEY["note"].width))
     note.sort_value = entry.note
     cells["note"] = note
     return cells
@@ -202,6 +220,9 @@ class CompareTable(DataTable):
         Binding("h", "hide_row", "Hide", tooltip="Hide the row under the cursor (H shows every row)"),
         Binding("H", "show_rows", "Show all", show=False, tooltip="Show every hidden row"),
     ]
+
+    class Arranged(Message):
+        """The baseline, the hidden rows, the sort or the columns changed (the caption says which)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="cell", zebra_stripes=True, cell_padding=CELL_PADDING, **kwargs)
@@ -308,6 +329,7 @@ class CompareTable(DataTable):
         self.hidden.discard(self.baseline)
         self.show(list(self.entries.values()))
         self.move_cursor(row=0)
+        self.post_message(self.Arranged())
 
     def action_hide_row(self) -> None:
         key = self._row_key_at_cursor()
@@ -316,11 +338,13 @@ class CompareTable(DataTable):
             return
         self.hidden.add(key)
         self.show(list(self.entries.values()))
+        self.post_message(self.Arranged())
 
     def action_show_rows(self) -> None:
         if self.hidden:
             self.hidden.clear()
             self.show(list(self.entries.values()))
+            self.post_message(self.Arranged())
 
     def action_sort_column(self) -> None:
         key = self.columns_shown[self.cursor_column]
@@ -334,6 +358,7 @@ class CompareTable(DataTable):
         self.sort_key, self.sort_reverse = key, reverse
         self.columns[key].label = Text(BY_KEY[key].label + (" ▼" if reverse else " ▲"))
         self._apply_sort()
+        self.post_message(self.Arranged())
 
     def _apply_sort(self) -> None:
         """The baseline first, then the others by the sort column (rows without the figure last)."""

@@ -18,32 +18,38 @@ from textual.widgets import Static
 
 from .. import format as fmt
 
+
+def _num(v: float) -> str:
+    """Four significant digits, thousands grouped: 189.6, 4,659,572, 0.1284."""
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.4g}"
+
+
 # Keys holding a fraction (0.44), shown as a percentage.
 FRACTIONS = {"mfu", "hfu", "goodput", "utilization"}
 # Unit suffixes, longest first: (suffix, how to show a value, whether the label drops the suffix).
 _UNITS = (
     ("_gb_s_per_gpu", lambda v: f"{fmt.si(v * 1e9, 'B/s')} per GPU", True),
     ("_usd_per_1m_tokens", lambda v: f"{fmt.money_small(v)} per 1M tokens", False),
-    ("_wh_per_1k_tokens", lambda v: f"{fmt.number(v)} Wh per 1k tokens", False),
+    ("_wh_per_1k_tokens", lambda v: f"{_num(v)} Wh per 1k tokens", False),
     ("tokens_per_s", lambda v: f"{fmt.si(v)} tok/s", False),
     ("tokens_per_kwh", lambda v: f"{fmt.si(v)} tok/kWh", False),
-    ("requests_per_s", lambda v: f"{fmt.number(v)} req/s", False),
-    ("samples_per_s", lambda v: f"{fmt.number(v)} samples/s", False),
+    ("requests_per_s", lambda v: f"{_num(v)} req/s", False),
+    ("samples_per_s", lambda v: f"{_num(v)} samples/s", False),
     ("_gb_s", lambda v: fmt.si(v * 1e9, "B/s"), True),
     ("_band_pct", lambda v: f"±{v:.0f}%", False),
     ("_pct", lambda v: f"{v:.2f}%", True),
     ("_usd", fmt.money_small, True),
-    ("_mwh", lambda v: f"{fmt.number(v)} MWh", True),
-    ("_mw", lambda v: f"{fmt.number(v)} MW", True),
-    ("_kw", lambda v: f"{fmt.number(v)} kW", True),
+    ("_mwh", lambda v: f"{_num(v)} MWh", True),
+    ("_mw", lambda v: f"{_num(v)} MW", True),
+    ("_kw", lambda v: f"{_num(v)} kW", True),
     ("_ms", fmt.ms, True),
-    ("_min", lambda v: f"{fmt.number(v)} min", True),
-    ("_gb", lambda v: f"{fmt.number(v)} GB", True),
-    ("_w", lambda v: f"{fmt.number(v)} W", True),
-    ("_h", lambda v: f"{fmt.number(v)} h", True),
+    ("_min", lambda v: f"{_num(v)} min", True),
+    ("_gb", lambda v: f"{_num(v)} GB", True),
+    ("_w", lambda v: f"{_num(v)} W", True),
+    ("_h", lambda v: f"{_num(v)} h", True),
     ("_s", fmt.seconds, True),
-    ("_days", lambda v: f"{fmt.number(v)} days", True),
-    ("_t", lambda v: f"{fmt.number(v)} t", True),
+    ("_days", lambda v: f"{_num(v)} days", True),
+    ("_t", lambda v: f"{_num(v)} t", True),
 )
 _TITLES = {"training": "Training", "inference": "Serving"}
 
@@ -84,7 +90,7 @@ def value_text(key: str, value: Any, unit_hint: str | None = None) -> str:
         return unit[1](value)
     if isinstance(value, int):
         return f"{value:,}"
-    return fmt.number(value)
+    return _num(value)
 
 
 def _rows(data: dict, depth: int, hint: str | None, out: list[tuple[int, str, str, bool]]) -> None:

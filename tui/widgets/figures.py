@@ -74,6 +74,10 @@ def latency(p50, p99, limit) -> str:
     return text
 
 
+def _per_s(x) -> str:
+    return fmt.DASH if not fmt._ok(x) else f"{fmt.si(x)} tok/s"
+
+
 # (id, label, how to read it from a result row and the scenario's extra facts)
 TRAINING = (
     ("days", "time", lambda r, x: with_band(duration(r.get("train_wall_clock_days")), x.get("band_pct"))),
@@ -100,7 +104,7 @@ SERVING = (
     (
         "slo_tps",
         "in limits",
-        lambda r, x: fmt.si(r.get("infer_slo_tokens_per_s"), "tok/s") if x.get("has_limits") else "no limits set",
+        lambda r, x: _per_s(r.get("infer_slo_tokens_per_s")) if x.get("has_limits") else "no limits set",
     ),
     ("replicas", "replicas", lambda r, x: fmt.number(r.get("infer_replicas"))),
     ("wh", "Wh/1k tok", lambda r, x: fmt.number(r.get("infer_energy_wh_per_1k_tokens"))),

@@ -265,8 +265,19 @@ class ScaleView(VerticalScroll):
         # caption says which axes are logarithmic.
         chart.margin_top = 0
         chart.margin_bottom = 2
+        # One line per run of points that fit: the curve does not bridge counts where no plan fits.
+        run: list[tuple[float, float]] = []
+        for r in [*rows, None]:
+            value = None if r is None else r.get(column)
+            if r is not None and _ok(value):
+                run.append((math.log2(r["n_gpus"]), y(value)))
+                continue
+            if len(run) > 1:
+                chart.plot(
+                    [p[0] for p in run], [p[1] for p in run], line_style=colour["line"], hires_mode=HiResMode.BRAILLE
+                )
+            run = []
         if good:
-            chart.plot(x, ys, line_style=colour["line"], hires_mode=HiResMode.BRAILLE)
             chart.scatter(x, ys, marker="•", marker_style=colour["point"])
         missing = [math.log2(r["n_gpus"]) for r in rows if not _ok(r.get(column))]
         if missing and good:
