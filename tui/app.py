@@ -540,11 +540,11 @@ class WhatIfApp(App[int]):
         what = "Markdown" if kind == "markdown" else "CSV"
         self.notify(f"Comparison copied as {what} (OSC 52) and saved to {path}", title="Exported", timeout=8)
 
-    def action_screenshot(self) -> None:
+    def action_save_screenshot(self) -> None:
         # After the palette has closed, so the picture is the screen itself with its footer.
-        self.set_timer(0.1, self._screenshot)
+        self.set_timer(0.1, self.save_screenshot_to_exports)
 
-    def _screenshot(self) -> None:
+    def save_screenshot_to_exports(self) -> None:
         path = config.export_path("whatif", ".svg")
         saved = self.save_screenshot(filename=path.name, path=str(path.parent))
         self.notify(f"Screenshot saved to {saved}", title="Screenshot", timeout=8)
@@ -675,7 +675,9 @@ class WhatIfApp(App[int]):
             lambda: setattr(self, "theme", "ansi-dark"),
         )
         yield SystemCommand(
-            "Save screenshot (SVG)", f"Writes an SVG of the screen to {config.exports_dir()}", self.action_screenshot
+            "Save screenshot (SVG)",
+            f"Writes an SVG of the screen to {config.exports_dir()}",
+            self.action_save_screenshot,
         )
         yield SystemCommand(
             "Pin current scenario", "Add it as a comparison row, named by what differs", self.action_pin

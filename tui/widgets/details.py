@@ -64,7 +64,9 @@ def _unit_of(key: str) -> tuple[str, Any, bool] | None:
 def label(key: str) -> str:
     """'step time' from 'step_time_s', 'memory' from 'memory_gb', 'tokens per s' as it is."""
     unit = _unit_of(key)
-    if unit and unit[2]:
+    if unit and unit[0] == "_band_pct":
+        key = key[: -len("_pct")]  # 'error band'
+    elif unit and unit[2]:
         key = key[: -len(unit[0])]
     return key.replace("_", " ").strip() or key
 
