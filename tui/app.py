@@ -37,7 +37,7 @@ from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
 from .widgets.compare import BY_KEY, COLUMNS, CURRENT, Entry
-from .widgets.editor import PANE_KEYS
+from .widgets.editor import PANE_BINDING_KEYS, PANE_KEYS
 from .widgets.figures import Figure, cost_basis
 
 PLAN_FIELD = "training.parallelism.tp"
@@ -74,7 +74,7 @@ class WhatIfApp(App[int]):
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False, tooltip="Switch between light and dark"),
         *(
             Binding(key, f"focus_pane('{pane}')", f"Edit {pane}", show=False, id=f"pane-{pane}")
-            for pane, key in PANE_KEYS.items()
+            for pane, key in PANE_BINDING_KEYS.items()
         ),
     ]
 
@@ -226,8 +226,21 @@ class WhatIfApp(App[int]):
             self._engine_failed(f"{type(exc).__name__}: {exc}")
             return
         self._apply(outcome)
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+            self._rest_timer = None
         if not rest:
             return
+        # The rest waits until typing pauses: while keys arrive, the figures of each keystroke come first
+        # and the worker does not compete with the screen for the interpreter.
+        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(job))
+
+    # Seconds without a new edit before the comparisons and the sweep are computed (tests set 0).
+    rest_delay_s = 0.15
+    _rest_timer = None
+
+    def _queue(self, job) -> None:
+        self._rest_timer = None
         with self._engine_lock:
             self._engine_wanted = job
             start = not self._engine_busy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -19,7 +18,8 @@ comparison row and the scale chart, from the same engine. The full formulas and 
 ## Keys
 - **F2** Edit, **F3** Compare, **F4** Scale, **F5** Details; below 80 columns **F6** shows the figures
   (the Edit / Figures tabs do the same). **alt+1 ... alt+6** jump to the Cluster, Network, Storage,
-  Cooling & facility, Training and Serving panes (each pane's title shows its key).
+  Cooling & facility, Training and Serving panes (each pane's title shows its key); in the editor
+  **page down / page up** go to the next / previous pane.
 - **ctrl+z** undo, **ctrl+y** redo, **ctrl+r** resets the focused field to the opened preset's value;
   "Reset scenario" in the palette resets every field (undoable). **ctrl+a** selects a field's text.
 - **ctrl+s** save, **ctrl+o** open (both ask before dropping unsaved edits, as **ctrl+q** quit does),
@@ -81,6 +81,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             # Rich's Markdown in one Static: the help is read, not navigated, and one widget opens at once.
+            from rich.markdown import Markdown  # here, not at start-up: it takes a tenth of the import time
+
             yield Static(Markdown(HELP), id="help-text")
         yield Footer(compact=True)
 

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import _character_to_key
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -27,6 +28,12 @@ from ..form import FIELDS, PANES, Built, FieldSpec
 
 # Keys that jump to a pane (alt+1 ... alt+6), in PANES order; shown in each pane's title and in the help.
 PANE_KEYS = {pane.id: f"alt+{i}" for i, pane in enumerate(PANES, start=1)}
+# What a terminal without the kitty keyboard protocol delivers for alt+1 ... alt+6: Textual reads ESC 1 ...
+# ESC 6 as the characters macOS types for option+1 ... option+6 (¡ ™ £ ¢ ∞ §), so those are bound too.
+ALT_DIGIT_CHARACTERS = "¡™£¢∞§"
+PANE_BINDING_KEYS = {
+    pane.id: f"alt+{i},{_character_to_key(ALT_DIGIT_CHARACTERS[i - 1])}" for i, pane in enumerate(PANES, start=1)
+}
 # Room a Select needs beyond its text (the arrow and padding), and the widest control the editor allows:
 # longer values are still there in full (the field scrolls, the choice list is as wide as it needs).
 SELECT_EXTRA = 3
@@ -54,6 +61,14 @@ class FieldInput(Input):
     }
 
     async def _on_key(self, event) -> None:
+        if event.character and event.character in ALT_DIGIT_CHARACTERS:
+            # A pane key (see ALT_DIGIT_CHARACTERS), never typed: an Input takes printable keys before any
+            # binding sees them, so it is handed to the app here.
+            event.stop()
+            event.prevent_default()
+            pane = PANES[ALT_DIGIT_CHARACTERS.index(event.character)].id
+            await self.app.run_action(f"focus_pane('{pane}')")
+            return
         action = self._EDITING.get(event.key)
         if action is not None:
             event.stop()
@@ -173,8 +188,12 @@ class FieldRow(Widget):
     def message(self) -> str:
         return self._message
 
+    _override: bool | None = None
+
     def set_override(self, on: bool) -> None:
-        if self.spec.kind == "override":
+        # Only on a change: a label update asks for a layout pass of the whole screen.
+        if self.spec.kind == "override" and on != self._override:
+            self._override = on
             self.set_class(on, "-override")
             label = self.query_one(".field-label", Label)
             label.update(self.spec.label + ("*" if on else ""))
@@ -206,6 +225,8 @@ class ScenarioEditor(VerticalScroll):
         Binding(
             "ctrl+r", "reset_field", "Reset field", show=False, tooltip="Back to the opened preset's value", id="reset"
         ),
+        Binding("pagedown", "next_pane(1)", "Next pane", show=False, tooltip="The next pane's first field"),
+        Binding("pageup", "next_pane(-1)", "Previous pane", show=False, tooltip="The previous pane's first field"),
     ]
 
     class Edited(Message):
@@ -445,6 +466,13 @@ class ScenarioEditor(VerticalScroll):
         control = self._rows[key].query_one(".field-control")
         control.focus()
         self.scroll_to_widget(self._rows[key], animate=False)
+
+    def action_next_pane(self, step: int) -> None:
+        """Page down / up: the first field of the next / previous pane (any pane is a few keys away)."""
+        key = self.focused_key()
+        here = form.PANE_OF[key].id if key else PANES[0].id
+        ids = [p.id for p in PANES]
+        self.focus_pane(ids[(ids.index(here) + step) % len(ids)])
 
     def focus_pane(self, pane_id: str) -> bool:
         """Focus the pane's first field; False when its fields are not mounted yet."""

@@ -159,14 +159,15 @@ def runner_up(second) -> str:
 class Figure(Static):
     """Text that repaints only when it changes (a figure, a title, a status line)."""
 
-    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure") -> None:
+    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure", fixed: bool = False) -> None:
         super().__init__(text, id=id, classes=classes, markup=False)
         self.text = text
+        self.fixed = fixed  # one line of a fixed size: a new text needs no layout pass
 
     def show(self, text: str) -> None:
         if text != self.text:
             self.text = text
-            self.update(text)
+            self.update(text, layout=not self.fixed)
 
 
 class GpuHoursBar(Widget):
@@ -273,7 +274,7 @@ class FiguresPanel(VerticalScroll):
             grid.styles.grid_columns = " ".join([f"{LABEL_WIDTH} 1fr"] * pairs)
 
     def _figure(self, fid: str) -> Figure:
-        figure = Figure(f"fig-{fid}")
+        figure = Figure(f"fig-{fid}", fixed=True)
         self.figures[fid] = figure
         return figure
 
