@@ -299,8 +299,9 @@ async def test_editing_runs_one_engine_call_that_covers_every_row():
         field(app, "training.train_tokens").value = "2e12"  # one change (typing would make several)
         await settle(pilot)
         # The workload changed: the current rows first (its figures at once), then every comparison and
-        # the whole sweep, in one more call.
-        assert app.explorer.calls == calls + 2
+        # the whole sweep, handed to the engine a chunk at a time (an edit meanwhile stops the rest).
+        chunks = -(-(app.outcome.evaluated) // app.chunk_rows)
+        assert app.explorer.calls <= calls + 1 + chunks
         outcome = app.outcome
         # Identical input rows are computed once (the default preset is the current scenario here).
         assert outcome.evaluated >= len(outcome.sweep) + len([c for c, r in outcome.comparisons if r]) - 1

@@ -235,8 +235,10 @@ class WhatIfApp(App[int]):
         # and the worker does not compete with the screen for the interpreter.
         self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(job))
 
-    # Seconds without a new edit before the comparisons and the sweep are computed (tests set 0).
+    # Seconds without a new edit before the comparisons and the sweep are computed.
     rest_delay_s = 0.15
+    # Rows per engine call in the worker: the engine plans searched rows 16 at a time anyway.
+    chunk_rows = 16
     _rest_timer = None
 
     def _queue(self, job) -> None:
@@ -257,9 +259,15 @@ class WhatIfApp(App[int]):
                     self._engine_busy = False
                     return
             try:
-                outcome = self.explorer.finish(job)
+                # In chunks, so that an edit made meanwhile stops work that is no longer wanted (the
+                # engine call in progress cannot be interrupted; one chunk is a fraction of the job).
+                outcome = self.explorer.finish(
+                    job, cancelled=lambda j=job: j.generation != self._generation, chunk_rows=self.chunk_rows
+                )
             except Exception as exc:  # an engine fault: say so, keep the last figures
                 self.call_from_thread(self._engine_failed, f"{type(exc).__name__}: {exc}")
+                continue
+            if outcome is None:  # overtaken by a newer edit, which queues its own request
                 continue
             with self._engine_lock:
                 newer = self._engine_wanted is not None

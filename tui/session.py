@@ -258,21 +258,31 @@ class Explorer:
                 missing[h] = i
         return Job(current, comparisons, counts, hashes, parts, missing, generation)
 
-    def finish(self, job: Job, current_only: bool = False) -> Outcome:
+    def finish(
+        self,
+        job: Job,
+        current_only: bool = False,
+        cancelled: Callable[[], bool] | None = None,
+        chunk_rows: int | None = None,
+    ) -> Outcome | None:
         """One engine call for every row not seen before; the outcome from the cache. With `current_only`
-        just the current row is computed (for a quick first screen); rows not in the cache are left out."""
+        just the current rows are computed (the figures of a keystroke); rows not in the cache are left
+        out. With `chunk_rows` the rows go to the engine that many at a time, and `cancelled()` is asked
+        between calls: a request overtaken by a newer edit stops (None), keeping what it computed."""
         started = time.perf_counter()
         with self._lock:
             missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i <= 1 or not current_only)}
-            if missing:
-                self.calls += 1
-        if missing:
-            todo = _rows(job.frame, list(missing.values())).with_columns(
-                scenario=pl.int_range(pl.len(), dtype=pl.Int64)
-            )
+        items = list(missing.items())
+        step = chunk_rows or max(len(items), 1)
+        for start in range(0, len(items), step):
+            if cancelled is not None and cancelled():
+                return None
+            part = items[start : start + step]
+            todo = _rows(job.frame, [i for _, i in part]).with_columns(scenario=pl.int_range(pl.len(), dtype=pl.Int64))
             results = self.evaluate_fn(todo)
             with self._lock:
-                for h, row in zip(missing, results.iter_rows(named=True), strict=True):
+                self.calls += 1
+                for (h, _), row in zip(part, results.iter_rows(named=True), strict=True):
                     self._store(h, row)
         engine_s = time.perf_counter() - started
         with self._lock:
