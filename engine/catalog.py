@@ -34,6 +34,10 @@ class Accelerator(_Entry):
     bf16_sparse_tflops: PositiveFloat | None = None
     hbm_gb: PositiveFloat
     hbm_tb_s: PositiveFloat
+    gemm_bf16_tflops: PositiveFloat | None = None
+    gemm_fp8_tflops: PositiveFloat | None = None
+    gemm_fp4_tflops: PositiveFloat | None = None
+    gemm_basis: str = ""
     tdp_w: PositiveFloat
     idle_w: PositiveFloat
     idle_basis: str
@@ -53,6 +57,9 @@ class Fabric(_Entry):
     gb_s_per_direction: PositiveFloat
     busbw_efficiency: PositiveFloat | None = None
     busbw_basis: str = ""
+    nvls_allreduce_gain: float = Field(default=1.0, ge=1.0, le=2.0)
+    nvls_min_gpus: PositiveInt = 1_000_000
+    nvls_basis: str = ""
     latency_us: PositiveFloat
     latency_basis: str
 
@@ -97,18 +104,70 @@ class ModelShape(_Entry):
     shared_experts: int = Field(default=0, ge=0)
     attention: Literal["mha", "gqa", "mla"] = "mha"
     kv_cache_width: PositiveInt | None = None
+    head_dim: PositiveInt | None = None
+    q_lora_rank: int = Field(default=0, ge=0)
+    kv_lora_rank: int = Field(default=0, ge=0)
+    qk_nope_head_dim: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(default=0, ge=0)
+    v_head_dim: int = Field(default=0, ge=0)
 
 
 class ArchEfficiency(BaseModel):
-    """Per-generation efficiencies (fractions of the datasheet peak); see docs/model.md."""
+    """Per-generation kernel anchors (fractions of the datasheet's dense peak, from kernel measurements);
+    see efficiency.toml and docs/model.md ("Efficiency")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    gemm_bf16_fraction: float = Field(gt=0, le=1)
+    gemm_fp8_fraction: float = Field(gt=0, le=1)
+    gemm_fp4_fraction: float | None = Field(default=None, gt=0, le=1)
+    attention_fraction: float = Field(gt=0, le=1)
+    attention_flash2_fraction: float = Field(gt=0, le=1)
+    memory_efficiency: float = Field(gt=0, le=1)
+    # The serving model's single GEMM efficiency (legacy, until serving uses the shape curve).
     gemm_efficiency: float = Field(gt=0, le=1)
     fp8_gemm_efficiency: float = Field(gt=0, le=1)
-    memory_efficiency: float = Field(gt=0, le=1)
     basis: str = Field(min_length=3)
+
+
+class GemmCurve(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    d_half: PositiveFloat
+    t_fixed_us: float = Field(ge=0)
+    basis: str = Field(min_length=3)
+
+
+class AttentionCurve(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq_tokens: list[PositiveFloat]
+    relative_rate: list[PositiveFloat]
+    causal_half_tokens: PositiveFloat
+    basis: str = Field(min_length=3)
+
+
+class NcclModel(BaseModel):
+    """NCCL's cost-model constants, per protocol in the order LL, LL128, Simple."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_us: tuple[float, float, float]
+    nvlink_step_us: tuple[float, float, float]
+    net_step_us: tuple[float, float, float]
+    protocol_bandwidth_share: tuple[float, float, float]
+    tree_level_us: PositiveFloat
+    tree_bandwidth_share: float = Field(gt=0, le=1)
+    basis: str = Field(min_length=3)
+
+
+class Kernels(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gemm: dict[Literal["bf16", "fp8", "fp4"], GemmCurve]
+    attention: AttentionCurve
+    nccl: NcclModel
 
 
 class Workload(_Entry):
@@ -132,6 +191,18 @@ class Constant(BaseModel):
     basis: str = Field(min_length=3)
 
 
+class Fitted(BaseModel):
+    """A fitted model constant (catalog/fitted.toml): its value, unit, the grid the fit searches, and basis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    unit: str
+    workload: Literal["training", "inference"]
+    grid: list[float] = Field(min_length=2)
+    basis: str = Field(min_length=3)
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -143,7 +214,9 @@ class Catalog(BaseModel):
     models: dict[str, ModelShape]
     workloads: dict[str, Workload]
     efficiency: dict[str, ArchEfficiency]
+    kernels: Kernels
     constants: dict[str, Constant]
+    fitted: dict[str, Fitted]
 
     def constant(self, key: str) -> float:
         return self.constants[key].value
@@ -185,5 +258,7 @@ def load_catalog() -> Catalog:
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
         efficiency=_read("efficiency.toml"),
+        kernels=_read("kernels.toml"),
         constants=_read("constants.toml"),
+        fitted=_read("fitted.toml"),
     )

@@ -17,6 +17,8 @@ from .scenario import Inference, ModelSpec, Scenario, Training
 
 AUTO = -1
 RECOMPUTE_CODES = {"auto": AUTO, "none": 0, "selective": 1, "full": 2}
+PRECISION_CODES = {"bf16": 0, "fp8": 1, "fp4": 2}
+ATTENTION_CODES = {"unfused": 0, "flash": 1, "flash2": 2}
 CHECKPOINT_CODES = {"none": 0, "sync": 1, "async": 2}
 DATA_SOURCE_CODES = {"shared-fs": 0, "local-nvme": 1}
 
@@ -25,13 +27,46 @@ def _shape(model: str | ModelSpec, catalog: Catalog) -> ModelShape | ModelSpec:
     return catalog.models[model] if isinstance(model, str) else model
 
 
+def attention_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
+    """Per layer: attention projection parameters (all but the output projection, and the output
+    projection), the per-head query/key and value widths of the attention core, and the K/V elements per
+    token that context parallelism exchanges. Multi-head latent attention (DeepSeek-V2/V3) projects through
+    low-rank latents; GQA shares kv_heads key/value heads among the query heads."""
+    h, a = model.hidden, model.heads
+    kv = model.kv_heads or a
+    if model.kv_lora_rank:
+        qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+        vd = model.v_head_dim
+        q_lora = model.q_lora_rank
+        q = h * q_lora + q_lora * a * qk if q_lora else h * a * qk
+        kv_proj = h * (model.kv_lora_rank + model.qk_rope_head_dim) + model.kv_lora_rank * a * (
+            model.qk_nope_head_dim + vd
+        )
+        return {
+            "in_params": q + kv_proj,
+            "out_params": a * vd * h,
+            "qk_dim": qk,
+            "v_dim": vd,
+            "cp_kv_elems": a * (qk + vd),
+        }
+    dh = model.head_dim or h / a
+    return {
+        "in_params": h * (a + 2 * kv) * dh,
+        "out_params": a * dh * h,
+        "qk_dim": dh,
+        "v_dim": dh,
+        "cp_kv_elems": 2 * kv * dh,
+    }
+
+
 def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float]:
     """Numbers describing a model shape. Parameter counts: published if given, else from the shape."""
     kv_heads = model.kv_heads or model.heads
     ffn = model.ffn_hidden or 4 * model.hidden
-    head_dim = model.hidden / model.heads
+    head_dim = model.head_dim or model.hidden / model.heads
     n_mats = 3 if model.ffn_kind == "swiglu" else 2
-    attn = model.hidden * (model.hidden + 2 * kv_heads * head_dim) + model.hidden * model.hidden
+    att = attention_shape(model)
+    attn = att["in_params"] + att["out_params"]
     moe_layers = model.moe_layers if model.experts else 0
     expert = n_mats * model.hidden * model.expert_ffn_hidden
     dense_mlp = n_mats * model.hidden * ffn
@@ -55,6 +90,7 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         f"{prefix}hidden": model.hidden,
         f"{prefix}heads": model.heads,
         f"{prefix}kv_heads": kv_heads,
+        f"{prefix}head_dim": head_dim,
         f"{prefix}ffn": ffn,
         f"{prefix}vocab": model.vocab,
         f"{prefix}mats": n_mats,
@@ -62,6 +98,12 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         f"{prefix}params_active": active,
         f"{prefix}params_expert": expert_total,
         f"{prefix}params_embed": embed,
+        f"{prefix}tied": int(model.tied_embeddings),
+        f"{prefix}attn_in_params": att["in_params"],
+        f"{prefix}attn_out_params": att["out_params"],
+        f"{prefix}qk_dim": att["qk_dim"],
+        f"{prefix}v_dim": att["v_dim"],
+        f"{prefix}cp_kv_elems": att["cp_kv_elems"],
         f"{prefix}experts": model.experts,
         f"{prefix}topk": model.experts_per_token if model.experts else 0,
         f"{prefix}moe_layers": moe_layers,
@@ -115,6 +157,10 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
         "p_v": 1,
         "p_ep": 1,
         "p_rc": 0,
+        "p_cp": 1,
+        "p_etp": 1,
+        "p_shard": AUTO,
+        "p_rcl": 0,
     }
 
 
@@ -129,7 +175,12 @@ def _plan(training: Training) -> dict[str, int]:
         "p_zero": get("zero"),
         "p_v": get("interleave"),
         "p_ep": get("ep"),
+        "p_cp": get("cp"),
+        "p_etp": get("etp"),
+        "p_shard": get("dp_shard"),
         "p_rc": RECOMPUTE_CODES[training.recompute],
+        # Layers per stage recomputed in full: -1 = all (recompute "full") or the fewest that fit ("auto").
+        "p_rcl": AUTO if training.recompute_layers is None else training.recompute_layers,
     }
 
 
@@ -151,6 +202,25 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     # busy power: CPUs, memory, fans, NVSwitches, NICs and local drives, per GPU.
     node_training_w = node_kw * 1000 * catalog.constant("node_training_power_fraction")
     busy_w = gpu.tdp_w * catalog.constant("gpu_busy_power_fraction")
+    # Compute-bound kernels slow with a power cap below TDP; memory-bound ones do not (constants.toml).
+    cap = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w) / gpu.tdp_w
+    power_clock = cap ** catalog.constant("power_cap_clock_exponent")
+    peaks = {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or math.nan}
+    measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
+    fraction = {
+        "bf16": arch.gemm_bf16_fraction,
+        "fp8": arch.gemm_fp8_fraction,
+        "fp4": arch.gemm_fp4_fraction or arch.gemm_fp8_fraction,
+    }
+
+    def gemm_ceiling(p: str) -> float:
+        """Large-GEMM TFLOP/s: the part's own measurement, scaled by any peak override, else the
+        generation's measured fraction of its peak."""
+        native = gpu.peak_tflops(p) or math.nan
+        if measured[p]:
+            return measured[p] * peaks[p] / native if peaks[p] == peaks[p] else math.nan
+        return fraction[p] * peaks[p]
+
     r = s.reliability
     row = {
         "scenario": index,
@@ -171,6 +241,16 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "fp8_gemm_eff": arch.fp8_gemm_efficiency,
         "mem_eff": arch.memory_efficiency,
         "clock": clock,
+        "power_clock": power_clock,
+        "gemm_bf16_tflops": gemm_ceiling("bf16"),
+        "gemm_fp8_tflops": gemm_ceiling("fp8"),
+        "gemm_fp4_tflops": gemm_ceiling("fp4"),
+        "attn_tflops": arch.attention_fraction * bf16,
+        "attn2_tflops": arch.attention_flash2_fraction * bf16,
+        "su_nvls": su.nvls_allreduce_gain,
+        "su_nvls_min": su.nvls_min_gpus,
+        "oversub": n.oversubscription,
+        "pod_gpus": n.pod_gpus or c.gpu_count,
         "su_gb_s": n.scale_up_gb_s or su.gb_s_per_direction,
         "su_eff": su.busbw_efficiency or default_eff,
         "su_lat_us": n.scale_up_latency_us or su.latency_us,
@@ -205,12 +285,19 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     t = t or Training()
     row |= {
         "fp8": int(t.precision == "fp8"),
-        "flash": int(t.attention == "flash"),
+        "prec": PRECISION_CODES[t.precision],
+        "flash": int(t.attention != "unfused"),
+        "attn_kernel": ATTENTION_CODES[t.attention],
         "sp": int(t.sequence_parallel),
         "tp_overlap": int(t.tp_comm_overlap),
+        "dp_overlap": int(t.dp_comm_overlap),
+        "moe_overlap": int(t.moe_a2a_overlap),
+        "moe_fp8": int(t.moe_dispatch_fp8),
+        "moe_max_nodes": math.inf if t.moe_max_nodes is None else t.moe_max_nodes,
+        "moe_imb": t.moe_imbalance or catalog.constant("moe_imbalance"),
         "dropout": int(t.dropout),
         "eval_tokens": t.eval_tokens,
-    }
+    } | {f"k_{name}": f.value for name, f in catalog.fitted.items()}
     if isinstance(t.model, str) and t.model in catalog.workloads:
         row |= _sample_columns(s, t, catalog.workloads[t.model], gpu, catalog)
     else:

@@ -55,6 +55,9 @@ class Cluster(_Section):
     bf16_tflops: PositiveFloat | None = None
     fp8_tflops: PositiveFloat | None = None
     host_memory_gb: Annotated[float, Field(gt=0, le=65536)] = 2048.0
+    # A board power limit below the GPU's TDP (nvidia-smi -pl): compute-bound kernels slow down with it,
+    # memory-bound ones do not (docs/model.md, "Power cap").
+    power_cap_w: Annotated[float, Field(gt=0, le=5000)] | None = None
 
     @field_validator("gpu")
     @classmethod
@@ -86,6 +89,10 @@ class Network(_Section):
     nic_gbps: PositiveFloat | None = None
     scale_up_latency_us: PositiveFloat | None = None
     scale_out_latency_us: PositiveFloat | None = None
+    # A scale-out fabric that is non-blocking only inside pods of pod_gpus GPUs and oversubscribed
+    # oversubscription:1 above them (traffic of a group that spans pods gets 1/oversubscription of the links).
+    oversubscription: Annotated[float, Field(ge=1.0, le=64.0)] = 1.0
+    pod_gpus: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
 
     @field_validator("scale_up", "scale_out")
     @classmethod
@@ -180,10 +187,19 @@ class ModelSpec(_Section):
     shared_experts: Annotated[int, Field(ge=0, le=64)] = 0
     attention: Literal["mha", "gqa", "mla"] = "mha"
     kv_cache_width: PositiveInt | None = None
+    # Query/key head width when heads x head_dim differs from hidden (Qwen3, Gemma); unset: hidden / heads.
+    head_dim: Annotated[int, Field(ge=8, le=1024)] | None = None
+    # Multi-head latent attention (DeepSeek-V2/V3 config.json names): low-rank query and key/value
+    # projections, and the per-head widths of the attention core.
+    q_lora_rank: Annotated[int, Field(ge=0, le=65536)] = 0
+    kv_lora_rank: Annotated[int, Field(ge=0, le=65536)] = 0
+    qk_nope_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
+    qk_rope_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
+    v_head_dim: Annotated[int, Field(ge=0, le=1024)] = 0
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
-        if self.hidden % self.heads:
+        if self.head_dim is None and self.hidden % self.heads:
             raise PydanticCustomError(
                 "heads_split",
                 "hidden {hidden} is not divisible by heads {heads}; allowed: heads dividing hidden",
@@ -223,10 +239,18 @@ class Parallelism(_Section):
     tp: Annotated[int, Field(ge=1, le=512)] | None = None
     pp: Annotated[int, Field(ge=1, le=512)] | None = None
     dp: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
+    # Context parallelism: each sequence split over cp GPUs (ring attention, load-balanced causal chunks).
+    cp: Annotated[int, Field(ge=1, le=1024)] | None = None
     microbatch: Annotated[int, Field(ge=1, le=4096)] | None = None
+    # ZeRO stage: 1 shards optimizer states (Megatron's distributed optimizer), 2 also gradients, 3 also
+    # weights (FSDP); over dp_shard ranks of the data-parallel group (HSDP when smaller than dp x cp:
+    # shard inside a group, replicate across groups).
     zero: Annotated[int, Field(ge=0, le=3)] | None = None
+    dp_shard: Annotated[int, Field(ge=1, le=1_048_576)] | None = None
     interleave: Annotated[int, Field(ge=1, le=64)] | None = None
     ep: Annotated[int, Field(ge=1, le=4096)] | None = None
+    # Expert tensor parallelism (Megatron-Core's ETP): 1 keeps each expert whole on a GPU.
+    etp: Annotated[int, Field(ge=1, le=512)] | None = None
 
 
 class Training(_Section):
@@ -234,12 +258,27 @@ class Training(_Section):
     train_tokens: Annotated[float, Field(gt=0, le=1e16)] = 15e12
     seq_len_tokens: Annotated[int, Field(ge=16, le=4_194_304)] = 8192
     global_batch_seqs: Annotated[int, Field(ge=1, le=16_777_216)] = 2048
-    precision: Literal["bf16", "fp8"] = "bf16"
+    precision: Literal["bf16", "fp8", "fp4"] = "bf16"
     parallelism: Literal["auto"] | Parallelism = "auto"
     recompute: Literal["auto", "none", "selective", "full"] = "auto"
-    attention: Literal["flash", "unfused"] = "flash"
+    # With recompute = "full": how many layers of each pipeline stage are recomputed (Megatron-Core's
+    # --recompute-num-layers); unset: all of them. "auto" picks the fewest that fit.
+    recompute_layers: Annotated[int, Field(ge=0, le=1024)] | None = None
+    # "flash": the generation's current FlashAttention kernel (FA3 on Hopper, FA4 on Blackwell); "flash2":
+    # FlashAttention-2 (2023 software); "unfused": score matrices written to memory (2021-2022 software).
+    attention: Literal["flash", "flash2", "unfused"] = "flash"
     sequence_parallel: bool = True
     tp_comm_overlap: bool = True
+    # Gradient reduce-scatter overlapped with the backward pass and parameter all-gather with the forward
+    # (Megatron-Core --overlap-grad-reduce --overlap-param-gather; FSDP prefetching).
+    dp_comm_overlap: bool = True
+    # Mixture of experts: all-to-all overlapped with another micro-batch's compute (DualPipe-style
+    # schedules, Megatron-Core's EP overlap); dispatch sent in FP8; tokens routed to at most moe_max_nodes
+    # nodes (DeepSeek-V3's node-limited routing); the busiest expert's load over the mean.
+    moe_a2a_overlap: bool = False
+    moe_dispatch_fp8: bool = False
+    moe_max_nodes: Annotated[int, Field(ge=1, le=65536)] | None = None
+    moe_imbalance: Annotated[float, Field(ge=1.0, le=16.0)] | None = None
     dropout: bool = False
     eval_tokens: Annotated[float, Field(ge=0, le=1e16)] = 0.0
     # Sample-based workloads (model from catalog/workloads.toml) count samples, not tokens. Unset: five

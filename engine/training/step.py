@@ -114,7 +114,7 @@ def step(c: Columns, cat: Catalog) -> None:
     ar_bytes = T * h * ACT_BYTES
     t_ar = comms.all_reduce_s(ar_bytes, tp_in, tp_out, su_bw, nic_bw, c.su_lat_us, c.so_lat_us)
     n_ar = 4.0 + np.where(c.rc == 2, 2.0, 0.0)
-    hidden_frac = np.where(c.tp_overlap == 1, k("tp_overlap_fraction"), 0.0)
+    hidden_frac = np.where(c.tp_overlap == 1, c.k_tp_overlap_fraction, 0.0)
     c.t_tp_mb_s = c.layers_stage * n_ar * t_ar * (1 - hidden_frac)
 
     # --- expert parallel (MoE all-to-all: dispatch and combine, forward and backward) -------------------
