@@ -233,7 +233,17 @@ class Explorer:
         hit = self._sweeps.get(key)
         if hit is None:
             counts = sweep_counts(c.gpus_per_node)
-            frame = pl.concat([cur] * len(counts)).with_columns(n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+            # Each point resolved as its own scenario: some resolved columns follow the GPU count (the
+            # scale-out pod, a sample workload's batch), so a copy of the current row with another n_gpus
+            # would price every point with the current count's pod.
+            train = current.model_copy(update={"inference": None})
+            try:
+                frame = resolve([train.edited("cluster", gpu_count=n) for n in counts])
+            except (ValidationError, ScenarioError):
+                frame = pl.concat([cur] * len(counts)).with_columns(
+                    n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"])
+                )
+            frame = frame.select(cur.columns) if set(frame.columns) == set(cur.columns) else frame
             hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
             self._sweeps = {key: hit}
         return hit
