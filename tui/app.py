@@ -402,7 +402,7 @@ class WhatIfApp(App[int]):
     def render_views(self) -> None:
         """The compare table, the scale chart or the details, if on screen; a hidden one is brought up to
         date when its tab is shown (cells nobody sees are not worth a keystroke's time)."""
-        if self.main is None or self.outcome is None:
+        if self.main is None or self.outcome is None or not self.main.views_ready:
             return
         view = self.main.view
         if view == "compare":
@@ -456,6 +456,8 @@ class WhatIfApp(App[int]):
         return f"{form.where(first.key)}: {first.message}{more}"
 
     def _caption(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         mode = (
             "Each preset runs its own workload"
             if self.own_workload
@@ -515,6 +517,8 @@ class WhatIfApp(App[int]):
         self.request_compute()
 
     def action_unpin(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         table = self.main.compare
         if table.row_count == 0:
             return
@@ -534,11 +538,15 @@ class WhatIfApp(App[int]):
         self.request_compute()
 
     def action_sort(self, column: str) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         self.main.show_view("compare")
         self.main.compare.sort_by(column)
         self._caption()
 
     def action_toggle_column(self, column: str) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         self.main.show_view("compare")
         self.main.compare.toggle_column(column)
         self._render_compare()
@@ -546,7 +554,7 @@ class WhatIfApp(App[int]):
     def action_export(self, kind: str) -> None:
         """The comparison (rows shown, every figure, ratios to the baseline) as Markdown or CSV: copied to
         the clipboard (OSC 52) and saved in the exports folder; the notification names the file."""
-        if self.outcome is None:
+        if self.outcome is None or not self.main.views_ready:
             return
         table = self.main.compare
         table.show(self.compare_entries())
@@ -749,6 +757,8 @@ class WhatIfApp(App[int]):
             yield SystemCommand(f"Open preset: {p.label}", title, lambda k=p.key: self._open_guarded(k))
 
     def _fit_columns(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         self.main.show_view("compare")
         self.main.compare.fit_to_width()
         self._render_compare()

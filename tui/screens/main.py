@@ -56,24 +56,38 @@ class MainScreen(Screen):
                 with Horizontal(id="explore-body"):
                     yield ScenarioEditor(self._scenario, cursor_blink=self._cursor_blink, id="editor")
                     yield FiguresPanel(id="figures")
-            with TabPane("Compare", id="compare"):
-                with Vertical():
-                    yield Figure("compare-caption", "", classes="")
-                    yield CompareTable(id="compare-table")
-                    yield Figure("compare-detail", "", classes="")
-            with TabPane("Scale", id="scale"):
-                yield ScaleView(id="scale-view")
-            with TabPane("Details", id="details"):
-                yield DetailsView(id="details-view")
+            # Filled right after the first screen (mount_views): the first figures do not wait for them.
+            yield TabPane("Compare", id="compare")
+            yield TabPane("Scale", id="scale")
+            yield TabPane("Details", id="details")
         yield Footer(compact=True)
 
     ready = False  # set once its widgets exist (is_mounted is still False inside on_mount)
+    views_ready = False  # the Compare, Scale and Details views are mounted
 
     def on_mount(self) -> None:
         self.ready = True
-        self.query_one(ScaleView).set_cursor_blink(self._cursor_blink)
         self._layout(self.size.width)
         self.app.main_ready()
+        self.call_after_refresh(self.mount_views)
+
+    async def mount_views(self) -> None:
+        """The Compare, Scale and Details views, mounted once the first screen is on the terminal."""
+        if self.views_ready:
+            return
+        scale = ScaleView(id="scale-view")
+        await self.query_one("#compare", TabPane).mount(
+            Vertical(
+                Figure("compare-caption", "", classes=""),
+                CompareTable(id="compare-table"),
+                Figure("compare-detail", "", classes=""),
+            )
+        )
+        await self.query_one("#scale", TabPane).mount(scale)
+        await self.query_one("#details", TabPane).mount(DetailsView(id="details-view"))
+        scale.set_cursor_blink(self._cursor_blink)
+        self.views_ready = True
+        self.app.render_views()
 
     def on_resize(self, event) -> None:
         self._layout(event.size.width)
@@ -142,7 +156,7 @@ class MainScreen(Screen):
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
         self.app.render_views()
-        if event.pane.id == "compare":
+        if event.pane.id == "compare" and self.views_ready:
             self.query_one(CompareTable).focus()
 
     @on(ScenarioEditor.Edited)
@@ -183,6 +197,9 @@ class MainScreen(Screen):
         return self.query_one(TabbedContent).active
 
     def show_view(self, view: str) -> None:
+        if view in ("compare", "scale", "details") and not self.views_ready:
+            self.call_after_refresh(self.show_view, view)  # mounted in a moment
+            return
         if view == "figures":
             self.query_one(TabbedContent).active = "explore"
             self.show_sub(True)
