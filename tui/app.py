@@ -2,13 +2,13 @@
 
 The flow runs one way:
 
-    editor fields --form.build--> validated, frozen Scenario --Explorer (one engine call)--> Outcome
+    editor fields --form.build--> validated, frozen Scenario --Explorer (the engine)--> Outcome
         --> figures, compare table, scale chart, details (only changed cells repaint)
 
 A keystroke's own figures come first: the current scenario's rows are computed at once on the UI thread
 (one or two rows), and whatever else the change needs (every comparison row and the scale sweep, after
-a workload edit) follows from a thread worker; requests that arrive while it runs are coalesced (only the
-newest is computed next), and results come back with `call_from_thread`. Invalid input never reaches the
+a workload edit) follows from a thread worker once typing pauses; a request overtaken by a newer edit
+stops between engine calls, and results come back with `call_from_thread`. Invalid input never reaches the
 engine: the editor names the pane and field, and the figures it affects keep their last valid values,
 marked stale (a serving-only problem leaves the training figures live).
 

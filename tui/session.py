@@ -1,12 +1,12 @@
 """What the explorer asks of the engine on every change, without any Textual in it.
 
 One request = the current scenario, every comparison row (presets and pinned scenarios) and the scale
-sweep. `Explorer.run` resolves them into ONE polars frame: the current scenario's resolved row is
-replicated with other `n_gpus` values for the sweep (whole nodes only), the comparison scenarios are
-resolved beside it, and `evaluate` is called once on the rows whose inputs it has not seen before.
-Results are cached by a hash of the resolved input row (all columns except the row index and the name),
-so a keystroke in the GPU count field evaluates one row, while a workload edit, which changes every
-comparison row, evaluates them all in the same call.
+sweep (the current training workload at every whole-node count of a log grid, each point resolved as its
+own scenario). `Explorer.prepare` resolves them into polars frames and hashes every row; `finish` sends
+the engine only the rows whose inputs it has not seen before: in one call (`run`), or a chunk at a time
+so that a newer edit can stop a request it has overtaken. Results are cached by a hash of the resolved
+input row (all columns except the row index and the name), so a keystroke in the GPU count field
+evaluates one row, while a workload edit, which changes every comparison row, evaluates them all.
 """
 
 from __future__ import annotations
