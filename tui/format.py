@@ -79,6 +79,8 @@ def plan(r: dict) -> str:
     if r.get("train_tp") is None:
         return DASH
     parts = [f"TP{r['train_tp']}"]
+    if (r.get("train_cp") or 1) > 1:  # context parallel, where the engine plans it
+        parts.append(f"CP{r['train_cp']}")
     parts += [f"{name}{r[key]}" for name, key in (("PP", "train_pp"), ("DP", "train_dp")) if r.get(key) is not None]
     if (r.get("train_ep") or 1) > 1:
         parts.append(f"EP{r['train_ep']}")
