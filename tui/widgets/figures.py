@@ -133,7 +133,8 @@ def gpu_hour_shares(row: dict) -> list[tuple[str, str, float | None]]:
     known = {s for suffixes, _, _ in IDLE_PARTS for s in suffixes}
     extra = sorted(m.group(1) for k in row if (m := _IDLE.match(k)) and m.group(1) not in known | {"gpu"})
     parts = [(name, glyph, _share(row, suffixes)) for suffixes, name, glyph in IDLE_PARTS]
-    parts += [(suffix, "·", row.get(f"train_idle_{suffix}_pct")) for suffix in extra]
+    # Causes the engine adds later appear under their own names ('unused gpus').
+    parts += [(suffix.replace("_", " "), "·", row.get(f"train_idle_{suffix}_pct")) for suffix in extra]
     if row.get("train_wall_clock_days") is None:
         return [("compute", "█", None)] + [(n, g, None) for n, g, _ in parts]
     idle = sum(v for _, _, v in parts if v is not None)
