@@ -21,9 +21,14 @@ def _isolated_home(tmp_path, monkeypatch):
 
 
 async def settle(pilot) -> None:
-    """Wait until the engine's worker has answered and the screen has taken the answer."""
+    """Wait until the engine's worker has answered and the screen has taken the answer (including work
+    the explorer holds back until typing pauses)."""
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    for _ in range(100):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if getattr(pilot.app, "_rest_timer", None) is None and not pilot.app.workers:
+            break
+        await pilot.pause(0.05)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()

@@ -29,6 +29,10 @@ def test_every_shipped_preset_round_trips_through_the_fields(stem):
         ("cluster.gpu_count", "0", "at least 1"),
         ("cluster.gpu_count", "12", "multiple of gpus_per_node"),
         ("cluster.gpu_count", "abc", "not a number"),
+        ("training.train_tokens", "15x", "unknown suffix 'x'"),
+        ("training.train_tokens", "15 tokens!", "not a number"),
+        ("inference.ttft_p99_limit_ms", "0", "more than 0"),
+        ("inference.gpu_count", "0", "from 1"),
         ("cluster.gpu_count", "1.5", "not a whole number"),
         ("cluster.hbm_gb", "-3", "more than 0"),
         ("facility.electricity_usd_per_kwh", "", "empty"),
@@ -87,3 +91,46 @@ def test_a_custom_model_shape_survives_editing():
     assert raw["training.model"] == form.CUSTOM
     built = form.build(base, raw | {"training.train_tokens": "1e9"})
     assert built.scenario.training.model == base.training.model
+
+
+def test_engineering_notation_reaches_the_scenario(default):
+    raw = form.form_values(default)
+    assert raw["training.train_tokens"] == "15 T"
+    built = form.build(default, raw | {"training.train_tokens": "20T", "cluster.gpu_count": "2k"})
+    assert built.scenario.training.train_tokens == 20e12 and built.scenario.cluster.gpu_count == 2000
+
+
+def test_serving_gpus_and_latency_limits_are_fields(default):
+    raw = form.form_values(default) | {
+        "inference.gpu_count": "16",
+        "inference.ttft_p99_limit_ms": "300",
+        "inference.tpot_p99_limit_ms": "",
+    }
+    serving = form.build(default, raw).scenario.inference
+    assert (serving.gpu_count, serving.ttft_p99_limit_ms, serving.tpot_p99_limit_ms) == (16, 300, None)
+
+
+def test_a_serving_only_problem_leaves_training_usable(default):
+    # An A100 has no FP8: the serving precision is wrong, the training workload is fine.
+    raw = form.refill_followers(form.form_values(default) | {"cluster.gpu": "a100-sxm-80gb"}, "cluster.gpu")
+    built = form.build(default, raw)
+    assert not built.ok and built.stale == {"inference"}
+    assert [i.key for i in built.issues] == ["inference.precision"]
+    assert built.usable.inference is None and built.usable.training == default.training
+    assert form.where(built.issues[0].key) == "Serving workload > precision"
+
+
+def test_a_cluster_problem_leaves_nothing_usable(default):
+    built = form.build(default, form.form_values(default) | {"cluster.gpu_count": "12"})
+    assert built.usable is None and built.stale == {"training", "inference"}
+
+
+def test_changes_are_named_field_by_field(default):
+    raw = form.refill_followers(form.form_values(default) | {"cluster.gpu": "a100-sxm-80gb"}, "cluster.gpu")
+    raw |= {"cluster.gpu_count": "2048", "inference.precision": "bf16"}
+    assert form.changes(default, form.build(default, raw).scenario) == [
+        "GPU type h100-sxm -> a100-sxm-80gb",
+        "1,024 -> 2,048 GPUs",
+        "serving precision fp8 -> bf16",
+    ]
+    assert form.changes(default, default) == []

@@ -22,8 +22,13 @@ class Counting:
         return evaluate(frame)
 
 
-def test_sweep_counts_are_whole_nodes_from_8_to_32768():
-    assert session.sweep_counts(8) == [8 * 2**k for k in range(13)]
+def test_sweep_counts_are_whole_nodes_on_a_log_grid_from_8_to_32768():
+    counts = session.sweep_counts(8)
+    assert counts[0] == 8 and counts[-1] == 32768 and all(c % 8 == 0 for c in counts)
+    assert {8 * 2**k for k in range(13)} <= set(counts)  # every power of two, and points between them
+    assert 24 in counts and 1288 in counts
+    steps = [b / a for a, b in zip(counts, counts[1:], strict=False)]
+    assert max(steps[4:]) < 1.34  # about 2^(1/3) apart on the log axis once whole nodes allow it
     counts = session.sweep_counts(72)
     assert all(c % 72 == 0 for c in counts) and counts[0] == 72 and counts[-1] >= 32_000
 

@@ -2,13 +2,15 @@
 
 The flow runs one way:
 
-    editor fields --form.build--> validated, frozen Scenario --Explorer.run (one engine call)--> Outcome
-        --> figures, compare table, scale chart (only changed cells repaint)
+    editor fields --form.build--> validated, frozen Scenario --Explorer (the engine)--> Outcome
+        --> figures, compare table, scale chart, details (only changed cells repaint)
 
-The engine runs in a thread worker so that typing never waits on it; requests that arrive while it runs
-are coalesced (only the newest is computed next), and results come back with `call_from_thread`.
-Invalid input never reaches the engine: the editor names the field, and the figures keep the last valid
-values, marked stale.
+A keystroke's own figures come first: the current scenario's rows are computed at once on the UI thread
+(one or two rows), and whatever else the change needs (every comparison row and the scale sweep, after
+a workload edit) follows from a thread worker once typing pauses; a request overtaken by a newer edit
+stops between engine calls, and results come back with `call_from_thread`. Invalid input never reaches the
+engine: the editor names the pane and field, and the figures it affects keep their last valid values,
+marked stale (a serving-only problem leaves the training figures live).
 
 `make_app()` builds the app for `whatif`, the tests and the benchmark alike.
 """
@@ -20,21 +22,23 @@ import os
 import threading
 from collections.abc import Iterable
 
+import polars as pl
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from whatif.engine.report import records
 from whatif.engine.scenario import Scenario
 
-from . import files
-from . import format as fmt
-from .form import FIELDS, Built, field_for_issue, label_for
+from . import config, files, form
+from .form import FIELDS, PANES, Built
 from .screens.dialogs import ConfirmScreen, OpenScreen, SaveScreen, preset_stem
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
-from .widgets.compare import BY_KEY, COLUMNS
-from .widgets.figures import Figure
+from .widgets.compare import BY_KEY, COLUMNS, CURRENT, Entry
+from .widgets.editor import PANE_BINDING_KEYS, PANE_KEYS
+from .widgets.figures import Figure, cost_basis
 
 PLAN_FIELD = "training.parallelism.tp"
 THEMES = {
@@ -45,25 +49,33 @@ THEMES = {
 }
 VIEWS = {
     "explore": "Explore: edit and see the figures",
-    "compare": "Compare with presets",
+    "compare": "Compare with presets, against a baseline row",
     "scale": "Scale: days and cost vs GPU count",
+    "details": "Details: every figure of `whatif eval --json`",
 }
+DEFAULT_THEME = "textual-dark"
 
 
 class WhatIfApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "whatif"
     ENABLE_COMMAND_PALETTE = True
-    # Requests needing the engine for at most this many rows run on the UI thread (see request_compute).
-    inline_rows = 2
     BINDINGS = [
-        Binding("f1", "help", "Help", id="help", tooltip="What each figure means and how it is computed"),
-        Binding("ctrl+o", "open_preset", "Open", id="open", tooltip="Open a shipped or saved preset"),
+        Binding("f1", "help", "Help", id="help", tooltip="What each figure means, and every key"),
+        Binding("ctrl+o", "open_preset", "Open", id="open", show=False, tooltip="Open a shipped or saved preset"),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="Save the current scenario as a preset"),
+        Binding("ctrl+z", "undo", "Undo", id="undo", tooltip="Undo the last edit"),
+        Binding("ctrl+y", "redo", "Redo", id="redo", show=False, tooltip="Redo the edit just undone"),
         Binding("f2", "view('explore')", "Edit", id="view-explore", tooltip=VIEWS["explore"]),
         Binding("f3", "view('compare')", "Compare", id="view-compare", tooltip=VIEWS["compare"]),
         Binding("f4", "view('scale')", "Scale", id="view-scale", tooltip=VIEWS["scale"]),
-        Binding("ctrl+t", "toggle_theme", "Theme", id="theme", tooltip="Switch between light and dark"),
+        Binding("f5", "view('details')", "Details", id="view-details", tooltip=VIEWS["details"]),
+        Binding("f6", "view('figures')", "Figures", id="view-figures", tooltip="The figures (narrow layout)"),
+        Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False, tooltip="Switch between light and dark"),
+        *(
+            Binding(key, f"focus_pane('{pane}')", f"Edit {pane}", show=False, id=f"pane-{pane}")
+            for pane, key in PANE_BINDING_KEYS.items()
+        ),
     ]
 
     def __init__(
@@ -77,28 +89,34 @@ class WhatIfApp(App[int]):
         theme: str | None = None,
         explorer: Explorer | None = None,
         freeze_gc: bool = False,
+        origin: str | None = None,
     ) -> None:
         super().__init__()
-        self.scenario = scenario  # the current valid scenario (what the figures describe)
+        self.scenario = scenario  # the last valid scenario (what is saved)
+        self.computed = scenario  # what the engine was last asked about (without a workload that has problems)
         self.path = path
+        self.origin = origin or (os.path.basename(path) if path else "the scenario given")
         self.cursor_blink = cursor_blink
         self.explorer = explorer or (Explorer(evaluate_fn) if evaluate_fn else Explorer())
         self.presets = discover_presets() if presets is None else presets
         self.pinned: list[Preset] = []
         self.own_workload = False
         self.outcome: Outcome | None = None
+        self.views_outcome: Outcome | None = None  # the last outcome with every comparison and sweep row
         self.invalid: Built | None = None
-        self.last_fit: dict | None = None  # the last result row whose training fits (kept when a plan fails)
+        self.last_train: dict | None = None  # the last result row whose training fits (kept while stale)
+        self.last_serve: dict | None = None  # the last result row with serving figures
         self.engine_failure: str | None = None
         self.edited_key = PLAN_FIELD  # where a "no plan fits" message goes: the field edited last
         self._noted = PLAN_FIELD
         self._generation = 0
+        self._shown_generation = -1
         self._engine_lock = threading.Lock()
         self._engine_wanted = None  # the newest Job waiting for the worker
         self._engine_busy = False
         self._comparisons_key: tuple | None = None
         self._comparisons: list = []
-        self._initial_theme = theme or os.environ.get("WHATIF_THEME") or "textual-dark"
+        self._explicit_theme = theme
         self.main: MainScreen | None = None
         self.freeze_gc = freeze_gc
 
@@ -108,51 +126,76 @@ class WhatIfApp(App[int]):
         self.main = MainScreen(self.scenario, cursor_blink=self.cursor_blink)
         return self.main
 
+    def _initial_theme(self) -> str:
+        """The theme asked for, else WHATIF_THEME, else the one remembered in the settings file."""
+        for name in (self._explicit_theme, os.environ.get("WHATIF_THEME"), config.load().get("theme")):
+            if name and name in self.available_themes:
+                return name
+        return DEFAULT_THEME
+
     def on_mount(self) -> None:
-        if self._initial_theme in self.available_themes:
-            self.theme = self._initial_theme
+        self.theme = self._initial_theme()
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         self._set_titles()
 
-    def main_ready(self) -> None:
-        """The main screen is composed: compute the first outcome and put the cursor in the GPU count.
+    def _remember_theme(self, theme) -> None:
+        if config.load().get("theme") != theme.name:
+            config.save(theme=theme.name)
 
-        The first screen needs only the current row: it is computed at once, here; the comparisons and the
-        scale sweep follow in one engine call on the worker thread."""
-        job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
-        if len(job.missing) > self.inline_rows:
-            try:
-                self._apply(self.explorer.finish(job, current_only=True))
-            except Exception as exc:
-                self._engine_failed(f"{type(exc).__name__}: {exc}")
+    def main_ready(self) -> None:
+        """The main screen is composed: compute the first outcome and put the cursor in the GPU count."""
         self.request_compute()
         self.main.editor.focus_field("cluster.gpu_count")
 
     def _set_titles(self) -> None:
+        """'Default: Llama 3.1 70B on 1,024 H100 (default)', or once edited, what it started from and what
+        changed: 'modified from default: 1,024 -> 2,048 GPUs (+1 more)'."""
         self.title = "whatif"
-        self.sub_title = self.scenario.name + (f"  ({os.path.basename(self.path)})" if self.path else "")
+        if self.main is None or not self.main.ready:
+            self.sub_title = f"{self.scenario.name} ({self.origin})"
+            return
+        editor = self.main.editor
+        if not editor.modified:
+            self.sub_title = f"{editor.base.name} ({self.origin})"
+            return
+        if self.invalid is not None:
+            self.sub_title = f"modified from {self.origin} (with problems: see the status line)"
+            return
+        changed = form.changes(editor.base, self.scenario)
+        first = changed[0] if changed else "edited"
+        more = f" (+{len(changed) - 1} more)" if len(changed) > 1 else ""
+        self.sub_title = f"modified from {self.origin}: {first}{more}"
+
+    @property
+    def unsaved(self) -> bool:
+        return self.main is not None and self.main.ready and self.main.editor.modified
 
     # -- the one-way flow ----------------------------------------------------------------------
 
     def propose(self, built: Built, key: str | None = None) -> None:
-        """The editor's latest state: a valid scenario goes to the engine; problems mark the figures stale.
-        `key` is the field just edited (a 'no plan fits' message is shown under it)."""
+        """The editor's latest state: a valid scenario goes to the engine; a problem confined to one workload
+        sends the rest; problems mark the figures they affect stale. `key` is the field just edited (a 'no
+        plan fits' message is shown under it)."""
         if key is not None:
             self.edited_key = key
-        if not built.ok:
-            self.invalid = built
+        if built.ok:
+            self.invalid, usable = None, built.scenario
+            self.scenario = built.scenario
+        else:
+            self.invalid, usable = built, built.usable
+        self._set_titles()
+        if usable is None:
             self.render_outcome()
             return
-        self.invalid = None
-        if built.scenario != self.scenario or self.outcome is None:
-            self.scenario = built.scenario
-            self._set_titles()
+        if usable != self.computed or self.outcome is None:
+            self.computed = usable
             self.request_compute()
         else:
             self.render_outcome()
 
     def comparison_rows(self) -> list:
         """Comparison scenarios for the current workload; rebuilt only when the workload or the list changes."""
-        s = self.scenario
+        s = self.computed
         key = (
             s.training,
             s.inference,
@@ -166,26 +209,40 @@ class WhatIfApp(App[int]):
         return self._comparisons
 
     def request_compute(self) -> None:
-        """Ask for the outcome of the current scenario. A request that needs the engine for only a few
-        rows (a GPU count typed: the current row) is computed at once, on this thread: that is quicker
-        than handing it to a thread which then competes with the screen for the interpreter. Bigger
-        ones (a workload edit recomputes every comparison and the sweep) go to the worker thread, so
-        the screen stays responsive; requests arriving meanwhile are coalesced."""
+        """Ask for the outcome of the current scenario. Its own rows (one or two) are computed at once, on
+        this thread, and painted: quicker than handing them to a thread that then competes with the screen
+        for the interpreter. What else the change needs (every comparison row and the sweep, after a
+        workload edit) goes to the worker thread, so the screen stays responsive; requests arriving
+        meanwhile are coalesced."""
         self._generation += 1
         # Resolving and hashing the rows takes well under a millisecond (the comparison and sweep frames
         # are kept between keystrokes); `finish` re-checks the cache, so a job prepared here stays right
         # even if the worker fills the cache meanwhile.
-        job = self.explorer.prepare(self.scenario, self.comparison_rows(), self._generation)
-        with self._engine_lock:
-            busy = self._engine_busy
-        if not busy and len(job.missing) <= self.inline_rows:
-            try:
-                outcome = self.explorer.finish(job)
-            except Exception as exc:  # an engine fault: say so, keep the last figures
-                self._engine_failed(f"{type(exc).__name__}: {exc}")
-            else:
-                self._apply(outcome)
+        job = self.explorer.prepare(self.computed, self.comparison_rows(), self._generation)
+        rest = [i for i in job.missing.values() if i > 1]
+        try:
+            outcome = self.explorer.finish(job, current_only=bool(rest))
+        except Exception as exc:  # an engine fault: say so, keep the last figures
+            self._engine_failed(f"{type(exc).__name__}: {exc}")
             return
+        self._apply(outcome)
+        if self._rest_timer is not None:
+            self._rest_timer.stop()
+            self._rest_timer = None
+        if not rest:
+            return
+        # The rest waits until typing pauses: while keys arrive, the figures of each keystroke come first
+        # and the worker does not compete with the screen for the interpreter.
+        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(job))
+
+    # Seconds without a new edit before the comparisons and the sweep are computed.
+    rest_delay_s = 0.15
+    # Rows per engine call in the worker: the engine plans searched rows 16 at a time anyway.
+    chunk_rows = 16
+    _rest_timer = None
+
+    def _queue(self, job) -> None:
+        self._rest_timer = None
         with self._engine_lock:
             self._engine_wanted = job
             start = not self._engine_busy
@@ -202,9 +259,15 @@ class WhatIfApp(App[int]):
                     self._engine_busy = False
                     return
             try:
-                outcome = self.explorer.finish(job)
+                # In chunks, so that an edit made meanwhile stops work that is no longer wanted (the
+                # engine call in progress cannot be interrupted; one chunk is a fraction of the job).
+                outcome = self.explorer.finish(
+                    job, cancelled=lambda j=job: j.generation != self._generation, chunk_rows=self.chunk_rows
+                )
             except Exception as exc:  # an engine fault: say so, keep the last figures
                 self.call_from_thread(self._engine_failed, f"{type(exc).__name__}: {exc}")
+                continue
+            if outcome is None:  # overtaken by a newer edit, which queues its own request
                 continue
             with self._engine_lock:
                 newer = self._engine_wanted is not None
@@ -216,15 +279,25 @@ class WhatIfApp(App[int]):
         self.render_outcome()
 
     def _apply(self, outcome: Outcome) -> None:
+        if outcome.generation < self._shown_generation:
+            return  # an older request finished after a newer one was painted
+        self._shown_generation = outcome.generation
         self.engine_failure = None
         first = self.outcome is None
         self.outcome = outcome
+        if not outcome.partial:
+            self.views_outcome = outcome
         self.render_outcome()
         if first and self.freeze_gc:
             # Everything alive after the first full screen (widgets, catalogs, styles) stays alive: move it
             # out of the collector's way, so that a collection during a keystroke has little to scan.
             # (Only for the one app of a `whatif` process: frozen objects are never freed.)
             gc.freeze()
+
+    @property
+    def stale(self) -> frozenset[str]:
+        """The workloads whose figures are from before (their input has a problem)."""
+        return self.invalid.stale if self.invalid else frozenset()
 
     def render_outcome(self) -> None:
         """Paint the last outcome, with the current validity (stale marks, notes under fields)."""
@@ -233,84 +306,172 @@ class WhatIfApp(App[int]):
         outcome = self.outcome
         editor, figures = self.main.editor, self.main.figures
         if outcome is None:
-            figures.show(
-                None, None, status="computing..." if not self.invalid else self._stale_text(), stale=bool(self.invalid)
-            )
+            figures.show(None, None, status="computing..." if not self.invalid else self._stale_text(), stale=True)
             return
-        s, row = outcome.scenario, outcome.current
+        s, row, stale = outcome.scenario, outcome.current, self.stale
+        problem = self._first_problem()
+        where = form.where(self.invalid.issues[0].key) if self.invalid and self.invalid.issues else ""
+        # Training: live, stale (its input has a problem, or no plan fits), or absent.
         train_row, train_note, train_stale, plan_note = None, "", False, ""
-        if s.training is None:
+        if "training" in stale:
+            train_row, train_stale = self.last_train, True
+            train_note = f"(stale: see {where})" if where else "(stale)"
+        elif s.training is None:
             train_note = "(no training workload)"
         elif row.get("train_fits"):
-            train_row = self.last_fit = row
-            train_note = f"{_model_name(s.training.model)}, {fmt.si(s.training.train_tokens)} tokens"
+            train_row = self.last_train = row
+            train_note = f"{_model_name(s.training.model)}, {_tokens(s.training.train_tokens)} tokens"
         else:
             reason = row.get("train_reason") or "no plan fits"
             plan_note = f"no plan fits: {reason}"
             train_note = "(stale: no plan fits)"
-            train_row, train_stale = self.last_fit, True
+            train_row, train_stale = self.last_train, True
         note_key = (
             self.edited_key if self.edited_key in FIELDS and FIELDS[self.edited_key].kind != "toggle" else PLAN_FIELD
         )
         if note_key != self._noted:
             editor.set_note(self._noted, "")
             self._noted = note_key
-        editor.set_note(note_key, "" if self.invalid else plan_note)
-        serve_row, serve_note = (row, "") if s.inference is not None else (None, "(no serving workload)")
-        if serve_row is not None:
-            serve_note = f"{_model_name(s.inference.model)} {s.inference.precision}"
-        if serve_row is not None and "infer_ttft_ms" not in serve_row:
+        editor.set_note(note_key, "" if self.invalid and "training" in stale else plan_note)
+        # Serving, the same way.
+        serve_row, serve_note, serve_stale = None, "", False
+        if "inference" in stale:
+            serve_row, serve_stale = self.last_serve, True
+            serve_note = f"(stale: see {where})" if where else "(stale)"
+        elif s.inference is None:
+            serve_note = "(no serving workload)"
+        elif "infer_ttft_ms" not in row:
             serve_note = "(not modelled yet)"
-        if self.invalid:
-            status, stale = self._stale_text(), True
-        elif self.engine_failure:
-            status, stale = f"○ stale: engine error: {self.engine_failure}", True
-        elif train_stale:
-            status, stale = f"○ training: {plan_note}", False
         else:
-            status, stale = "● live", False
+            serve_row = self.last_serve = row
+            serve_note = f"{_model_name(s.inference.model)} {s.inference.precision}"
+            if not row.get("infer_fits"):
+                serve_note += f" (does not fit: {row.get('infer_reason') or 'no plan'})"
+        if self.invalid and not self.invalid.usable:
+            status, all_stale = self._stale_text(), True
+        elif self.invalid:
+            which = " and ".join("serving" if w == "inference" else w for w in sorted(stale))
+            status, all_stale = f"○ {which} stale: {problem}", False
+        elif self.engine_failure:
+            status, all_stale = f"○ stale: engine error: {self.engine_failure}", True
+        elif train_stale:
+            status, all_stale = f"○ training: {plan_note}", False
+        else:
+            status, all_stale = "● live", False
+        training_record = self._record(train_row, training=True)
+        serving = (self.computed.inference if "inference" not in stale else self.scenario.inference) or None
+        extra = {
+            "band_pct": training_record.get("error_band_pct"),
+            "runner_up": training_record.get("runner_up"),
+            "cost_basis": cost_basis(training_record, s.facility.gpu_hour_usd),
+            "ttft_limit": serving.ttft_p99_limit_ms if serving else None,
+            "tpot_limit": serving.tpot_p99_limit_ms if serving else None,
+            "has_limits": bool(serving and (serving.ttft_p99_limit_ms or serving.tpot_p99_limit_ms)),
+        }
         figures.show(
             train_row,
             serve_row,
             train_note=train_note,
             serve_note=serve_note,
             status=status,
-            stale=stale,
+            stale=all_stale,
             train_stale=train_stale,
+            serve_stale=serve_stale,
+            extra=extra,
         )
+        self._shown_rows = (train_row, serve_row)
         self.render_views()
 
+    @staticmethod
+    def _record(row: dict | None, training: bool = False, inference: bool = False) -> dict:
+        """One section of the JSON record (engine/report.py) of a result row; {} when there is none."""
+        if row is None:
+            return {}
+        rec = records(pl.DataFrame([row]), [training], [inference])[0]
+        return (rec["training"] if training else rec["inference"]) or {}
+
+    def current_record(self) -> dict:
+        """The JSON record of what the figures show (a stale workload's section from its last valid row)."""
+        train_row, serve_row = getattr(self, "_shown_rows", (None, None))
+        return {
+            "name": self.scenario.name,
+            "training": self._record(train_row, training=True) or None,
+            "inference": self._record(serve_row, inference=True) or None,
+        }
+
     def render_views(self) -> None:
-        """The compare table and the scale chart, if on screen; a hidden one is brought up to date when
-        its tab is shown (cells nobody sees are not worth a keystroke's time)."""
-        outcome, view = self.outcome, self.main.query_one("#views").active
-        if outcome is None:
+        """The compare table, the scale chart or the details, if on screen; a hidden one is brought up to
+        date when its tab is shown (cells nobody sees are not worth a keystroke's time)."""
+        if self.main is None or self.outcome is None or not self.main.views_ready:
             return
-        s = outcome.scenario
+        view = self.main.view
         if view == "compare":
-            self.main.compare.show(s, outcome.current, outcome.comparisons)
-            self._caption()
+            self._render_compare()
         elif view == "scale":
-            self.main.scale.show(outcome.sweep, s.cluster.gpu_count, s.cluster.gpu, s.cluster.gpus_per_node)
+            outcome = self.views_outcome or self.outcome
+            c = self.computed.cluster
+            rows = outcome.sweep
+            self.main.scale.show(rows, c.gpu_count, c.gpu, c.gpus_per_node)
+        elif view == "details":
+            caption = (
+                f"Every figure of `whatif eval --json` for {self.sub_title or self.scenario.name}. "
+                "Sections follow the JSON record; keys the engine adds appear here too."
+            )
+            self.main.details.show(self.current_record(), caption, self.stale)
+
+    def compare_entries(self) -> list[Entry]:
+        outcome = self.views_outcome or self.outcome
+        current = self.outcome.current if self.outcome else {}
+        name = "current" + (" (modified)" if self.unsaved else "")
+        entries = [Entry(CURRENT, name, self.computed, current, _note(self.computed, current, None), current=True)]
+        for comp, row in outcome.comparisons:
+            entries.append(
+                Entry(
+                    comp.preset.key,
+                    comp.preset.label,
+                    comp.scenario,
+                    row,
+                    _note(comp.scenario, row, comp.error),
+                    hardware_of=comp.preset.scenario,
+                )
+            )
+        return entries
+
+    def _render_compare(self) -> None:
+        table = self.main.compare
+        table.show(self.compare_entries())
+        self._caption()
+        self.main.query_one("#compare-detail", Figure).show(table.detail())
 
     def _stale_text(self) -> str:
+        problem = self._first_problem()
+        return f"○ stale: {problem}" if problem else "○ stale"
+
+    def _first_problem(self) -> str:
         issues = self.invalid.issues if self.invalid else ()
         if not issues:
-            return "○ stale"
+            return ""
         first = issues[0]
         more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
-        where = label_for(field_for_issue(first.key) or first.key)
-        return f"○ stale: {where}: {first.message}{more}"
+        return f"{form.where(first.key)}: {first.message}{more}"
 
     def _caption(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         mode = (
-            "each preset runs its own workload"
+            "Each preset runs its own workload"
             if self.own_workload
-            else "each preset's hardware runs the current workload"
+            else "Each preset's hardware runs the current workload"
         )
         table = self.main.compare
+        base = table.baseline_entry.name if table.baseline_entry else "current"
         order = f"; sorted by {BY_KEY[table.sort_key].label}" if table.sort_key else ""
-        text = f"{mode}{order}. s sort, w workload, p pin, del unpin"
+        hidden = f"; {len(table.hidden)} hidden (H shows)" if table.hidden else ""
+        updating = " (updating...)" if self.outcome and self.outcome.partial else ""
+        text = (
+            f"{mode}{updating}. Ratios against the baseline ◆ {base} (✓ better, ✗ worse){order}{hidden}.\n"
+            "b baseline  h hide  s sort  p pin  w workload  m Markdown  c CSV"
+        )
         self.main.query_one("#compare-caption", Figure).show(text)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -323,17 +484,41 @@ class WhatIfApp(App[int]):
         if self.screen is self.main:
             self.main.show_view(view)
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "view" and parameters == ("figures",):
+            # The Figures key only matters where the figures have a tab of their own.
+            return self.main is not None and self.main.narrow
+        return True
+
     def action_toggle_theme(self) -> None:
-        self.theme = THEMES.get(self.theme, "textual-dark")
+        self.theme = THEMES.get(self.theme, DEFAULT_THEME)
+
+    def action_undo(self) -> None:
+        if self.screen is self.main and not self.main.editor.undo():
+            self.notify("Nothing to undo", timeout=2)
+
+    def action_redo(self) -> None:
+        if self.screen is self.main and not self.main.editor.redo():
+            self.notify("Nothing to redo", timeout=2)
+
+    def action_reset_all(self) -> None:
+        if self.main.editor.reset_all():
+            self.notify(f"Every field back to {self.origin} (ctrl+z undoes)", timeout=3)
+
+    def action_reset_field(self) -> None:
+        self.main.editor.action_reset_field()
 
     def action_pin(self) -> None:
         n = max((int(p.key.split(":")[1]) for p in self.pinned), default=0) + 1
-        label = f"pin {n}: {self.scenario.name}"
+        changed = form.changes(self.main.editor.base, self.scenario)
+        label = f"pin {n}: " + (", ".join(changed) if changed else f"as {self.origin}")
         self.pinned.append(Preset(f"pinned:{n}", label, self.scenario, None, "pinned"))
         self.notify(f"Pinned the current scenario as '{label}'", timeout=3)
         self.request_compute()
 
     def action_unpin(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         table = self.main.compare
         if table.row_count == 0:
             return
@@ -353,12 +538,63 @@ class WhatIfApp(App[int]):
         self.request_compute()
 
     def action_sort(self, column: str) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
         self.main.show_view("compare")
         self.main.compare.sort_by(column)
         self._caption()
 
+    def action_toggle_column(self, column: str) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
+        self.main.show_view("compare")
+        self.main.compare.toggle_column(column)
+        self._render_compare()
+
+    def action_export(self, kind: str) -> None:
+        """The comparison (rows shown, every figure, ratios to the baseline) as Markdown or CSV: copied to
+        the clipboard (OSC 52) and saved in the exports folder; the notification names the file."""
+        if self.outcome is None or not self.main.views_ready:
+            return
+        table = self.main.compare
+        table.show(self.compare_entries())
+        text = table.as_markdown() if kind == "markdown" else table.as_csv()
+        path = config.export_path("compare", ".md" if kind == "markdown" else ".csv")
+        try:
+            path.write_text(text, "utf-8")
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc.strerror}", severity="error", timeout=8)
+            return
+        self.copy_to_clipboard(text)
+        what = "Markdown" if kind == "markdown" else "CSV"
+        self.notify(f"Comparison copied as {what} (OSC 52) and saved to {path}", title="Exported", timeout=8)
+
+    def action_save_screenshot(self) -> None:
+        # After the palette has closed, so the picture is the screen itself with its footer.
+        self.set_timer(0.1, self.save_screenshot_to_exports)
+
+    def save_screenshot_to_exports(self) -> None:
+        path = config.export_path("whatif", ".svg")
+        saved = self.save_screenshot(filename=path.name, path=str(path.parent))
+        self.notify(f"Screenshot saved to {saved}", title="Screenshot", timeout=8)
+
+    async def action_quit(self) -> None:
+        if self.unsaved:
+            self.push_screen(
+                ConfirmScreen("Quit without saving? The edits since the last save or open are lost.", yes="Quit"),
+                lambda yes: self.exit() if yes else None,
+            )
+        else:
+            self.exit()
+
     def action_open_preset(self) -> None:
-        self.push_screen(OpenScreen(self.presets), self._opened)
+        if self.unsaved:
+            self.push_screen(
+                ConfirmScreen("Open another preset? The edits since the last save or open are lost.", yes="Open"),
+                lambda yes: self.push_screen(OpenScreen(self.presets), self._opened) if yes else None,
+            )
+        else:
+            self.push_screen(OpenScreen(self.presets), self._opened)
 
     def _opened(self, key: str | None) -> None:
         if key:
@@ -376,22 +612,25 @@ class WhatIfApp(App[int]):
         path = None
         if preset.source == "user":
             path = str(files.user_presets().get(preset.label, "")) or None
-        self.open_scenario(preset.scenario, path)
+        self.open_scenario(preset.scenario, path, origin=preset.label)
         return True
 
-    def open_scenario(self, scenario: Scenario, path: str | None = None) -> None:
+    def open_scenario(self, scenario: Scenario, path: str | None = None, origin: str | None = None) -> None:
         self.path = path
+        self.origin = origin or (os.path.basename(path) if path else scenario.name)
         built = self.main.editor.load(scenario)
         self.main.editor.set_note(self._noted, "")
         self.edited_key = self._noted = PLAN_FIELD
-        self.last_fit = None
+        self.last_train = self.last_serve = None
         self.propose(built)
         self._set_titles()
 
     def action_save(self) -> None:
         if self.invalid is not None:
             first = self.invalid.issues[0]
-            self.notify(f"Fix {first.key} first: {first.message}", title="Not saved", severity="error", timeout=6)
+            self.notify(
+                f"Fix {form.where(first.key)} first: {first.message}", title="Not saved", severity="error", timeout=6
+            )
             return
         c = self.scenario.cluster
         name = self.scenario.name if self.path else f"{c.gpu}-{c.gpu_count}"
@@ -420,40 +659,58 @@ class WhatIfApp(App[int]):
             self.notify(f"Could not save: {exc.strerror or exc}", title="Not saved", severity="error", timeout=8)
             return
         self.path = str(target)
+        self.origin = target.name
         self.main.editor.base = scenario
-        self.scenario = scenario
+        self.main.editor.built = form.build(scenario, self.main.editor.raw)
+        self.scenario = self.computed = scenario
         saved = Preset(f"user:{target.stem}", target.stem, scenario, None, "user")
         self.presets = [p for p in self.presets if p.key != saved.key] + [saved]
         self._set_titles()
-        self.notify(f"Saved as {target.stem}.toml", timeout=3)
+        self.notify(f"Saved as {target}", timeout=4)
         self.request_compute()
 
     def action_focus_pane(self, pane: str) -> None:
         self.main.show_view("explore")
-        self.main.editor.focus_pane(pane)
-
-    def action_screenshot_file(self) -> None:
-        path = self.save_screenshot()
-        self.notify(f"Screenshot saved: {path}", timeout=5)
+        if not self.main.editor.focus_pane(pane):
+            self.call_after_refresh(self.main.editor.focus_pane, pane)
 
     # -- command palette ---------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Help: what the figures mean", "How each figure is computed (F1)", self.action_help)
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":  # ours below saves to the exports folder, not the CWD
+                yield command
+        yield SystemCommand(
+            "Help: what the figures mean", "How each figure is computed, every key (F1)", self.action_help
+        )
         yield SystemCommand("Open preset...", "Pick a shipped or saved preset (ctrl+o)", self.action_open_preset)
         yield SystemCommand(
             "Save scenario as preset...", "Save with a name; asks before replacing (ctrl+s)", self.action_save
         )
+        yield SystemCommand("Undo", "Undo the last edit (ctrl+z)", self.action_undo)
+        yield SystemCommand("Redo", "Redo the edit just undone (ctrl+y)", self.action_redo)
+        yield SystemCommand(
+            "Reset field", "The focused field back to the opened preset (ctrl+r)", self.action_reset_field
+        )
+        yield SystemCommand(
+            "Reset scenario", f"Every field back to the opened preset ({self.origin})", self.action_reset_all
+        )
         for view, text in VIEWS.items():
             yield SystemCommand(f"Show {view}", text, lambda v=view: self.action_view(v))
-        yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_theme)
+        yield SystemCommand("Toggle light/dark theme", "Remembered for next time (ctrl+t)", self.action_toggle_theme)
         yield SystemCommand(
             "Use terminal colours",
             "ANSI theme (for 16-colour terminals and SSH)",
             lambda: setattr(self, "theme", "ansi-dark"),
         )
-        yield SystemCommand("Pin current scenario", "Add it as a comparison row", self.action_pin)
+        yield SystemCommand(
+            "Save screenshot (SVG)",
+            f"Writes an SVG of the screen to {config.exports_dir()}",
+            self.action_save_screenshot,
+        )
+        yield SystemCommand(
+            "Pin current scenario", "Add it as a comparison row, named by what differs", self.action_pin
+        )
         if self.pinned:
             yield SystemCommand("Remove all pinned rows", "Clear the pinned comparison rows", self.action_unpin_all)
         yield SystemCommand(
@@ -461,41 +718,86 @@ class WhatIfApp(App[int]):
             "Presets run the current workload, or each its own",
             self.action_toggle_workload,
         )
+        yield SystemCommand(
+            "Compare: export Markdown",
+            "Copy to the clipboard and save in the exports folder",
+            lambda: self.action_export("markdown"),
+        )
+        yield SystemCommand(
+            "Compare: export CSV",
+            "Copy to the clipboard and save in the exports folder",
+            lambda: self.action_export("csv"),
+        )
+        yield SystemCommand(
+            "Compare: fit columns to the width", "Show the columns that fit", lambda: self._fit_columns()
+        )
         for col in COLUMNS:
             yield SystemCommand(
                 f"Compare: sort by {col.label}",
-                "Sort the comparison table",
+                "Sort the comparison table (the baseline stays on top)",
                 lambda c=col.key: self.action_sort(c),
                 discover=False,
             )
-        from .form import PANES
-
+            if col.key != "name":
+                yield SystemCommand(
+                    f"Compare: show/hide column {col.label}",
+                    "Choose the comparison's columns",
+                    lambda c=col.key: self.action_toggle_column(c),
+                    discover=False,
+                )
         for pane in PANES:
             yield SystemCommand(
                 f"Edit {pane.title}",
-                "Jump to the pane's first field",
+                f"Jump to the pane's first field ({PANE_KEYS[pane.id]})",
                 lambda p=pane.id: self.action_focus_pane(p),
                 discover=False,
             )
         for p in self.presets:
             title = p.scenario.name if p.scenario else f"cannot be used: {p.error}"
-            yield SystemCommand(f"Open preset: {p.label}", title, lambda k=p.key: self.open_preset(k))
-        yield SystemCommand(
-            "Save screenshot (SVG)",
-            "Writes an SVG of the screen to the current folder",
-            self.action_screenshot_file,
-            discover=False,
-        )
+            yield SystemCommand(f"Open preset: {p.label}", title, lambda k=p.key: self._open_guarded(k))
+
+    def _fit_columns(self) -> None:
+        if not self.main.views_ready:  # the first moments after start-up
+            return
+        self.main.show_view("compare")
+        self.main.compare.fit_to_width()
+        self._render_compare()
+
+    def _open_guarded(self, key: str) -> None:
+        if self.unsaved:
+            self.push_screen(
+                ConfirmScreen("Open another preset? The edits since the last save or open are lost.", yes="Open"),
+                lambda yes: self.open_preset(key) if yes else None,
+            )
+        else:
+            self.open_preset(key)
 
 
 def _model_name(model) -> str:
     return model if isinstance(model, str) else model.name
 
 
+def _tokens(n: float) -> str:
+    from . import numbers
+
+    return numbers.show(n)
+
+
+def _note(scenario: Scenario | None, row: dict | None, error: str | None) -> str:
+    if error:
+        return error
+    if row is None or scenario is None:
+        return ""
+    if scenario.training is not None and not row.get("train_fits"):
+        return f"training does not fit: {row.get('train_reason') or 'no plan'}"
+    return ""
+
+
 def make_app(scenario: Scenario | None = None, path: str | None = None, **options) -> WhatIfApp:
     """The explorer on `scenario` (default: the built-in default preset); options as WhatIfApp takes."""
     if scenario is None:
         scenario = files.load_scenario(files.shipped_presets()["default"])
+        options.setdefault("origin", "default")
     return WhatIfApp(scenario, path, **options)
 
 

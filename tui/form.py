@@ -19,7 +19,13 @@ from whatif.engine.catalog import load_catalog
 from whatif.engine.errors import FieldIssue, from_validation_error
 from whatif.engine.scenario import Inference, Scenario, Training
 
-Kind = Literal["choice", "int", "float", "override", "auto_int", "auto_float", "toggle"]
+from . import numbers
+
+# int / float: required; auto_*: empty means "auto" (searched or chosen by the engine); optional_*: empty
+# leaves the key out (e.g. no latency limit); override: empty or the catalog value means the catalog's.
+Kind = Literal[
+    "choice", "int", "float", "override", "auto_int", "auto_float", "optional_int", "optional_float", "toggle"
+]
 
 # A choice whose value means "leave the key out" (the scenario's own default applies).
 UNSET = "__unset__"
@@ -69,10 +75,13 @@ def _catalog_choices(section: str, kind: str | None = None) -> Callable[[Raw], l
 
 
 def _scale_up_choices(raw: Raw) -> list[tuple[str, str]]:
-    cat = load_catalog()
-    gpu = cat.accelerators.get(raw.get("cluster.gpu", ""), None)
-    own = f"GPU: {gpu.scale_up}" if gpu else "GPU's own"
-    return [(own, UNSET)] + _catalog_choices("fabrics", "scale-up")(raw)
+    return [(own_scale_up_label(raw.get("cluster.gpu", "")), UNSET)] + _catalog_choices("fabrics", "scale-up")(raw)
+
+
+def own_scale_up_label(gpu_key: str) -> str:
+    """The 'leave it to the GPU' choice, named by the fabric the catalog gives that GPU ('own: nvlink3')."""
+    gpu = load_catalog().accelerators.get(gpu_key)
+    return f"own: {gpu.scale_up}" if gpu else "the GPU's own"
 
 
 def _model_choices(section: str) -> Callable[[Raw], list[tuple[str, str]]]:
@@ -237,9 +246,7 @@ PANES: tuple[Pane, ...] = (
         (
             FieldSpec("training", "train a model", "toggle"),
             FieldSpec("training.model", "model", "choice", choices=_model_choices("training")),
-            FieldSpec(
-                "training.train_tokens", "tokens", "float", "tokens", "tokens to train on, e.g. 15e12", minimum=0
-            ),
+            FieldSpec("training.train_tokens", "tokens", "float", "tokens", "tokens to train on, e.g. 15T", minimum=0),
             FieldSpec("training.seq_len_tokens", "sequence", "int", "tokens", minimum=1),
             FieldSpec("training.global_batch_seqs", "global batch", "int", "seqs", minimum=1),
             FieldSpec("training.precision", "precision", "choice", choices=_fixed("bf16", "fp8")),
@@ -299,6 +306,31 @@ PANES: tuple[Pane, ...] = (
             FieldSpec(
                 "inference.tp", "TP", "auto_int", "", "GPUs per replica (empty: searched)", minimum=1, maximum=512
             ),
+            FieldSpec(
+                "inference.gpu_count",
+                "serving GPUs",
+                "optional_int",
+                "GPUs",
+                "GPUs that serve (empty: every GPU of the cluster)",
+                minimum=1,
+                maximum=1_048_576,
+            ),
+            FieldSpec(
+                "inference.ttft_p99_limit_ms",
+                "TTFT limit",
+                "optional_float",
+                "ms p99",
+                "time-to-first-token limit, p99 (empty: none)",
+                minimum=0,
+            ),
+            FieldSpec(
+                "inference.tpot_p99_limit_ms",
+                "TPOT limit",
+                "optional_float",
+                "ms p99",
+                "time-per-output-token limit, p99 (empty: none)",
+                minimum=0,
+            ),
         ),
     ),
 )
@@ -308,18 +340,8 @@ PARALLEL_KEYS = ("tp", "pp", "dp", "microbatch", "zero")
 
 
 def show_number(value: Any) -> str:
-    """A number as the user would type it: 1024, 0.0862, 1.5e+13; '' for None."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e7:
-            return str(int(value))
-        return f"{value:g}"
-    return str(value)
+    """A number as the user would type it, in engineering form: 1024, 0.0862, 15 T; '' for None."""
+    return numbers.show(value)
 
 
 def _get(data: dict, dotted: str) -> Any:
@@ -385,35 +407,40 @@ def is_override(spec: FieldSpec, raw: Raw) -> bool:
     if not text:
         return False
     try:
-        value = float(text)
-    except ValueError:
+        value = numbers.parse(text, spec.unit)
+    except numbers.NumberError:
         return True
     default = spec.default(raw)
     return default is None or not math.isclose(value, default, rel_tol=1e-9)
 
 
 def _describe(spec: FieldSpec) -> str:
-    if spec.kind in ("int", "auto_int"):
+    """What a field takes, for the message under it."""
+    if spec.kind in ("int", "auto_int", "optional_int"):
         if spec.minimum is not None and spec.maximum is not None:
-            bounds = f" from {spec.minimum:g} to {spec.maximum:g}"
+            bounds = f" from {spec.minimum:g} to {numbers.show(spec.maximum)}"
         else:
             bounds = f" of at least {spec.minimum:g}" if spec.minimum is not None else ""
-        return f"a whole number{bounds}" + (" (empty: auto)" if spec.kind == "auto_int" else "")
-    example = {"training.train_tokens": "15e12"}.get(spec.key, "1.5")
-    return (
-        f"a number such as {example}"
-        + (" (empty: auto)" if spec.kind == "auto_float" else "")
-        + (" (empty: the catalog value)" if spec.kind == "override" else "")
-    )
+        text = f"a whole number{bounds} (2k = 2000)"
+    else:
+        text = f"a number {numbers.EXAMPLES}"
+    empty = {"auto_int": "auto", "auto_float": "auto", "override": "the catalog value", "optional_int": "none"}
+    empty["optional_float"] = "none"
+    if spec.key == "inference.gpu_count":
+        empty["optional_int"] = "every GPU of the cluster"
+    return text + (f" (empty: {empty[spec.kind]})" if spec.kind in empty else "")
 
 
 def parse_field(spec: FieldSpec, text: Any, raw: Raw) -> tuple[Any, str | None]:
-    """(value for the scenario, None) or (None, message). None as a value means 'leave the key out'."""
+    """(value for the scenario, None) or (None, message). None as a value means 'leave the key out'.
+
+    Numbers go through `numbers.parse`: 15T, 2k, 1.5e13 and 15_000 are read; anything else is a message,
+    never a different number."""
     if spec.kind == "choice":
         return (None if text in (UNSET, None) else text), None
     if spec.kind == "toggle":
         return bool(text), None
-    s = str(text or "").strip().replace(",", "")
+    s = str(text or "").strip()
     if not s:
         if spec.kind in ("int", "float"):
             return None, f"empty; allowed: {_describe(spec)}"
@@ -421,17 +448,17 @@ def parse_field(spec: FieldSpec, text: Any, raw: Raw) -> tuple[Any, str | None]:
             return "auto", None
         return None, None
     try:
-        number = float(s)
-    except ValueError:
-        return None, f"not a number; allowed: {_describe(spec)}"
-    if not math.isfinite(number):
-        return None, f"not a finite number; allowed: {_describe(spec)}"
-    if spec.kind in ("int", "auto_int"):
+        number = numbers.parse(s, spec.unit)
+    except numbers.NumberError as exc:
+        return None, f"{exc}; allowed: {_describe(spec)}" if "allowed" not in str(exc) else str(exc)
+    if spec.kind in ("int", "auto_int", "optional_int"):
         if not number.is_integer():
             return None, f"not a whole number; allowed: {_describe(spec)}"
         number = int(number)
-        if spec.kind == "auto_int" and not (spec.minimum <= number <= spec.maximum):
+        if spec.kind in ("auto_int", "optional_int") and not (spec.minimum <= number <= spec.maximum):
             return None, f"out of range; allowed: {_describe(spec)}"
+    if spec.kind == "optional_float" and spec.minimum is not None and number <= spec.minimum:
+        return None, f"out of range; allowed: more than {spec.minimum:g} (empty: none)"
     if spec.kind == "override" and not is_override(spec, raw | {spec.key: s}):
         return None, None
     return number, None
@@ -451,18 +478,48 @@ def _set(data: dict, dotted: str, value: Any) -> None:
         node[parts[-1]] = value
 
 
+WORKLOADS = ("training", "inference")
+
+
+def scope_of(key: str) -> str:
+    """Which figures a problem at `key` leaves without a valid input: 'training', 'inference' or 'all'
+    (a cluster, network, storage or facility problem affects both workloads)."""
+    section = key.split(".", 1)[0]
+    return section if section in WORKLOADS else "all"
+
+
 @dataclass(frozen=True)
 class Built:
+    """What the fields describe: the whole valid scenario, or the problems found. When every problem is in
+    one workload, `usable` is the scenario without that workload (the other's figures stay live) and
+    `stale` names the workload whose figures are kept from before."""
+
     scenario: Scenario | None
     issues: tuple[FieldIssue, ...] = ()
+    usable: Scenario | None = None
+    stale: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
         return self.scenario is not None
 
 
+def _validate(data: dict) -> tuple[Scenario | None, list[FieldIssue]]:
+    try:
+        return Scenario.model_validate(data), []
+    except ValidationError as exc:
+        found = from_validation_error(exc, Scenario).issues
+    # A `"auto" | table` key reports the failed "auto" branch too; the table's own problem says more.
+    return None, [
+        i
+        for i in found
+        if not (i.message.startswith("not one of the choices") and any(j.key.startswith(i.key + ".") for j in found))
+    ]
+
+
 def build(base: Scenario, raw: Raw) -> Built:
-    """The scenario the fields describe, laid over `base`, validated; or every problem found."""
+    """The scenario the fields describe, laid over `base`, validated; or every problem found (and, when
+    they all sit in one workload, the scenario without it)."""
     data = base.model_dump(exclude_none=True)
     issues: list[FieldIssue] = []
     for section, model in (("training", Training), ("inference", Inference)):
@@ -491,22 +548,19 @@ def build(base: Scenario, raw: Raw) -> Built:
         kept = {k: v for k, v in base_plan.items() if k not in PARALLEL_KEYS} if isinstance(base_plan, dict) else {}
         chosen = {k: v for k, v in plan.items() if v is not None} | kept
         data["training"]["parallelism"] = chosen or "auto"
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        found = from_validation_error(exc, Scenario).issues
-        # A `"auto" | table` key reports the failed "auto" branch too; the table's own problem says more.
-        issues.extend(
-            i
-            for i in found
-            if not (
-                i.message.startswith("not one of the choices") and any(j.key.startswith(i.key + ".") for j in found)
-            )
-        )
-        scenario = None
-    if issues:
-        return Built(None, tuple(issues))
-    return Built(scenario)
+    scenario, found = _validate(data)
+    issues.extend(found)
+    if not issues:
+        return Built(scenario)
+    scopes = {scope_of(i.key) for i in issues}
+    if "all" in scopes or len(scopes) > 1:
+        return Built(None, tuple(issues), None, frozenset(WORKLOADS))
+    (broken,) = scopes
+    rest = {k: v for k, v in data.items() if k != broken}
+    usable, more = _validate(rest)
+    if usable is None:
+        return Built(None, tuple(issues + more), None, frozenset(WORKLOADS))
+    return Built(None, tuple(issues), usable, frozenset(scopes))
 
 
 def issues_keys(issues: list[FieldIssue] | tuple[FieldIssue, ...]) -> set[str]:
@@ -525,6 +579,83 @@ def field_for_issue(key: str) -> str | None:
     return None
 
 
+PANE_OF: dict[str, Pane] = {f.key: pane for pane in PANES for f in pane.fields}
+
+
 def label_for(key: str) -> str:
     spec = FIELDS.get(key)
     return f"{spec.label}" if spec else key
+
+
+def where(key: str) -> str:
+    """'Serving workload > precision': the pane and the field a key is edited in (the key itself when the
+    editor has no such field)."""
+    target = field_for_issue(key)
+    if target is None:
+        return key
+    return f"{PANE_OF[target].title} > {FIELDS[target].label}"
+
+
+def _shown(spec: FieldSpec, value: Any, raw: Raw) -> str:
+    """A field's value for a sentence: the choice's label, the number grouped with its unit."""
+    if spec.kind == "toggle":
+        return "on" if value else "off"
+    if spec.kind == "choice":
+        if value == UNSET:
+            return own_scale_up_label(raw.get("cluster.gpu", "")) if spec.key == "network.scale_up" else "default"
+        if value == CUSTOM:
+            return "custom model"
+        return str(value)
+    text = str(value).strip()
+    if not text:
+        return "auto" if spec.kind.startswith("auto") else "none"
+    try:
+        number = numbers.parse(text, spec.unit)
+    except numbers.NumberError:
+        return text
+    shown = numbers.grouped(number) if abs(number) < 1e6 else numbers.show(number)
+    return f"{shown} {spec.unit}".rstrip() if spec.unit else shown
+
+
+_SHARED_LABELS = {f.label for f in FIELDS.values() if f.workload == "training"} & {
+    f.label for f in FIELDS.values() if f.workload == "inference"
+}
+
+
+def _sentence_label(spec: FieldSpec) -> str:
+    """A label that names its workload where both have one like it ('serving precision')."""
+    if spec.label in _SHARED_LABELS:
+        return ("training " if spec.workload == "training" else "serving ") + spec.label
+    return spec.label
+
+
+def changes(base: Scenario, current: Scenario) -> list[str]:
+    """What differs between two scenarios, field by field, in the editor's order and words:
+    ['1,024 -> 2,048 GPUs', 'GPU type h100-sxm -> a100-sxm-80gb']. Keys the editor does not show are
+    summed up as one entry."""
+    a, b = form_values(base), form_values(current)
+    out = []
+    for spec in FIELDS.values():
+        if spec.workload and not (a.get(spec.workload) and b.get(spec.workload)) and spec.kind != "toggle":
+            continue
+        old, new = a.get(spec.key), b.get(spec.key)
+        if old == new:
+            continue
+        if spec.kind == "override" and not (is_override(spec, a) or is_override(spec, b)):
+            continue  # both the catalog's value for their GPU (or cooling, or file system)
+        before, after = _shown(spec, old, a), _shown(spec, new, b)
+        if before == after:
+            continue
+        if spec.key == "cluster.gpu_count":  # the unit says what it is: "1,024 -> 2,048 GPUs"
+            out.append(f"{before[: -len(spec.unit) - 1]} -> {after}")
+        elif spec.unit and before.endswith(" " + spec.unit) and after.endswith(" " + spec.unit):
+            out.append(f"{_sentence_label(spec)} {before[: -len(spec.unit) - 1]} -> {after}")
+        elif spec.kind == "toggle":
+            out.append(f"{spec.label}: {after}")
+        else:
+            out.append(f"{_sentence_label(spec)} {before} -> {after}")
+    if not out and base.model_dump(exclude={"name", "description"}) != current.model_dump(
+        exclude={"name", "description"}
+    ):
+        out.append("keys not in the editor")
+    return out

@@ -75,14 +75,20 @@ def ratio(new, old) -> str:
 
 
 def plan(r: dict) -> str:
-    """'TP8 PP4 DP32 mb1 ZeRO-1 v2 rc=sel' from a result row."""
+    """'TP8 PP4 DP32 mb1 ZeRO-1 v2 recompute selective' from a result row (keys it lacks are left out)."""
     if r.get("train_tp") is None:
         return DASH
-    parts = [f"TP{r['train_tp']}", f"PP{r['train_pp']}", f"DP{r['train_dp']}"]
-    if r.get("train_ep", 1) > 1:
+    parts = [f"TP{r['train_tp']}"]
+    if (r.get("train_cp") or 1) > 1:  # context parallel, where the engine plans it
+        parts.append(f"CP{r['train_cp']}")
+    parts += [f"{name}{r[key]}" for name, key in (("PP", "train_pp"), ("DP", "train_dp")) if r.get(key) is not None]
+    if (r.get("train_ep") or 1) > 1:
         parts.append(f"EP{r['train_ep']}")
-    parts += [f"mb{r['train_microbatch']}", f"ZeRO-{r['train_zero']}"]
-    if r.get("train_interleave", 1) > 1:
+    if r.get("train_microbatch") is not None:
+        parts.append(f"mb{r['train_microbatch']}")
+    if r.get("train_zero") is not None:
+        parts.append(f"ZeRO-{r['train_zero']}")
+    if (r.get("train_interleave") or 1) > 1:
         parts.append(f"v{r['train_interleave']}")
     rc = r.get("train_recompute")
     if rc and rc != "none":

@@ -1,16 +1,17 @@
 """What the explorer asks of the engine on every change, without any Textual in it.
 
 One request = the current scenario, every comparison row (presets and pinned scenarios) and the scale
-sweep. `Explorer.run` resolves them into ONE polars frame: the current scenario's resolved row is
-replicated with other `n_gpus` values for the sweep (whole nodes only), the comparison scenarios are
-resolved beside it, and `evaluate` is called once on the rows whose inputs it has not seen before.
-Results are cached by a hash of the resolved input row (all columns except the row index and the name),
-so a keystroke in the GPU count field evaluates one row, while a workload edit, which changes every
-comparison row, evaluates them all in the same call.
+sweep (the current training workload at every whole-node count of a log grid, each point resolved as its
+own scenario). `Explorer.prepare` resolves them into polars frames and hashes every row; `finish` sends
+the engine only the rows whose inputs it has not seen before: in one call (`run`), or a chunk at a time
+so that a newer edit can stop a request it has overtaken. Results are cached by a hash of the resolved
+input row (all columns except the row index and the name), so a keystroke in the GPU count field
+evaluates one row, while a workload edit, which changes every comparison row, evaluates them all.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -26,15 +27,18 @@ from . import files
 
 EvaluateFn = Callable[[pl.DataFrame], pl.DataFrame]
 
-# The scale chart's GPU counts before rounding to whole nodes: 8, 16, ... 32,768.
-SWEEP_TARGETS = tuple(8 * 2**k for k in range(13))
+# The scale chart's GPU counts before rounding to whole nodes: a log grid from 8 to 32,768 with three
+# points per doubling (8, 10.1, 12.7, 16, ...), so the curve is sampled evenly on its log axis and not
+# only at powers of two.
+POINTS_PER_DOUBLING = 3
+SWEEP_TARGETS = tuple(8 * 2 ** (k / POINTS_PER_DOUBLING) for k in range(12 * POINTS_PER_DOUBLING + 1))
 _NOT_KEYED = ("scenario", "name")
 
 
 def sweep_counts(gpus_per_node: int) -> list[int]:
-    """GPU counts for the scale chart: each target rounded to whole nodes (the current count is added to
-    the chart from the current row)."""
-    return sorted({max(gpus_per_node, round(t / gpus_per_node) * gpus_per_node) for t in SWEEP_TARGETS})
+    """GPU counts for the scale chart: each point of the log grid rounded to whole nodes, duplicates
+    dropped (the current count is added to the chart from the current row)."""
+    return sorted({max(1, round(t / gpus_per_node)) * gpus_per_node for t in SWEEP_TARGETS})
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class Outcome:
     evaluated: int = 0  # rows the engine computed for this request (the rest came from the cache)
     engine_s: float = 0.0
     generation: int = 0
+    partial: bool = False  # only the current row was computed; comparisons and sweep may be missing
 
 
 def split_workloads(current: Scenario) -> tuple[Scenario, Scenario]:
@@ -171,7 +176,9 @@ class Job:
 
 @dataclass
 class Explorer:
-    """Holds the result cache. `prepare` + `finish` (or `run`) are called by one thread at a time."""
+    """Holds the result cache. The UI thread may compute the current row while the worker thread computes
+    the rest of a request, so every use of the caches holds the lock; the engine itself runs outside it
+    (it is a pure function of its frame)."""
 
     evaluate_fn: EvaluateFn = evaluate
     capacity: int = 4096
@@ -180,6 +187,7 @@ class Explorer:
     _comparison_frames: dict = field(default_factory=dict)
     _sweeps: dict = field(default_factory=dict)
     _rows: dict = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _resolved(self, scenario: Scenario) -> pl.DataFrame:
         """One scenario's row; the serving half repeats across GPU-count edits, so recent rows are kept."""
@@ -225,12 +233,26 @@ class Explorer:
         hit = self._sweeps.get(key)
         if hit is None:
             counts = sweep_counts(c.gpus_per_node)
-            frame = pl.concat([cur] * len(counts)).with_columns(n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"]))
+            # Each point resolved as its own scenario: some resolved columns follow the GPU count (the
+            # scale-out pod, a sample workload's batch), so a copy of the current row with another n_gpus
+            # would price every point with the current count's pod.
+            train = current.model_copy(update={"inference": None})
+            try:
+                frame = resolve([train.edited("cluster", gpu_count=n) for n in counts])
+            except (ValidationError, ScenarioError):
+                frame = pl.concat([cur] * len(counts)).with_columns(
+                    n_gpus=pl.Series(counts, dtype=cur.schema["n_gpus"])
+                )
+            frame = frame.select(cur.columns) if set(frame.columns) == set(cur.columns) else frame
             hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
             self._sweeps = {key: hit}
         return hit
 
     def prepare(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Job:
+        with self._lock:
+            return self._prepare(current, comparisons, generation)
+
+    def _prepare(self, current: Scenario, comparisons: list[Comparison], generation: int) -> Job:
         # The current scenario as two rows, its training and its serving, cached apart: typing a GPU count
         # changes the training row only (serving sized by inference.gpu_count does not depend on it).
         train, serve = split_workloads(current)
@@ -246,20 +268,37 @@ class Explorer:
                 missing[h] = i
         return Job(current, comparisons, counts, hashes, parts, missing, generation)
 
-    def finish(self, job: Job, current_only: bool = False) -> Outcome:
+    def finish(
+        self,
+        job: Job,
+        current_only: bool = False,
+        cancelled: Callable[[], bool] | None = None,
+        chunk_rows: int | None = None,
+    ) -> Outcome | None:
         """One engine call for every row not seen before; the outcome from the cache. With `current_only`
-        just the current row is computed (for a quick first screen); rows not in the cache are left out."""
+        just the current rows are computed (the figures of a keystroke); rows not in the cache are left
+        out. With `chunk_rows` the rows go to the engine that many at a time, and `cancelled()` is asked
+        between calls: a request overtaken by a newer edit stops (None), keeping what it computed."""
         started = time.perf_counter()
-        missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i <= 1 or not current_only)}
-        if missing:
-            todo = _rows(job.frame, list(missing.values())).with_columns(
-                scenario=pl.int_range(pl.len(), dtype=pl.Int64)
-            )
-            self.calls += 1
+        with self._lock:
+            missing = {h: i for h, i in job.missing.items() if h not in self._cache and (i <= 1 or not current_only)}
+        items = list(missing.items())
+        step = chunk_rows or max(len(items), 1)
+        for start in range(0, len(items), step):
+            if cancelled is not None and cancelled():
+                return None
+            part = items[start : start + step]
+            todo = _rows(job.frame, [i for _, i in part]).with_columns(scenario=pl.int_range(pl.len(), dtype=pl.Int64))
             results = self.evaluate_fn(todo)
-            for h, row in zip(missing, results.iter_rows(named=True), strict=True):
-                self._store(h, row)
+            with self._lock:
+                self.calls += 1
+                for (h, _), row in zip(part, results.iter_rows(named=True), strict=True):
+                    self._store(h, row)
         engine_s = time.perf_counter() - started
+        with self._lock:
+            return self._outcome(job, missing, engine_s, current_only)
+
+    def _outcome(self, job: Job, missing: dict, engine_s: float, current_only: bool) -> Outcome:
         hashes, current = job.hashes, job.scenario
 
         def row(i: int, name: str) -> dict | None:
@@ -282,7 +321,9 @@ class Explorer:
         for h in hashes:  # keep what this request used at the young end of the cache
             if h in self._cache:
                 self._cache.move_to_end(h)
-        return Outcome(current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation)
+        return Outcome(
+            current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation, current_only
+        )
 
     def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:
         return self.finish(self.prepare(current, comparisons, generation))

@@ -240,15 +240,20 @@ def _plan_figures(c: Columns, cat: Catalog) -> Plans:
 def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
     """Per scenario, the first candidate in the order: runs, keeps up (online without limits), key (most
     tokens/s within the limits; offline or overloaded, the most capacity; else the lowest mean end-to-end
-    latency), closest to fitting, smaller TP. One lexicographic sort (numpy; no Python loop)."""
+    latency), with limits then keeps up and the lowest mean end-to-end latency, closest to fitting, smaller
+    TP. One lexicographic sort (numpy; no Python loop)."""
     runs = c.reason == 0
     has_slo = np.isfinite(c.i_ttft_limit_ms) | np.isfinite(c.i_tpot_limit_ms)
     offline = c.i_rate <= 0
     unstable = ~has_slo & ~offline & ~c.stable
     key = np.where(has_slo, -slo_tps, np.where(offline | unstable, -c.capacity_tps, c.e2e_estimate))
     key = np.nan_to_num(key, nan=np.inf)
+    # Among plans equal within the limits (all of them where none meets a limit), the one that keeps up with
+    # the offered rate, then the lowest mean end-to-end latency.
+    slo_unstable = has_slo & ~offline & ~c.stable
+    slo_e2e = np.where(has_slo & ~offline, np.nan_to_num(c.e2e_estimate, nan=np.inf), 0.0)
     over = np.nan_to_num(c.mem_needed_gb - c.mem_usable_gb, nan=np.inf)
-    order = np.lexsort((c.tp, over, key, unstable, ~runs, c.scenario_row))
+    order = np.lexsort((c.tp, over, slo_e2e, slo_unstable, key, unstable, ~runs, c.scenario_row))
     sorted_rows = c.scenario_row[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = sorted_rows[1:] != sorted_rows[:-1]

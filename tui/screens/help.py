@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -12,57 +11,65 @@ from textual.widgets import Footer, Static
 HELP = """\
 # What the figures mean
 
-Every figure is recomputed on each change, for the current scenario, every comparison row and the scale
-chart, in one call of the engine. The full formulas and their sources are in `docs/model.md`.
+Every figure is recomputed on each change: the current scenario's own figures at once, then every
+comparison row and the scale chart, from the same engine. The full formulas and their sources are in
+`docs/model.md`; **Details** (F5) lists every figure `whatif eval --json` gives.
+
+## Keys
+- **F2** Edit, **F3** Compare, **F4** Scale, **F5** Details; below 80 columns **F6** shows the figures
+  (the Edit / Figures tabs do the same). **alt+1 ... alt+6** jump to the Cluster, Network, Storage,
+  Cooling & facility, Training and Serving panes (each pane's title shows its key); in the editor
+  **page down / page up** go to the next / previous pane.
+- **ctrl+z** undo, **ctrl+y** redo, **ctrl+r** resets the focused field to the opened preset's value;
+  "Reset scenario" in the palette resets every field (undoable). **ctrl+a** selects a field's text.
+- **ctrl+s** save, **ctrl+o** open (both ask before dropping unsaved edits, as **ctrl+q** quit does),
+  **ctrl+p** the command palette (every action, a screenshot, the theme), **F1** this help.
+
+## Typing numbers
+Number fields read engineering notation: `15T`, `2k`, `1.5e13`, `15_000`, `1,024`, and a trailing unit
+equal to the field's (`80 GB`). What cannot be read (`15x`, `15m`: milli or million?) is an error under
+the field, never a different number. A `*` after a label marks your override of a catalog value; an empty
+field means the catalog value, "auto" (searched) or "none", as its placeholder says.
 
 ## Training
-- **days**: wall-clock time to train on all the tokens: the steady-state time (tokens / tokens per second,
-  tokens per second = global batch x sequence length / step time, from the best parallel plan found)
-  stretched by checkpoint stalls, restarts after failures and the work they lose.
+- **time**: wall-clock time to train on all the tokens (days, or hours / minutes when shorter): the
+  steady-state time (tokens / tokens per second, tokens per second = global batch x sequence length /
+  step time, from the best parallel plan found) stretched by checkpoint stalls, restarts after failures and
+  the work they lose. Where the engine gives an error band it follows the figure (`±12%`).
 - **GPU-h**: GPUs x wall-clock hours, idle time included.
 - **MFU**: model FLOPs utilisation = 6 x active parameters (+ attention) x tokens/s / (GPUs x dense peak).
-  Efficiency is derived (GEMM size, memory traffic, communication, bubbles), not assumed.
-- **idle GPU**: share of GPU-hours a GPU does no useful work: exposed communication (tensor, pipeline, data
-  and expert parallel), the pipeline bubble, storage stalls, checkpoint stalls, restarts and lost work.
-- **energy**: facility MWh = IT energy x PUE. A GPU draws its TDP while computing and its idle power while
-  it waits; hosts and network switches add their measured draw for the whole run.
-- **cost**: facility kWh x electricity price, plus GPU-hours x rental price when one is given.
-- **CO2e**: facility kWh x grid carbon intensity, in tonnes.
-- **tok/s**: training throughput of the whole cluster.
+- **idle GPU**: share of GPU-hours a GPU does no useful work: exposed communication, the pipeline bubble,
+  storage stalls, checkpoint stalls, restarts and lost work.
+- **energy**: facility MWh = IT energy x PUE. **CO2e**: facility kWh x grid carbon intensity, in tonnes.
+- **cost**: what the line under the figures says it includes: today facility kWh x electricity price,
+  plus GPU-hours x rental price when one is given.
+- **Runner-up**: the second-best plan, how much slower it is and why, where the engine gives one.
 
-## Serving (p50 / p99)
-- **TTFT**: time to first token (prefill, plus queueing at the request rate).
-- **TPOT**: time per output token once decoding (memory-bandwidth bound for small batches).
-- **tok/s**: output tokens per second across the replicas at the offered request rate; **replicas**: copies
-  of the model served. p99 latencies come from a closed-form queueing approximation checked against a
-  simulation (docs/model.md, "Serving").
+## Serving
+- **TTFT** (time to first token) and **TPOT** (time per output token), p50/p99 in ms. With a p99 limit
+  in the Serving pane, ✓ means the p99 is within it, ✗ that it is over; **in limits** is the throughput
+  at the highest request rate that meets every limit.
+- **tok/s**: output tokens per second across the replicas at the offered request rate; **replicas**:
+  copies of the model served on the serving GPUs (empty "serving GPUs": every GPU of the cluster).
 
-## Where the GPU-hours go
-The bar splits GPU-hours into compute and each cause of idleness: comm (exposed communication),
-bubble (pipeline fill and drain), storage (data loading stalls), ckpt (checkpoint writes) and failures
-(restarts and the work redone after them). The parts add up to the idle-GPU figure.
-
-## Plan and bottleneck
-- **Plan**: TP (tensor parallel), PP (pipeline stages), DP (data-parallel replicas), EP (expert parallel),
-  mb (micro-batch), ZeRO stage, v (interleaved chunks), recompute. With parallelism left empty the engine
-  searches every valid plan and keeps the fastest that fits in GPU memory.
-- **Bottleneck**: the largest share of the step (compute, scale-up network, scale-out network, pipeline
-  bubble, storage, or memory capacity when nothing fits) and the largest single overhead, in words.
-  When the GPU count does not divide the global batch into whole micro-batches, the batch is rounded (by
-  at most 10%) and the plan line shows the batch used.
+## Stale figures
+When a field has a problem, the figures it affects keep their last valid values, in italics, and their
+title says "stale" and why: a serving-only problem (an FP8 serving precision on a GPU without FP8) marks
+only the serving figures stale; a cluster problem marks both. The status line names the pane and field.
 
 ## Compare
-Each preset's hardware runs the current workload (`w` runs each preset's own workload instead). Ratios are
-against the current scenario: green is better, red is worse. `s` sorts by the column under the cursor,
-`p` pins the current scenario as a row, `delete` removes a pinned row.
+Each preset's hardware runs the current workload (`w`: each preset's own). Every row shows its training
+plan under its name and its fabrics (scale-up / scale-out) under its hardware; under each figure its ratio
+to the baseline ◆, with ✓ better, ✗ worse and = within 1%. `b` makes the row under the cursor the
+baseline (it stays on top), `h` hides a row and `H` shows them all, `s` sorts by the column under the
+cursor, `p` pins the current scenario (named by what differs from the opened preset), `delete` removes a
+pin. The columns that fit the width are shown; the palette shows or hides any column. `m` and `c` copy
+the comparison as Markdown or CSV (OSC 52) and save it in the exports folder (the notification names it).
 
 ## Scale
-Training days and cost against GPU count on the current hardware, from 8 to 32,768 GPUs in whole nodes;
-the current point is marked. Points where no plan fits are marked x.
-
-## Editing
-A `*` after a label marks your override of a catalog value; empty means the catalog value (or "auto").
-Invalid input is named under its field; the figures keep their last valid values, marked stale.
+Training days (log axis) and cost (from $0) against GPU count on a log axis: a point at every whole-node
+count of a grid with three points per doubling, from 8 to 32,768 GPUs. ◆ is the current point, x a count
+where no plan fits; a target (days) and a budget (USD) typed above the charts are drawn as lines.
 """
 
 
@@ -74,8 +81,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             # Rich's Markdown in one Static: the help is read, not navigated, and one widget opens at once.
+            from rich.markdown import Markdown  # here, not at start-up: it takes a tenth of the import time
+
             yield Static(Markdown(HELP), id="help-text")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

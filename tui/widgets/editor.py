@@ -2,17 +2,21 @@
 
 The editor owns only text. On every change it asks `form.build` for a validated scenario and posts
 `ScenarioEditor.Edited` with the outcome; it never talks to the engine. Problems are shown under the field
-they name; a field whose catalog default depends on another (GPU memory on the GPU type) is re-filled
-when that other field changes, and marked with `*` when the user overrides it.
+they name, in full (the message wraps); a field whose catalog default depends on another (GPU memory on
+the GPU type) is re-filled when that other field changes, and marked with `*` when the user overrides it.
+The editor keeps the history of its fields for undo and redo, and the opened preset's fields for reset.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import _character_to_key
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -22,11 +26,23 @@ from whatif.engine.scenario import Scenario
 from .. import form
 from ..form import FIELDS, PANES, Built, FieldSpec
 
-_INPUT_TYPE = {"int": "integer", "auto_int": "integer", "float": "number", "override": "number", "auto_float": "number"}
+# Keys that jump to a pane (alt+1 ... alt+6), in PANES order; shown in each pane's title and in the help.
+PANE_KEYS = {pane.id: f"alt+{i}" for i, pane in enumerate(PANES, start=1)}
+# What a terminal without the kitty keyboard protocol delivers for alt+1 ... alt+6: Textual reads ESC 1 ...
+# ESC 6 as the characters macOS types for option+1 ... option+6 (¡ ™ £ ¢ ∞ §), so those are bound too.
+ALT_DIGIT_CHARACTERS = "¡™£¢∞§"
+PANE_BINDING_KEYS = {
+    pane.id: f"alt+{i},{_character_to_key(ALT_DIGIT_CHARACTERS[i - 1])}" for i, pane in enumerate(PANES, start=1)
+}
+# Room a Select needs beyond its text (the arrow and padding), and the widest control the editor allows:
+# longer values are still there in full (the field scrolls, the choice list is as wide as it needs).
+SELECT_EXTRA = 3
+CONTROL_MAX = 22
+CONTROL_MIN = 10
 
 
 class FieldInput(Input):
-    """An Input whose editing keys act in the order they were typed.
+    """An Input whose editing keys act in the order they were typed, and where ctrl+a selects the text.
 
     Textual runs Input's key bindings (backspace, delete, arrows) only after the key has bubbled back up to
     the app, while a printable key is inserted as soon as the Input sees it. When keys arrive together (a
@@ -40,9 +56,19 @@ class FieldInput(Input):
         "right": "cursor_right",
         "home": "home",
         "end": "end",
+        # Select-all as in every other text box (Input's own ctrl+a goes to the start of the line).
+        "ctrl+a": "select_all",
     }
 
     async def _on_key(self, event) -> None:
+        if event.character and event.character in ALT_DIGIT_CHARACTERS:
+            # A pane key (see ALT_DIGIT_CHARACTERS), never typed: an Input takes printable keys before any
+            # binding sees them, so it is handed to the app here.
+            event.stop()
+            event.prevent_default()
+            pane = PANES[ALT_DIGIT_CHARACTERS.index(event.character)].id
+            await self.app.run_action(f"focus_pane('{pane}')")
+            return
         action = self._EDITING.get(event.key)
         if action is not None:
             event.stop()
@@ -53,12 +79,35 @@ class FieldInput(Input):
         await super()._on_key(event)
 
 
+class FieldCheckbox(Checkbox):
+    """A checkbox whose mark is a character only when it is on ([X] / [ ]), so it reads without colour."""
+
+    def watch_value(self) -> None:
+        self._mark()
+        super().watch_value()  # posts Changed
+
+    def _mark(self) -> None:
+        self.BUTTON_INNER = "X" if self.value else " "
+        self.refresh()
+
+    def on_mount(self) -> None:
+        self._mark()
+
+
 def control_id(key: str) -> str:
     return "in-" + key.replace(".", "-")
 
 
 def row_id(key: str) -> str:
     return "field-" + key.replace(".", "-")
+
+
+def _choice_label(spec: FieldSpec, raw: form.Raw) -> str:
+    value = raw.get(spec.key)
+    for label, v in spec.choices(raw):
+        if v == value:
+            return str(label)
+    return str(value)
 
 
 class FieldRow(Widget):
@@ -78,7 +127,7 @@ class FieldRow(Widget):
     def compose(self) -> ComposeResult:
         spec, raw = self.spec, self._raw
         if spec.kind == "toggle":
-            yield Checkbox(
+            yield FieldCheckbox(
                 spec.label,
                 value=bool(raw.get(spec.key)),
                 id=control_id(spec.key),
@@ -103,11 +152,14 @@ class FieldRow(Widget):
                 classes="field-control",
             )
         else:
-            placeholder = "auto" if spec.kind.startswith("auto") else ("none" if spec.kind == "override" else "")
+            placeholder = {"auto_int": "auto", "auto_float": "auto", "override": "none"}.get(spec.kind, "")
+            if spec.kind.startswith("optional"):
+                placeholder = "all" if spec.key == "inference.gpu_count" else "none"
+            # Plain text, not type="number": "15T" must reach the parser whole (a number-only box would drop
+            # the T and leave 15, a silently different number).
             box = FieldInput(
                 str(raw.get(spec.key, "")),
                 placeholder=placeholder,
-                type=_INPUT_TYPE[spec.kind],
                 compact=True,
                 validate_on=[],
                 id=control_id(spec.key),
@@ -117,8 +169,7 @@ class FieldRow(Widget):
             )
             box.cursor_blink = self._cursor_blink
             yield box
-        if spec.unit:
-            yield Label(spec.unit, classes="field-unit")
+        yield Label(spec.unit, classes="field-unit")
 
     def set_message(self, text: str) -> None:
         if text == self._message:
@@ -133,8 +184,16 @@ class FieldRow(Widget):
             self._error.update(text)
         self.set_class(bool(text), "-error")
 
+    @property
+    def message(self) -> str:
+        return self._message
+
+    _override: bool | None = None
+
     def set_override(self, on: bool) -> None:
-        if self.spec.kind == "override":
+        # Only on a change: a label update asks for a layout pass of the whole screen.
+        if self.spec.kind == "override" and on != self._override:
+            self._override = on
             self.set_class(on, "-override")
             label = self.query_one(".field-label", Label)
             label.update(self.spec.label + ("*" if on else ""))
@@ -147,8 +206,12 @@ class FieldRow(Widget):
                 options = self.spec.choices(raw)
                 if value not in {v for _, v in options}:
                     options = [(str(value), value)] + options
-                control.set_options(options)
+                if options != control._options:
+                    control.set_options(options)
                 control.value = value
+                # set_options keeps an unchanged value's old text on screen (the label of 'own: nvlink4'
+                # when the GPU changed to one with nvlink3): repaint it from the new options.
+                control._watch_value(value)
             elif isinstance(control, Checkbox):
                 control.value = bool(value)
             else:
@@ -157,6 +220,14 @@ class FieldRow(Widget):
 
 class ScenarioEditor(VerticalScroll):
     """Every pane of fields, in one scrollable column."""
+
+    BINDINGS = [
+        Binding(
+            "ctrl+r", "reset_field", "Reset field", show=False, tooltip="Back to the opened preset's value", id="reset"
+        ),
+        Binding("pagedown", "next_pane(1)", "Next pane", show=False, tooltip="The next pane's first field"),
+        Binding("pageup", "next_pane(-1)", "Previous pane", show=False, tooltip="The previous pane's first field"),
+    ]
 
     class Edited(Message):
         """The fields changed: `built` holds the validated scenario or the problems."""
@@ -168,12 +239,17 @@ class ScenarioEditor(VerticalScroll):
 
     def __init__(self, scenario: Scenario, cursor_blink: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.base = scenario
+        self.base = scenario  # the opened (or last saved) scenario: reset goes back to it
         self.raw: form.Raw = form.form_values(scenario)
         self._cursor_blink = cursor_blink
         self._rows: dict[str, FieldRow] = {}
         self._notes: dict[str, str] = {}
         self.built: Built = form.build(scenario, self.raw)
+        # Undo history: (field key, fields before the change). Consecutive edits of one text field are one
+        # step, as in a text editor (typing 2048 is undone at once, not digit by digit).
+        self._undo: list[tuple[str, form.Raw]] = []
+        self._redo: list[tuple[str, form.Raw]] = []
+        self._last_key: str | None = None
 
     # Panes composed before the first screen; the others are mounted right after it (they start below
     # the fold at 80x24, and fifty fields' worth of widgets is a good part of the start-up time).
@@ -184,7 +260,8 @@ class ScenarioEditor(VerticalScroll):
             yield from self._pane(pane)
 
     def _pane(self, pane) -> list:
-        widgets = [Static(pane.title, classes="pane-title", id=f"pane-{pane.id}")]
+        title = Static(f"{pane.title}  {PANE_KEYS[pane.id]}", classes="pane-title", id=f"pane-{pane.id}", markup=False)
+        widgets = [title]
         for spec in pane.fields:
             row = FieldRow(spec, self.raw, self._cursor_blink)
             self._rows[spec.key] = row
@@ -198,20 +275,68 @@ class ScenarioEditor(VerticalScroll):
     async def _mount_rest(self) -> None:
         rest = [w for pane in PANES[self.FIRST_PANES :] for w in self._pane(pane)]
         await self.mount_all(rest)  # made from the current fields, so they show the current state
+        self.set_grid_columns(self._grid_columns)
         self._refresh_marks()
+
+    _grid_columns = ""
+
+    def set_grid_columns(self, columns: str) -> None:
+        """The label / control / unit widths of every field row (rows mounted later get them too)."""
+        self._grid_columns = columns
+        if not columns:
+            return
+        for row in self._rows.values():
+            if row.spec.kind != "toggle" and row.is_attached:
+                row.styles.grid_columns = columns
+
+    # -- widths ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def column_widths(raw: form.Raw) -> tuple[int, int, int]:
+        """(label, control, unit) widths that show every label and unit whole, and values up to
+        CONTROL_MAX cells (a longer one scrolls in its box; its full text is in the tooltip)."""
+        specs = [s for s in FIELDS.values() if s.kind != "toggle"]
+        label = max(cell_len(s.label) for s in specs) + 2  # room for the override mark
+        unit = max(cell_len(s.unit) for s in specs)
+        values = []
+        for s in specs:
+            if s.kind == "choice":
+                values.append(cell_len(_choice_label(s, raw)) + SELECT_EXTRA)
+            else:
+                values.append(cell_len(str(raw.get(s.key, ""))) + 2)
+        control = max(CONTROL_MIN, min(CONTROL_MAX, max(values)))
+        return label, control, unit
+
+    def preferred_width(self) -> int:
+        """The editor's width at which nothing in it is cut: columns, gaps, padding and scroll bar."""
+        label, control, unit = self.column_widths(self.raw)
+        return label + control + 1 + unit + 3
 
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, scenario: Scenario) -> Built:
-        """Show `scenario` in every field (no change events) and return its build."""
+        """Show `scenario` in every field (no change events) and return its build; the history restarts."""
         self.base = scenario
-        self.raw = form.form_values(scenario)
+        self._undo.clear()
+        self._redo.clear()
+        self._last_key = None
+        self._notes.clear()
+        return self._show_raw(form.form_values(scenario))
+
+    def _show_raw(self, raw: form.Raw) -> Built:
+        self.raw = raw
         for key, row in self._rows.items():
             row.set_value(self.raw.get(key), self.raw)
-        self._notes.clear()
-        self.built = form.build(scenario, self.raw)
+        self.built = form.build(self.base, self.raw)
         self._refresh_marks()
         return self.built
+
+    @property
+    def modified(self) -> bool:
+        """Whether the fields say something other than the opened (or last saved) scenario."""
+        if self.built.ok:
+            return self.built.scenario != self.base
+        return True
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -226,6 +351,11 @@ class ScenarioEditor(VerticalScroll):
         value = event.value
         if self.raw.get(key) == value:
             return
+        if not (key == self._last_key and isinstance(event.control, Input)):
+            self._undo.append((key, self.raw))
+            del self._undo[:-200]
+        self._redo.clear()
+        self._last_key = key
         self.raw = self.raw | {key: value}
         refilled = [spec.key for spec in FIELDS.values() if spec.follows == key]
         if refilled:
@@ -233,11 +363,72 @@ class ScenarioEditor(VerticalScroll):
             for follower in refilled:
                 if follower in self._rows:
                     self._rows[follower].set_value(self.raw[follower], self.raw)
-            if key == "cluster.gpu":  # the scale-up choice names the GPU's own fabric
-                self._rows["network.scale_up"].set_value(self.raw["network.scale_up"], self.raw)
+        if key == "cluster.gpu" and "network.scale_up" in self._rows:
+            # The scale-up choice names the GPU's own fabric.
+            self._rows["network.scale_up"].set_value(self.raw["network.scale_up"], self.raw)
         self.built = form.build(self.base, self.raw)
         self._refresh_marks()
         self.post_message(self.Edited(self.built, key))
+
+    def _apply(self, raw: form.Raw, key: str) -> None:
+        self._last_key = None
+        built = self._show_raw(raw)
+        self.post_message(self.Edited(built, key))
+        if key in self._rows:
+            self.scroll_to_widget(self._rows[key], animate=False)
+
+    def undo(self) -> bool:
+        """Back one edit; False when there is none."""
+        if not self._undo:
+            return False
+        key, raw = self._undo.pop()
+        self._redo.append((key, self.raw))
+        self._apply(raw, key)
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        key, raw = self._redo.pop()
+        self._undo.append((key, self.raw))
+        self._apply(raw, key)
+        return True
+
+    def reset_field(self, key: str) -> bool:
+        """The field `key` back to the opened preset's value (one undoable step); False if it already is."""
+        opened = form.form_values(self.base)
+        if key not in FIELDS or self.raw.get(key) == opened.get(key):
+            return False
+        self._undo.append((key, self.raw))
+        self._redo.clear()
+        raw = self.raw | {key: opened.get(key)}
+        if any(spec.follows == key for spec in FIELDS.values()):
+            raw = form.refill_followers(raw, key)
+        self._apply(raw, key)
+        return True
+
+    def reset_all(self) -> bool:
+        """Every field back to the opened preset (one undoable step)."""
+        opened = form.form_values(self.base)
+        if opened == self.raw:
+            return False
+        self._undo.append(("cluster.gpu_count", self.raw))
+        self._redo.clear()
+        self._notes.clear()
+        self._apply(opened, "cluster.gpu_count")
+        return True
+
+    def focused_key(self) -> str | None:
+        focused = self.app.focused
+        name = getattr(focused, "name", None)
+        return name if name in FIELDS else None
+
+    def action_reset_field(self) -> None:
+        key = self.focused_key()
+        if key is None:
+            return
+        if self.reset_field(key):
+            self.notify(f"{form.where(key)} back to the opened preset's value", timeout=3)
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -250,6 +441,10 @@ class ScenarioEditor(VerticalScroll):
         else:
             self._notes.pop(key, None)
         self._refresh_marks()
+
+    def message_of(self, key: str) -> str:
+        row = self._rows.get(key)
+        return row.message if row else ""
 
     def _refresh_marks(self) -> None:
         messages: dict[str, list[str]] = {}
@@ -272,16 +467,27 @@ class ScenarioEditor(VerticalScroll):
         control.focus()
         self.scroll_to_widget(self._rows[key], animate=False)
 
-    def focus_pane(self, pane_id: str) -> None:
+    def action_next_pane(self, step: int) -> None:
+        """Page down / up: the first field of the next / previous pane (any pane is a few keys away)."""
+        key = self.focused_key()
+        here = form.PANE_OF[key].id if key else PANES[0].id
+        ids = [p.id for p in PANES]
+        self.focus_pane(ids[(ids.index(here) + step) % len(ids)])
+
+    def focus_pane(self, pane_id: str) -> bool:
+        """Focus the pane's first field; False when its fields are not mounted yet."""
         pane = next(p for p in PANES if p.id == pane_id)
+        first = pane.fields[0].key
+        if first not in self._rows or not self._rows[first].is_mounted:
+            return False
         self.scroll_to_widget(self.query_one(f"#pane-{pane_id}"), animate=False, top=True)
-        self._rows[pane.fields[0].key].query_one(".field-control").focus(scroll_visible=False)
+        self._rows[first].query_one(".field-control").focus(scroll_visible=False)
+        return True
 
 
 def _message(issue: FieldIssue) -> str:
-    text = issue.message
-    spec = FIELDS.get(form.field_for_issue(issue.key) or "")
-    label = spec.label if spec else issue.key
-    if issue.key != (spec.key if spec else None):
-        label = issue.key
-    return f"{label}: {text}"
+    """The message under a field: the pane and field it is about, then what is wrong and what is allowed."""
+    where = form.where(issue.key)
+    if form.field_for_issue(issue.key) != issue.key:
+        where = f"{where} ({issue.key})"
+    return f"{where}: {issue.message}"

@@ -1,8 +1,9 @@
-"""Live figures: the headline numbers, where the GPU-hours go, the plan and the bottleneck in words.
+"""The live figures of the Explore view: headline numbers, where the GPU-hours go, plan and bottleneck.
 
-Each figure is its own small widget and is only re-rendered when its text changes, so an edit that moves
-three numbers repaints three cells, not the panel. Every value is read from the result row with `.get`:
-columns that the engine does not (yet) produce show as "-".
+Each figure is a `Figure` that repaints only when its text changes. Figures read result rows (the engine's
+flat columns); keys the engine adds later (an error band, a runner-up plan, a cost breakdown) are shown
+when present and left out when absent. Meaning never rests on colour: stale figures say so in their
+group title, pass/fail against a latency limit is a mark and a word.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from textual.widgets import Label, Static
 
 from .. import format as fmt
 
+PASS, FAIL = "✓", "✗"
+
 
 def _mwh(x) -> str:
     return fmt.DASH if fmt.DASH == fmt.number(x) else f"{fmt.number(x)} MWh"
@@ -26,31 +29,85 @@ def _tonnes(x) -> str:
     return fmt.DASH if fmt.DASH == fmt.number(x) else f"{fmt.number(x)} t"
 
 
-def _pair(a, b) -> str:
-    """'110/446': p50/p99 in milliseconds (the unit is in the label), short enough for the 80-column
-    layout's figure cells."""
-    if a is None and b is None:
+def duration(days) -> str:
+    """'189.6 days', '22.0 hours', '40.0 min': the unit written out, since it switches with the size."""
+    if not fmt._ok(days):
+        return fmt.DASH
+    if days >= 1:
+        return f"{days:,.1f} days"
+    hours = days * 24
+    return f"{hours:.1f} hours" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
+def with_band(text: str, band_pct) -> str:
+    """'189.6 days ±12%' where the engine gives the figure's error band."""
+    if text == fmt.DASH or not fmt._ok(band_pct):
+        return text
+    return f"{text} ±{band_pct:.0f}%"
+
+
+def cost_basis(training: dict, rental_usd_per_gpu_h: float | None = None) -> str:
+    """What the training cost includes, in words, from the JSON record's training section: the engine's
+    own `cost_basis` when it gives one, else the parts of its `cost_breakdown_usd`, else electricity
+    (plus GPU rental when the scenario prices it), which is what the engine charges today."""
+    basis = training.get("cost_basis")
+    if isinstance(basis, str) and basis:
+        return basis
+    if isinstance(basis, dict) and basis:
+        return " + ".join(str(k).replace("_", " ") for k in basis)
+    parts = training.get("cost_breakdown_usd")
+    if isinstance(parts, dict):
+        named = [str(k).replace("_", " ") for k, v in parts.items() if isinstance(v, (int, float)) and v]
+        if named:
+            return " + ".join(named)
+    return "electricity + GPU rental" if rental_usd_per_gpu_h else "electricity only"
+
+
+def latency(p50, p99, limit) -> str:
+    """'110/446 ms' and, with a p99 limit, whether it is met: '✓ ≤500' or '✗ >300'."""
+    if p50 is None and p99 is None:
         return fmt.DASH
     num = lambda x: fmt.DASH if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.1f}")  # noqa: E731
-    return f"{num(a)}/{num(b)}"
+    text = f"{num(p50)}/{num(p99)} ms"
+    if fmt._ok(limit) and fmt._ok(p99):
+        text += f" {PASS} ≤{limit:g}" if p99 <= limit else f" {FAIL} >{limit:g}"
+    return text
 
 
-# (id, label, how to read it from a result row)
+def _per_s(x) -> str:
+    return fmt.DASH if not fmt._ok(x) else f"{fmt.si(x)} tok/s"
+
+
+# (id, label, how to read it from a result row and the scenario's extra facts)
 TRAINING = (
-    ("days", "days", lambda r: fmt.duration_days(r.get("train_wall_clock_days"))),
-    ("gpu_hours", "GPU-h", lambda r: fmt.si(r.get("train_gpu_hours"))),
-    ("mfu", "MFU", lambda r: fmt.pct(r.get("train_mfu"))),
-    ("idle", "idle GPU", lambda r: fmt.pct_points(r.get("train_idle_gpu_pct"))),
-    ("mwh", "energy", lambda r: _mwh(r.get("train_energy_mwh"))),
-    ("cost", "cost", lambda r: fmt.money(r.get("train_cost_usd"))),
-    ("co2", "CO2e", lambda r: _tonnes(r.get("train_co2_t"))),
-    ("train_tps", "tok/s", lambda r: fmt.si(r.get("train_tokens_per_s"))),
+    ("days", "time", lambda r, x: with_band(duration(r.get("train_wall_clock_days")), x.get("band_pct"))),
+    ("gpu_hours", "GPU-h", lambda r, x: fmt.si(r.get("train_gpu_hours"))),
+    ("mfu", "MFU", lambda r, x: fmt.pct(r.get("train_mfu"))),
+    ("idle", "idle GPU", lambda r, x: fmt.pct_points(r.get("train_idle_gpu_pct"))),
+    ("mwh", "energy", lambda r, x: _mwh(r.get("train_energy_mwh"))),
+    ("cost", "cost", lambda r, x: fmt.money(r.get("train_cost_usd"))),
+    ("co2", "CO2e", lambda r, x: _tonnes(r.get("train_co2_t"))),
+    ("train_tps", "tok/s", lambda r, x: fmt.si(r.get("train_tokens_per_s"))),
 )
 SERVING = (
-    ("ttft", "TTFT ms", lambda r: _pair(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"))),
-    ("tpot", "TPOT ms", lambda r: _pair(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms"))),
-    ("infer_tps", "tok/s", lambda r: fmt.si(r.get("infer_tokens_per_s"))),
-    ("replicas", "replicas", lambda r: fmt.number(r.get("infer_replicas"))),
+    (
+        "ttft",
+        "TTFT p50/99",
+        lambda r, x: latency(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"), x.get("ttft_limit")),
+    ),
+    (
+        "tpot",
+        "TPOT p50/99",
+        lambda r, x: latency(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms"), x.get("tpot_limit")),
+    ),
+    ("infer_tps", "tok/s", lambda r, x: fmt.si(r.get("infer_tokens_per_s"))),
+    (
+        "slo_tps",
+        "in limits",
+        lambda r, x: _per_s(r.get("infer_slo_tokens_per_s")) if x.get("has_limits") else "no limits set",
+    ),
+    ("replicas", "replicas", lambda r, x: fmt.number(r.get("infer_replicas"))),
+    ("wh", "Wh/1k tok", lambda r, x: fmt.number(r.get("infer_energy_wh_per_1k_tokens"))),
 )
 
 # Where GPU-hours go: result column suffixes (summed), legend name, bar glyph (distinct glyphs read
@@ -76,24 +133,42 @@ def gpu_hour_shares(row: dict) -> list[tuple[str, str, float | None]]:
     known = {s for suffixes, _, _ in IDLE_PARTS for s in suffixes}
     extra = sorted(m.group(1) for k in row if (m := _IDLE.match(k)) and m.group(1) not in known | {"gpu"})
     parts = [(name, glyph, _share(row, suffixes)) for suffixes, name, glyph in IDLE_PARTS]
-    parts += [(suffix, "·", row.get(f"train_idle_{suffix}_pct")) for suffix in extra]
+    # Causes the engine adds later appear under their own names ('unused gpus').
+    parts += [(suffix.replace("_", " "), "·", row.get(f"train_idle_{suffix}_pct")) for suffix in extra]
     if row.get("train_wall_clock_days") is None:
         return [("compute", "█", None)] + [(n, g, None) for n, g, _ in parts]
     idle = sum(v for _, _, v in parts if v is not None)
     return [("compute", "█", max(0.0, 100.0 - idle))] + parts
 
 
+def runner_up(second) -> str:
+    """'TP8 PP2 DP64 mb1 ZeRO-1, 3.1% slower: more pipeline bubble' from the record's
+    `training.runner_up` (an object with plan, step_time_s, slower_pct, why); '' when there is none."""
+    if not isinstance(second, dict) or second.get("plan") is None:
+        return ""
+    plan = second["plan"]
+    if isinstance(plan, dict):
+        plan = fmt.plan({f"train_{k}": v for k, v in plan.items()}) if "tp" in plan else str(plan)
+    text = str(plan)
+    if fmt._ok(second.get("slower_pct")):
+        text += f", {second['slower_pct']:.1f}% slower"
+    if fmt._ok(second.get("step_time_s")):
+        text += f" ({fmt.seconds(second['step_time_s'])} a step)"
+    return text + (f": {second['why']}" if second.get("why") else "")
+
+
 class Figure(Static):
     """Text that repaints only when it changes (a figure, a title, a status line)."""
 
-    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure") -> None:
+    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure", fixed: bool = False) -> None:
         super().__init__(text, id=id, classes=classes, markup=False)
         self.text = text
+        self.fixed = fixed  # one line of a fixed size: a new text needs no layout pass
 
     def show(self, text: str) -> None:
         if text != self.text:
             self.text = text
-            self.update(text)
+            self.update(text, layout=not self.fixed)
 
 
 class GpuHoursBar(Widget):
@@ -151,12 +226,18 @@ class GpuHoursBar(Widget):
         return text
 
 
+# Width of one label + value pair in the figure grids; the grids take as many pairs a row as fit.
+PAIR_WIDTH = 34
+LABEL_WIDTH = 12
+
+
 class FiguresPanel(VerticalScroll):
-    """Headline figures for the current scenario, live or marked stale."""
+    """Headline figures for the current scenario, live or marked stale (per workload)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.figures: dict[str, Figure] = {}
+        self._pairs = 0
 
     def compose(self) -> ComposeResult:
         yield Figure("status", "", classes="")
@@ -165,7 +246,8 @@ class FiguresPanel(VerticalScroll):
             for fid, label, _ in TRAINING:
                 yield Label(label, classes="figure-label")
                 yield self._figure(fid)
-        yield Figure("serve-title", "Serving p50/p99", classes="group-title")
+        yield Figure("cost-basis", "", classes="words -quiet")
+        yield Figure("serve-title", "Serving", classes="group-title")
         with Grid(classes="figures", id="serve-figures"):
             for fid, label, _ in SERVING:
                 yield Label(label, classes="figure-label")
@@ -173,10 +255,27 @@ class FiguresPanel(VerticalScroll):
         yield Static("Where the GPU-hours go", classes="group-title", markup=False)
         yield GpuHoursBar(id="gpu-hours-bar")
         yield Figure("plan", "", classes="words")
+        yield Figure("runner-up", "", classes="words -quiet")
         yield Figure("bottleneck", "", classes="words")
 
+    def on_resize(self) -> None:
+        self._layout_grids()
+
+    def on_mount(self) -> None:
+        self._layout_grids()
+
+    def _layout_grids(self) -> None:
+        """As many label/value pairs a row as the width takes (1 at 80 columns, up to 4 on wide screens)."""
+        pairs = max(1, min(4, (self.size.width - 2) // PAIR_WIDTH))
+        if pairs == self._pairs:
+            return
+        self._pairs = pairs
+        for grid in self.query(".figures"):
+            grid.styles.grid_size_columns = 2 * pairs
+            grid.styles.grid_columns = " ".join([f"{LABEL_WIDTH} 1fr"] * pairs)
+
     def _figure(self, fid: str) -> Figure:
-        figure = Figure(f"fig-{fid}")
+        figure = Figure(f"fig-{fid}", fixed=True)
         self.figures[fid] = figure
         return figure
 
@@ -193,27 +292,36 @@ class FiguresPanel(VerticalScroll):
         status: str = "",
         stale: bool = False,
         train_stale: bool = False,
+        serve_stale: bool = False,
+        extra: dict | None = None,
     ) -> None:
-        """Figures from `train_row` (the last one that fits) and `serve_row`; notes say what they describe
-        or why something is missing."""
+        """Figures from `train_row` and `serve_row` (each the last valid one when its workload is stale);
+        notes say what they describe or why something is missing. `extra` holds scenario facts the rows
+        do not (latency limits, the rental price)."""
+        extra = extra or {}
         self._set("status", status)
         self.set_class(stale, "-stale")
-        self.query_one("#status").set_class(stale or train_stale, "-stale")
+        self.query_one("#status").set_class(stale or train_stale or serve_stale, "-stale")
         self._set("train-title", "Training" + (f"  {train_note}" if train_note else ""))
-        self._set("serve-title", "Serving p50/p99" + (f"  {serve_note}" if serve_note else ""))
+        self._set("serve-title", "Serving" + (f"  {serve_note}" if serve_note else ""))
         self.query_one("#train-figures").set_class(train_stale, "-stale")
+        self.query_one("#serve-figures").set_class(serve_stale, "-stale")
         tr = train_row or {}
         for fid, _, read in TRAINING:
-            self.figures[fid].show(read(tr))
+            self.figures[fid].show(read(tr, extra))
+        basis = extra.get("cost_basis")
+        self._set("cost-basis", f"cost: {basis}" if basis and tr.get("train_cost_usd") is not None else "")
         sr = serve_row or {}
         for fid, _, read in SERVING:
-            self.figures[fid].show(read(sr))
+            self.figures[fid].show(read(sr, extra))
         self.query_one(GpuHoursBar).show(gpu_hour_shares(tr))
         plan = fmt.plan(tr) if tr.get("train_wall_clock_days") is not None else fmt.DASH
         searched = tr.get("train_plans_searched")
         if plan != fmt.DASH and searched and searched > 1:
             plan += f"  (best of {searched:,} plans)"
         self._set("plan", f"Plan  {plan}")
+        second = runner_up(extra.get("runner_up")) if plan != fmt.DASH else ""
+        self._set("runner-up", f"Runner-up  {second}" if second else "")
         words = tr.get("train_bottleneck_detail") or fmt.DASH
-        serving = sr.get("infer_bottleneck")
+        serving = sr.get("infer_bottleneck_detail") or sr.get("infer_bottleneck")
         self._set("bottleneck", f"Bottleneck  {words}" + (f"\nServing  {serving}" if serving else ""))
