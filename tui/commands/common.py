@@ -70,7 +70,7 @@ class StdinOnce:
 
             raise ScenarioError([Problem("", "-", "standard input can be read only once")], "-")
         self.used = True
-        return sys.stdin.read()
+        return files.read_stdin()
 
 
 def load(refs: list[str], settings: list[str], workload: str | None = None, lenient: bool = False) -> list[Item]:
@@ -117,7 +117,7 @@ def load(refs: list[str], settings: list[str], workload: str | None = None, leni
             else:
                 issues += exc.lines() if exc.file else _named(exc, workload or ref)
     if issues:
-        raise ScenarioError([_Line(line) for line in dict.fromkeys(issues)])
+        raise ScenarioError([_Line(line) for line in dict.fromkeys(issues)], cap=None)
     return items
 
 
