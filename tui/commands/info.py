@@ -84,11 +84,11 @@ def presets(args) -> int:
 
 
 def _load(path):
-    import tomllib
+    from whatif.engine.text import loads
 
-    text = path.read_text(encoding="utf-8")
+    text = files._read_text(path)
     scenario, _ = files.parse_scenario(text, str(path))
-    return scenario, tomllib.loads(text)
+    return scenario, loads(text)
 
 
 def _holds(data: dict) -> str:
