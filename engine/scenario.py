@@ -564,6 +564,15 @@ class Scenario(BaseModel):
     @model_validator(mode="after")
     def _fits_hardware(self) -> Self:
         gpu = load_catalog().accelerators[self.cluster.gpu]
+        bf16 = self.cluster.bf16_tflops or gpu.bf16_tflops
+        if self.cluster.fp8_tflops is not None and self.cluster.fp8_tflops < bf16:
+            # FP8 tensor cores run at least at the BF16 rate on every part; below it, attention (BF16) would
+            # outrun the FP8 peak and the utilisation figures pass 100%.
+            raise PydanticCustomError(
+                "fp8_below_bf16",
+                "cluster.fp8_tflops {fp8} is below the BF16 peak ({bf16} TFLOPS); allowed: at least {bf16}",
+                {"fp8": f"{self.cluster.fp8_tflops:g}", "bf16": f"{bf16:g}", "field": "cluster.fp8_tflops"},
+            )
         checks = []
         if self.training is not None:
             checks.append(("training", self.training.precision, self.cluster.fp8_tflops))
