@@ -40,7 +40,7 @@ def catalog(args) -> int:
     console = common.console()
     if args.kind is None:
         for kind, entries in kinds.items():
-            console.print(f"[bold]{kind}[/bold]: {', '.join(entries)}")
+            console.print(f"[bold]{kind}[/bold]: {common.markup(', '.join(entries), None)}")
         console.print("`whatif catalog KIND` shows figures; add --sources for sources.")
         return 0
     columns = {
@@ -55,11 +55,12 @@ def catalog(args) -> int:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("key", "name", *columns, *(("source",) if args.sources else ())):
         table.add_column(col, overflow="fold")
+    # Catalog text is shipped data, but its sources hold brackets: shown literally, never as markup.
     for key, entry in kinds[args.kind].items():
         cells = [key, entry.name] + ["-" if getattr(entry, c) is None else str(getattr(entry, c)) for c in columns]
         if args.sources:
             cells.append(entry.source + (f" NOTE: {entry.notes}" if getattr(entry, "notes", "") else ""))
-        table.add_row(*cells)
+        table.add_row(*(common.cell(c, None) for c in cells))
     console.print(table)
     return 0
 
@@ -72,14 +73,14 @@ def presets(args) -> int:
         (f"saved in {files.user_presets_dir()}", files.user_presets()),
     ]
     for title, entries in groups:
-        print(f"{title}:" + ("" if entries else " (none)"))
+        print(f"{common.plain(title, None)}:" + ("" if entries else " (none)"))
         for name, path in entries.items():
             try:
                 scenario, data = _load(path)
-                line = f"{scenario.name}  [{_holds(data)}]"
+                line = f"{common.plain(scenario.name)}  [{_holds(data)}]"
             except ScenarioError as exc:
                 line = f"(invalid: {exc.issues[0]})"
-            print(f"  {name:32s} {line}")
+            print(f"  {common.plain(name):32s} {line}")
     return 0
 
 
