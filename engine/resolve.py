@@ -245,9 +245,9 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         """Large-GEMM TFLOP/s: the part's own measurement, scaled by any peak override, else the
         generation's measured fraction of its peak."""
         native = gpu.peak_tflops(p) or math.nan
-        if measured[p]:
-            return measured[p] * peaks[p] / native if peaks[p] == peaks[p] else math.nan
-        return fraction[p] * peaks[p]
+        if own := measured[p]:
+            return own * peaks[p] / native if peaks[p] == peaks[p] else math.nan
+        return (fraction[p] or math.nan) * peaks[p]  # NaN: no share measured for this format
 
     r = s.reliability
     row = {
@@ -389,6 +389,8 @@ def serving_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
     published = model.params_total_b * 1e9 if model.params_total_b else body + embed
     scale = max(published - embed, 1.0) / max(body, 1.0)
     mla = bool(model.kv_lora_rank)
+    width_decode: float
+    width_prefill: float
     if mla:
         rope, lat = model.qk_rope_head_dim, model.kv_lora_rank
         width_decode = a * (2 * lat + rope)  # scores over latent + RoPE key, output over the latent
@@ -451,7 +453,8 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
     if kv == "auto":
         kv = "bf16" if i.precision == "bf16" else "fp8"
     expert_fmt = i.precision if i.expert_precision == "auto" else i.expert_precision
-    peaks = {"bf16": c.bf16_tflops or gpu.bf16_tflops, "fp8": c.fp8_tflops or gpu.fp8_tflops, "fp4": gpu.fp4_tflops}
+    bf16_peak: float = c.bf16_tflops or gpu.bf16_tflops
+    peaks = {"bf16": bf16_peak, "fp8": c.fp8_tflops or gpu.fp8_tflops, "fp4": gpu.fp4_tflops}
     measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
     arch = catalog.efficiency[gpu.arch]
     fraction = {
@@ -467,7 +470,8 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         if not peak:
             return math.nan
         native = gpu.peak_tflops(p) or peak
-        return measured[p] * peak / native if measured[p] else fraction[p] * peak
+        own = measured[p]
+        return own * peak / native if own else (fraction[p] or math.nan) * peak
 
     # Weight-only formats: a GPU without the format's tensor cores unpacks the weights in the kernel and
     # multiplies at the serving precision (Marlin / MXFP4 kernels on Hopper).
@@ -495,7 +499,7 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         "i_bf16_gemm_tflops": ceiling("bf16"),
         "i_bf16_d_half": curves["bf16"].d_half,
         "i_bf16_fixed_us": curves["bf16"].t_fixed_us,
-        "i_attn_fwd_tflops": (arch.attention_forward_fraction or arch.attention_fraction) * peaks["bf16"],
+        "i_attn_fwd_tflops": (arch.attention_forward_fraction or arch.attention_fraction) * bf16_peak,
         "i_prompt": prompt,
         "i_output": output,
         "i_prompt_m2": _lognormal_moments(prompt_cv),
@@ -551,6 +555,9 @@ def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl
     catalog = catalog or load_catalog()
     rows = [_row(i, s, catalog) for i, s in enumerate(scenarios)]
     frame = pl.DataFrame(rows, infer_schema_length=None)
+    # One column order whatever the workloads (a sample workload's row lists its plan keys in another order
+    # than a model's): frames resolved apart stack, and a row hashes the same resolved alone or with others.
+    frame = frame.select(sorted(frame.columns, key=lambda name: (name not in ("scenario", "name"), name)))
     # The engine computes in float64: store numbers that way so reading a column is a zero-copy view.
     ints = ("scenario", "n_gpus")
     return frame.with_columns(

@@ -26,19 +26,34 @@ import polars as pl
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
+from whatif.engine.errors import ScenarioError, printable
 from whatif.engine.report import records
 from whatif.engine.scenario import Scenario
 
-from . import config, files, form
+from . import config, files, form, textual_fixes
 from .form import FIELDS, PANES, Built
-from .screens.dialogs import ConfirmScreen, OpenScreen, SaveScreen, preset_stem
+from .screens.dialogs import (
+    NAME_RULE,
+    ConfirmScreen,
+    OpenScreen,
+    SaveScreen,
+    kept_file_name,
+    name_problem,
+    save_target,
+)
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
+from .screens.palette import Palette
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
 from .widgets.compare import BY_KEY, COLUMNS, CURRENT, Entry
 from .widgets.editor import PANE_BINDING_KEYS, PANE_KEYS
 from .widgets.figures import Figure, cost_basis
+
+textual_fixes.apply()
 
 PLAN_FIELD = "training.parallelism.tp"
 THEMES = {
@@ -54,6 +69,17 @@ VIEWS = {
     "details": "Details: every figure of `whatif eval --json`",
 }
 DEFAULT_THEME = "textual-dark"
+# Actions that act on the explorer behind a dialog, or open one: only from the main screen (a key pressed
+# in a dialog, or twice before the first dialog is drawn, never stacks a second Save or Open).
+MAIN_SCREEN_ONLY = frozenset({"open_preset", "save", "undo", "redo", "focus_pane", "reset_all", "reset_field"})
+
+
+def palette_text(text: str, limit: int | None = 80) -> str:
+    """User text (a preset's name or file name) as the command palette shows it: it reads its titles and
+    help as markup, so every '[' is escaped (Textual's markup reads a backslash only before a bracket;
+    `textual.markup.escape` is Rich's rule, and doubles backslashes Textual then shows); control characters
+    are written as escapes, long text cut."""
+    return printable(text, limit).replace("[", "\\[")
 
 
 class WhatIfApp(App[int]):
@@ -117,14 +143,22 @@ class WhatIfApp(App[int]):
         self._comparisons_key: tuple | None = None
         self._comparisons: list = []
         self._explicit_theme = theme
-        self.main: MainScreen | None = None
+        self._main: MainScreen | None = None
         self.freeze_gc = freeze_gc
 
     # -- start ---------------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
-        self.main = MainScreen(self.scenario, cursor_blink=self.cursor_blink)
-        return self.main
+        self._main = MainScreen(self.scenario, cursor_blink=self.cursor_blink)
+        return self._main
+
+    @property
+    def main(self) -> MainScreen:
+        """The explorer's screen. It is made before the first frame (`get_default_screen`), so every key,
+        action and engine answer finds it; the few checks that run earlier read `_main`."""
+        if self._main is None:
+            raise RuntimeError("the main screen is made when the app starts")
+        return self._main
 
     def _initial_theme(self) -> str:
         """The theme asked for, else WHATIF_THEME, else the one remembered in the settings file."""
@@ -151,24 +185,24 @@ class WhatIfApp(App[int]):
         """'Default: Llama 3.1 70B on 1,024 H100 (default)', or once edited, what it started from and what
         changed: 'modified from default: 1,024 -> 2,048 GPUs (+1 more)'."""
         self.title = "whatif"
-        if self.main is None or not self.main.ready:
-            self.sub_title = f"{self.scenario.name} ({self.origin})"
+        if self._main is None or not self.main.ready:
+            self.sub_title = f"{printable(self.scenario.name)} ({printable(self.origin)})"
             return
         editor = self.main.editor
         if not editor.modified:
-            self.sub_title = f"{editor.base.name} ({self.origin})"
+            self.sub_title = f"{printable(editor.base.name)} ({printable(self.origin)})"
             return
         if self.invalid is not None:
-            self.sub_title = f"modified from {self.origin} (with problems: see the status line)"
+            self.sub_title = f"modified from {printable(self.origin)} (with problems: see the status line)"
             return
         changed = form.changes(editor.base, self.scenario)
         first = changed[0] if changed else "edited"
         more = f" (+{len(changed) - 1} more)" if len(changed) > 1 else ""
-        self.sub_title = f"modified from {self.origin}: {first}{more}"
+        self.sub_title = f"modified from {printable(self.origin)}: {printable(first)}{more}"
 
     @property
     def unsaved(self) -> bool:
-        return self.main is not None and self.main.ready and self.main.editor.modified
+        return self._main is not None and self.main.ready and self.main.editor.modified
 
     # -- the one-way flow ----------------------------------------------------------------------
 
@@ -178,7 +212,8 @@ class WhatIfApp(App[int]):
         plan fits' message is shown under it)."""
         if key is not None:
             self.edited_key = key
-        if built.ok:
+        usable: Scenario | None
+        if built.scenario is not None:
             self.invalid, usable = None, built.scenario
             self.scenario = built.scenario
         else:
@@ -239,7 +274,7 @@ class WhatIfApp(App[int]):
     rest_delay_s = 0.15
     # Rows per engine call in the worker: the engine plans searched rows 16 at a time anyway.
     chunk_rows = 16
-    _rest_timer = None
+    _rest_timer: Timer | None = None
 
     def _queue(self, job) -> None:
         self._rest_timer = None
@@ -278,7 +313,9 @@ class WhatIfApp(App[int]):
         self.engine_failure = message
         self.render_outcome()
 
-    def _apply(self, outcome: Outcome) -> None:
+    def _apply(self, outcome: Outcome | None) -> None:
+        if outcome is None:  # the request stopped before its current rows (a newer edit asks again)
+            return
         if outcome.generation < self._shown_generation:
             return  # an older request finished after a newer one was painted
         self._shown_generation = outcome.generation
@@ -301,7 +338,7 @@ class WhatIfApp(App[int]):
 
     def render_outcome(self) -> None:
         """Paint the last outcome, with the current validity (stale marks, notes under fields)."""
-        if self.main is None or not self.main.ready:
+        if self._main is None or not self.main.ready:
             return
         outcome = self.outcome
         editor, figures = self.main.editor, self.main.figures
@@ -402,7 +439,7 @@ class WhatIfApp(App[int]):
     def render_views(self) -> None:
         """The compare table, the scale chart or the details, if on screen; a hidden one is brought up to
         date when its tab is shown (cells nobody sees are not worth a keystroke's time)."""
-        if self.main is None or self.outcome is None or not self.main.views_ready:
+        if self._main is None or self.outcome is None or not self.main.views_ready:
             return
         view = self.main.view
         if view == "compare":
@@ -421,6 +458,8 @@ class WhatIfApp(App[int]):
 
     def compare_entries(self) -> list[Entry]:
         outcome = self.views_outcome or self.outcome
+        if outcome is None:  # callers ask only once the first outcome is in (views_ready)
+            return []
         current = self.outcome.current if self.outcome else {}
         name = "current" + (" (modified)" if self.unsaved else "")
         entries = [Entry(CURRENT, name, self.computed, current, _note(self.computed, current, None), current=True)]
@@ -480,14 +519,30 @@ class WhatIfApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_command_palette(self) -> None:
+        # Ours (screens/palette.py): Textual's with two races that ended the app closed.
+        # is_open is typed for an App[object]; ours is an App[int] (the same at run time).
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(Palette(id="--command-palette"))
+
+    def say(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None:
+        """A notification in plain text: names, file names and paths in it are shown as they are (never
+        read as markup), with control characters written as escapes. The app's notifications go through it."""
+        text = "\n".join(printable(line, None) for line in str(message).split("\n"))
+        self.notify(text, title=printable(title, None), severity=severity, timeout=timeout, markup=False)
+
     def action_view(self, view: str) -> None:
         if self.screen is self.main:
             self.main.show_view(view)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in MAIN_SCREEN_ONLY and self._main is not None and self.screen is not self.main:
+            return False
         if action == "view" and parameters == ("figures",):
             # The Figures key only matters where the figures have a tab of their own.
-            return self.main is not None and self.main.narrow
+            return self._main is not None and self.main.narrow
         return True
 
     def action_toggle_theme(self) -> None:
@@ -495,15 +550,15 @@ class WhatIfApp(App[int]):
 
     def action_undo(self) -> None:
         if self.screen is self.main and not self.main.editor.undo():
-            self.notify("Nothing to undo", timeout=2)
+            self.say("Nothing to undo", timeout=2)
 
     def action_redo(self) -> None:
         if self.screen is self.main and not self.main.editor.redo():
-            self.notify("Nothing to redo", timeout=2)
+            self.say("Nothing to redo", timeout=2)
 
     def action_reset_all(self) -> None:
         if self.main.editor.reset_all():
-            self.notify(f"Every field back to {self.origin} (ctrl+z undoes)", timeout=3)
+            self.say(f"Every field back to {self.origin} (ctrl+z undoes)", timeout=3)
 
     def action_reset_field(self) -> None:
         self.main.editor.action_reset_field()
@@ -513,7 +568,7 @@ class WhatIfApp(App[int]):
         changed = form.changes(self.main.editor.base, self.scenario)
         label = f"pin {n}: " + (", ".join(changed) if changed else f"as {self.origin}")
         self.pinned.append(Preset(f"pinned:{n}", label, self.scenario, None, "pinned"))
-        self.notify(f"Pinned the current scenario as '{label}'", timeout=3)
+        self.say(f"Pinned the current scenario as '{label}'", timeout=3)
         self.request_compute()
 
     def action_unpin(self) -> None:
@@ -527,7 +582,7 @@ class WhatIfApp(App[int]):
             self.pinned = [p for p in self.pinned if p.key != key]
             self.request_compute()
         else:
-            self.notify("Only pinned rows can be removed", severity="warning", timeout=3)
+            self.say("Only pinned rows can be removed", severity="warning", timeout=3)
 
     def action_unpin_all(self) -> None:
         self.pinned = []
@@ -563,11 +618,11 @@ class WhatIfApp(App[int]):
         try:
             path.write_text(text, "utf-8")
         except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror}", severity="error", timeout=8)
+            self.say(f"Could not write {path}: {exc.strerror}", severity="error", timeout=8)
             return
         self.copy_to_clipboard(text)
         what = "Markdown" if kind == "markdown" else "CSV"
-        self.notify(f"Comparison copied as {what} (OSC 52) and saved to {path}", title="Exported", timeout=8)
+        self.say(f"Comparison copied as {what} (OSC 52) and saved to {path}", title="Exported", timeout=8)
 
     def action_save_screenshot(self) -> None:
         # After the palette has closed, so the picture is the screen itself with its footer.
@@ -576,7 +631,7 @@ class WhatIfApp(App[int]):
     def save_screenshot_to_exports(self) -> None:
         path = config.export_path("whatif", ".svg")
         saved = self.save_screenshot(filename=path.name, path=str(path.parent))
-        self.notify(f"Screenshot saved to {saved}", title="Screenshot", timeout=8)
+        self.say(f"Screenshot saved to {saved}", title="Screenshot", timeout=8)
 
     async def action_quit(self) -> None:
         if self.unsaved:
@@ -591,9 +646,13 @@ class WhatIfApp(App[int]):
         if self.unsaved:
             self.push_screen(
                 ConfirmScreen("Open another preset? The edits since the last save or open are lost.", yes="Open"),
-                lambda yes: self.push_screen(OpenScreen(self.presets), self._opened) if yes else None,
+                self._open_if_confirmed,
             )
         else:
+            self.push_screen(OpenScreen(self.presets), self._opened)
+
+    def _open_if_confirmed(self, yes: bool | None) -> None:
+        if yes:
             self.push_screen(OpenScreen(self.presets), self._opened)
 
     def _opened(self, key: str | None) -> None:
@@ -605,7 +664,7 @@ class WhatIfApp(App[int]):
         if preset is None:
             return False
         if preset.scenario is None:
-            self.notify(
+            self.say(
                 f"{preset.label} cannot be used: {preset.error}", title="Preset not opened", severity="error", timeout=8
             )
             return False
@@ -628,35 +687,52 @@ class WhatIfApp(App[int]):
     def action_save(self) -> None:
         if self.invalid is not None:
             first = self.invalid.issues[0]
-            self.notify(
+            self.say(
                 f"Fix {form.where(first.key)} first: {first.message}", title="Not saved", severity="error", timeout=6
             )
             return
         c = self.scenario.cluster
         name = self.scenario.name if self.path else f"{c.gpu}-{c.gpu_count}"
-        self.push_screen(SaveScreen(name, cursor_blink=self.cursor_blink), self._save_named)
+        kept = kept_file_name(self.path)
+        self.push_screen(
+            SaveScreen(name, files.user_presets_dir(), kept, cursor_blink=self.cursor_blink),
+            lambda chosen: self._save_named(chosen, name, kept),
+        )
 
-    def _save_named(self, name: str | None) -> None:
+    def _save_named(self, name: str | None, initial: str = "", kept: str | None = None) -> None:
         if not name:
             return
-        target = files.user_presets_dir() / f"{preset_stem(name)}.toml"
-        if target.exists():
+        target = save_target(name, files.user_presets_dir(), initial, kept)
+        if target.exists() and not self._is_opened_file(target):
             self.push_screen(
-                ConfirmScreen(f"A preset named '{target.stem}' already exists. Replace it?"),
-                lambda yes: self._write(name, target, True) if yes else self.notify("Not saved", timeout=3),
+                ConfirmScreen(f"A preset named '{printable(target.stem)}' already exists. Replace it?"),
+                lambda yes: self._write(name, target, True) if yes else self.say("Not saved", timeout=3),
             )
         else:
-            self._write(name, target, False)
+            self._write(name, target, target.exists())
+
+    def _is_opened_file(self, target) -> bool:
+        """Whether `target` is the file the scenario was opened from (or last saved to): saving there again
+        is what Save means, not a replacement to ask about."""
+        try:
+            return self.path is not None and os.path.samefile(self.path, target)
+        except OSError:
+            return False
 
     def _write(self, name: str, target, overwrite: bool) -> None:
-        scenario = self.scenario if self.scenario.name == name else self.scenario.edited(None, name=name)
+        try:
+            scenario = self.scenario if self.scenario.name == name else self.scenario.edited(None, name=name)
+        except (ScenarioError, ValueError):  # pydantic's ValidationError is a ValueError; the dialog checks first
+            problem = name_problem(name) or "the name cannot be used"
+            self.say(f"{problem} ({NAME_RULE})", title="Not saved", severity="error", timeout=8)
+            return
         try:
             files.save_scenario(scenario, target, overwrite=overwrite)
         except FileExistsError:
-            self.notify(f"'{target.stem}' appeared meanwhile; not replaced", severity="error", timeout=6)
+            self.say(f"'{target.stem}' appeared meanwhile; not replaced", severity="error", timeout=6)
             return
         except OSError as exc:
-            self.notify(f"Could not save: {exc.strerror or exc}", title="Not saved", severity="error", timeout=8)
+            self.say(f"Could not save: {exc.strerror or exc}", title="Not saved", severity="error", timeout=8)
             return
         self.path = str(target)
         self.origin = target.name
@@ -666,7 +742,7 @@ class WhatIfApp(App[int]):
         saved = Preset(f"user:{target.stem}", target.stem, scenario, None, "user")
         self.presets = [p for p in self.presets if p.key != saved.key] + [saved]
         self._set_titles()
-        self.notify(f"Saved as {target}", timeout=4)
+        self.say(f"Saved as {target}", timeout=4)
         self.request_compute()
 
     def action_focus_pane(self, pane: str) -> None:
@@ -693,7 +769,9 @@ class WhatIfApp(App[int]):
             "Reset field", "The focused field back to the opened preset (ctrl+r)", self.action_reset_field
         )
         yield SystemCommand(
-            "Reset scenario", f"Every field back to the opened preset ({self.origin})", self.action_reset_all
+            "Reset scenario",
+            f"Every field back to the opened preset ({palette_text(self.origin)})",
+            self.action_reset_all,
         )
         for view, text in VIEWS.items():
             yield SystemCommand(f"Show {view}", text, lambda v=view: self.action_view(v))
@@ -705,7 +783,7 @@ class WhatIfApp(App[int]):
         )
         yield SystemCommand(
             "Save screenshot (SVG)",
-            f"Writes an SVG of the screen to {config.exports_dir()}",
+            f"Writes an SVG of the screen to {palette_text(str(config.exports_dir()), None)}",
             self.action_save_screenshot,
         )
         yield SystemCommand(
@@ -754,7 +832,9 @@ class WhatIfApp(App[int]):
             )
         for p in self.presets:
             title = p.scenario.name if p.scenario else f"cannot be used: {p.error}"
-            yield SystemCommand(f"Open preset: {p.label}", title, lambda k=p.key: self._open_guarded(k))
+            yield SystemCommand(
+                f"Open preset: {palette_text(p.label)}", palette_text(title, 200), lambda k=p.key: self._open_guarded(k)
+            )
 
     def _fit_columns(self) -> None:
         if not self.main.views_ready:  # the first moments after start-up
@@ -767,9 +847,13 @@ class WhatIfApp(App[int]):
         if self.unsaved:
             self.push_screen(
                 ConfirmScreen("Open another preset? The edits since the last save or open are lost.", yes="Open"),
-                lambda yes: self.open_preset(key) if yes else None,
+                lambda yes: self._open_preset_if(yes, key),
             )
         else:
+            self.open_preset(key)
+
+    def _open_preset_if(self, yes: bool | None, key: str) -> None:
+        if yes:
             self.open_preset(key)
 
 

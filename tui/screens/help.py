@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+
+from .dialogs import Dialog
 
 HELP = """\
 # What the figures mean
@@ -73,9 +74,9 @@ where no plan fits; a target (days) and a budget (USD) typed above the charts ar
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     BINDINGS = [
-        Binding("escape,f1,q", "app.pop_screen", "Close help", tooltip="Back to the explorer"),
+        Binding("escape,f1,q", "close", "Close help", tooltip="Back to the explorer"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -88,3 +89,6 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -15,12 +15,14 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 from whatif.engine.catalog import load_catalog
 from whatif.engine.scenario import Scenario
 
@@ -248,6 +250,8 @@ class CompareTable(DataTable):
 
     def _set_columns(self, keys: list[str]) -> None:
         self.columns_shown = [c.key for c in COLUMNS if c.key in keys]
+        if self.sort_key not in self.columns_shown:  # sorted by a column now hidden (fitted, resized, toggled)
+            self.sort_key = None
         self.clear(columns=True)
         self._cells.clear()
         for key in self.columns_shown:
@@ -265,8 +269,6 @@ class CompareTable(DataTable):
         elif key not in shown:
             shown.append(key)
         self.chosen = shown
-        if self.sort_key not in shown:
-            self.sort_key = None
         self._set_columns(shown)
 
     def fit_to_width(self) -> None:
@@ -354,9 +356,9 @@ class CompareTable(DataTable):
         if key not in self.columns_shown:
             self.toggle_column(key)
         if self.sort_key and self.sort_key != key and self.sort_key in self.columns:
-            self.columns[self.sort_key].label = Text(BY_KEY[self.sort_key].label)
+            self.columns[ColumnKey(self.sort_key)].label = Text(BY_KEY[self.sort_key].label)
         self.sort_key, self.sort_reverse = key, reverse
-        self.columns[key].label = Text(BY_KEY[key].label + (" ▼" if reverse else " ▲"))
+        self.columns[ColumnKey(key)].label = Text(BY_KEY[key].label + (" ▼" if reverse else " ▲"))
         self._apply_sort()
         self.post_message(self.Arranged())
 
@@ -432,7 +434,7 @@ class CompareTable(DataTable):
         for e in self.visible_entries():
             s = e.scenario or e.hardware_of
             r = e.row or {}
-            row = [
+            row: list[Any] = [
                 e.name,
                 "yes" if e.key == self.baseline else "",
                 s.cluster.gpu_count if s else "",

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+from whatif.engine.errors import printable
 
 from .. import format as fmt
 
@@ -137,7 +138,8 @@ class DetailsView(VerticalScroll):
         if record is None:
             self.query_one("#details-body", Static).update("no figures yet")
             return
-        parts, lines = [], []
+        parts: list[Text | Table] = []
+        lines: list[str] = []
         for name, section in (("training", record.get("training")), ("inference", record.get("inference"))):
             title = _TITLES[name] + ("  (stale: from the last valid input)" if name in stale else "")
             parts.append(Text(title, style="bold"))
@@ -154,7 +156,8 @@ class DetailsView(VerticalScroll):
                     if heading:
                         table.add_row(Text("  " * depth + text, style="bold"), "")
                     else:
-                        table.add_row("  " * depth + text, value)
+                        # Text, not str: a Rich table reads a str as markup, and a value may be a name.
+                        table.add_row(Text("  " * depth + text), Text(printable(value, None)))
                         lines.append(f"{_TITLES[name]} > {' > '.join(trail)}: {value}")
             parts.append(table)
             parts.append(Text(""))

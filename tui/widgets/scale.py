@@ -12,6 +12,7 @@ quarter of a second, which the first screen does not wait for).
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 from rich.table import Table
 from textual import on
@@ -61,6 +62,19 @@ def _nice_log_ticks(lo: float, hi: float, most: int) -> list[float]:
         if len(ticks) <= most:
             return ticks
     return ticks[:: math.ceil(len(ticks) / most)]
+
+
+def _rich_colour(value: str | None, fallback: str) -> str:
+    """A theme colour as the chart's styles take it (Rich's syntax): the ANSI themes name their colours
+    'ansi_blue', which Rich cannot read ('color(4)' is its name for the same)."""
+    from textual.color import Color, ColorParseError
+
+    if not value:
+        return fallback
+    try:
+        return Color.parse(value).rich_color.name
+    except ColorParseError:
+        return fallback
 
 
 def _formatters():
@@ -171,19 +185,21 @@ class ScaleView(VerticalScroll):
     @on(Input.Changed, "#scale-target, #scale-budget")
     def _targets(self, event: Input.Changed) -> None:
         event.stop()
-        errors, values = [], {}
+        errors: list[str] = []
+        values: dict[str, float | None] = {}
         for box_id, what, unit in (("scale-target", "target", "days"), ("scale-budget", "budget", "USD")):
             text = self.query_one(f"#{box_id}", Input).value.strip().lstrip("$")
             if not text:
                 values[what] = None
                 continue
+            value: float | None
             try:
                 value = numbers.parse(text, unit)
             except numbers.NumberError as exc:
                 errors.append(f"Scale > {what}: {exc}")
                 values[what] = getattr(self, "target_days" if what == "target" else "budget_usd")
                 continue
-            if value <= 0:
+            if value is not None and value <= 0:
                 errors.append(f"Scale > {what}: must be more than 0 (empty: none)")
                 value = None
             values[what] = value
@@ -237,11 +253,11 @@ class ScaleView(VerticalScroll):
         column = "train_wall_clock_days" if name == "days" else "train_cost_usd"
         theme = self.app.current_theme
         colour = {
-            "line": theme.primary,
-            "point": theme.foreground or "white",
-            "current": theme.accent or theme.primary,
-            "target": theme.error or "red",
-            "none": theme.warning or "yellow",
+            "line": _rich_colour(theme.primary, "blue"),
+            "point": _rich_colour(theme.foreground, "white"),
+            "current": _rich_colour(theme.accent or theme.primary, "blue"),
+            "target": _rich_colour(theme.error, "red"),
+            "none": _rich_colour(theme.warning, "yellow"),
         }
         good = [(r["n_gpus"], r[column]) for r in rows if _ok(r.get(column))]
         self.points[name] = good
@@ -268,7 +284,7 @@ class ScaleView(VerticalScroll):
         # One line per run of points that fit: the curve does not bridge counts where no plan fits.
         run: list[tuple[float, float]] = []
         for r in [*rows, None]:
-            value = None if r is None else r.get(column)
+            value: Any = None if r is None else r.get(column)  # a number, or None (checked with _ok)
             if r is not None and _ok(value):
                 run.append((math.log2(r["n_gpus"]), y(value)))
                 continue
@@ -293,20 +309,21 @@ class ScaleView(VerticalScroll):
 
     def _table(self, rows: list[dict], current: int) -> Table:
         table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-        for col, justify in (
+        columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
             ("GPUs", "right"),
             ("days", "right"),
             ("cost", "right"),
             ("MFU", "right"),
             ("idle", "right"),
             ("plan", "left"),
-        ):
+        )
+        for col, justify in columns:
             table.add_column(col, justify=justify, no_wrap=True)
         for r in rows:
             fits = _ok(r.get("train_wall_clock_days"))
             mark = f"{CURRENT_MARK} " if r["n_gpus"] == current else ("" if fits else f"{NO_PLAN_MARK} ")
             plan = fmt.plan(r) if fits else (r.get("train_reason") or "no plan fits")
-            days = r.get("train_wall_clock_days")
+            days: Any = r.get("train_wall_clock_days")  # a number where `fits`
             within = ""
             if self.target_days and fits:
                 within = " ✓" if days <= self.target_days else " ✗"

@@ -1,0 +1,380 @@
+"""The explorer against a careless or hostile user (issue 14): keys faster than the screen, dialogs
+answered twice, names with markup, control characters, other scripts or too many characters, and a long
+seeded stream of every key the app binds. Each crash here ended the app and lost the unsaved edits.
+
+Keys that must arrive together (a second Enter before the first dialog has gone) are put in the driver's
+queue at once, as a terminal delivers a fast typist's keys; Pilot's own `press` waits for the app to settle
+after every key, which hides these races."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import settle
+from rich.style import Style
+from textual import events
+from textual.command import CommandPalette
+from textual.content import Content
+from textual.widgets import Input
+from whatif.engine.scenario import NAME_MAX
+from whatif.tui import files
+from whatif.tui.app import WhatIfApp, make_app, palette_text
+from whatif.tui.screens.dialogs import (
+    ConfirmScreen,
+    OpenScreen,
+    SaveScreen,
+    kept_file_name,
+    name_problem,
+    preset_stem,
+    save_target,
+)
+from whatif.tui.screens.help import HelpScreen
+from whatif.tui.screens.main import MainScreen
+from whatif.tui.session import Explorer, discover_presets
+from whatif.tui.widgets.compare import COLUMNS, CompareTable, fit_columns
+from whatif.tui.widgets.editor import ScenarioEditor
+from whatif.tui.widgets.scale import _rich_colour
+
+SIZE = (110, 36)
+MARKUP_NAME = "a[/b] [red]x[/] [link=http://x]y"
+
+
+# -- names and files (quick) --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, stem",
+    [
+        ("my plan", "my-plan"),
+        ("Лама 70B", "лама-70b"),  # the fuzzing pass: this became "70b"
+        ("Λάμα 70B", "λάμα-70b"),
+        ("हिन्दी मॉडल", "हिन्दी-मॉडल"),  # vowel signs are combining marks: kept with their letters
+        ("大模型 8×H100", "大模型-8-h100"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("  --.hidden.--  ", "hidden"),
+        ("a[/b] [red]x", "a-b-red-x"),
+        ("🦙🦙", ""),
+        ("---", ""),
+    ],
+)
+def test_a_file_name_keeps_letters_of_every_script(name, stem):
+    assert preset_stem(name) == stem
+
+
+def test_a_file_name_fits_any_file_system():
+    # 80 characters at most, and at most 200 bytes in UTF-8 (file systems allow 255 for the whole name).
+    for ch in ("x", "я", "模", "𠀀"):  # 1, 2, 3 and 4 bytes
+        stem = preset_stem(ch * 300)
+        assert len(stem) <= 80 and len(stem.encode()) <= 200 and stem
+        assert "/" not in stem and "\\" not in stem
+
+
+def test_what_a_name_may_hold_is_said():
+    assert name_problem("x" * NAME_MAX) is None
+    assert f"at most {NAME_MAX}" in name_problem("x" * (NAME_MAX + 1))
+    assert "121" in name_problem("x" * (NAME_MAX + 1))
+    assert "control character" in name_problem("a\x1b]0;t\x07")
+    assert "letter or a digit" in name_problem("!!!")
+    assert "letter or a digit" in name_problem("   ")
+    assert name_problem("Лама 70B") is None
+
+
+def test_saving_an_opened_file_under_its_name_keeps_the_file_name(tmp_path):
+    folder = tmp_path / "presets"
+    kept = kept_file_name(str(tmp_path / "elsewhere" / "my-plan.toml"))
+    assert kept == "my-plan.toml"
+    # Opened as "My Plan 70B" from my-plan.toml: the same name goes back to my-plan.toml...
+    assert save_target("My Plan 70B", folder, "My Plan 70B", kept) == folder / "my-plan.toml"
+    # ...a new name to its own file, and a scenario opened from no file to its name's file.
+    assert save_target("Other", folder, "My Plan 70B", kept) == folder / "other.toml"
+    assert save_target("My Plan 70B", folder, "My Plan 70B", None) == folder / "my-plan-70b.toml"
+    assert kept_file_name(None) is None and kept_file_name("-") is None
+    assert kept_file_name("notes.txt") == "notes.toml"
+
+
+@pytest.mark.parametrize("text", [MARKUP_NAME, "[/]", "x\\", "\\[y]", "bell\x07 esc\x1b[2J", "\u202eevil"])
+def test_palette_text_shows_what_was_written(text):
+    shown = Content.from_markup(palette_text(text, None)).plain
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+    if text.isprintable():
+        assert shown == text
+
+
+@pytest.mark.parametrize("value", ["ansi_blue", "ansi_default", "ansi_bright_red", "#ff8800", "red", None, "nope"])
+def test_chart_colours_from_any_theme_parse_as_rich_styles(value):
+    Style.parse(_rich_colour(value, "blue"))  # the ANSI themes' "ansi_blue" crashed the Scale chart
+
+
+def test_every_preset_stacks_its_training_and_serving_rows():
+    # A sample workload (ResNet-50, U-Net) listed its plan columns in another order than a model's: its
+    # two halves would not stack, and opening it crashed the explorer.
+    explorer = Explorer()
+    presets = [p for p in discover_presets() if p.scenario is not None]
+    assert any(p.scenario.training and isinstance(p.scenario.training.model, str) for p in presets)
+    for p in presets:
+        job = explorer.prepare(p.scenario, [])
+        assert job.frame[0].height == 2, p.key
+
+
+# -- the explorer (Pilot, slow) -----------------------------------------------------------------------
+
+
+def app_for(**kw) -> WhatIfApp:
+    return make_app(cursor_blink=False, **kw)
+
+
+def send(app, *keys: str) -> None:
+    """Queue `keys` at once, as a terminal delivers them (the way Pilot sends one key)."""
+    for key in keys:
+        char = " " if key == "space" else (key if len(key) == 1 else None)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def burst(pilot, *keys: str) -> None:
+    send(pilot.app, *keys)
+    await settle(pilot)
+
+
+def shows_figures_or_a_stale_mark(app) -> bool:
+    status = app.main.query_one("#status").render().plain
+    figures = [f.text for f in app.main.figures.figures.values()]
+    return "stale" in status or (status.startswith("●") and any(t not in ("", "-", "—") for t in figures))
+
+
+def _user_preset(name: str, stem: str) -> None:
+    default = files.load_scenario(files.shipped_presets()["default"])
+    files.save_scenario(default.edited(None, name=name), files.user_presets_dir() / f"{stem}.toml")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("ctrl+p", "pageup"),
+        ("ctrl+p", "pagedown", "pageup"),
+        ("ctrl+p", "o", "pagedown"),
+        ("ctrl+p", "o", "p", "escape"),  # the search typed runs after the palette has gone
+        ("ctrl+p", "9", "escape", "ctrl+p", "x", "escape"),
+    ],
+    ids=" ".join,
+)
+async def test_the_palette_survives_keys_before_it_is_drawn(keys):
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await burst(pilot, *keys)
+        await burst(pilot, "escape")
+        assert app.is_running and app.screen is app.main
+        assert shows_figures_or_a_stale_mark(app)
+
+
+@pytest.mark.parametrize("action, expected", [("page_up", 0), ("page_down", 4)])
+async def test_an_option_list_pages_before_it_is_laid_out(action, expected):
+    # The class of the palette's KeyError: any option list paged before layout (a Select's drop-down paged
+    # in the key stream below raised KeyError: 3). A list that is not laid out has no lines to page by.
+    from textual.app import App
+    from textual.widgets import OptionList
+
+    class Lists(App):
+        def compose(self):
+            hidden = OptionList(*[f"option {i}" for i in range(5)], id="hidden")
+            hidden.display = False  # never laid out
+            yield hidden
+
+    app = Lists()
+    async with app.run_test() as pilot:
+        options = app.query_one("#hidden", OptionList)
+        await pilot.pause()
+        options.highlighted = 3
+        getattr(options, f"action_{action}")()
+        assert options.highlighted == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("ctrl+o", "enter", "enter"),  # ScreenStackError
+        ("ctrl+o", "down", "enter", "escape"),  # InvalidStateError: a pick, then a cancel
+        ("ctrl+s", "enter", "enter"),
+        ("ctrl+s", "enter", "escape"),
+        ("f1", "escape", "escape", "q"),
+        ("ctrl+o", "ctrl+o", "ctrl+s", "escape", "escape"),
+    ],
+    ids=" ".join,
+)
+async def test_a_dialog_answers_once(keys):
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await burst(pilot, *keys)
+        for _ in range(3):
+            if app.screen is app.main:
+                break
+            await burst(pilot, "escape")
+        assert app.is_running and app.screen is app.main and len(app.screen_stack) == 1
+        assert shows_figures_or_a_stale_mark(app)
+
+
+@pytest.mark.slow
+async def test_a_name_of_121_characters_is_refused_with_the_rule():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        box = app.screen.query_one("#save-name", Input)
+        box.value = "x" * 130  # pasted: more than the box lets anyone type
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SaveScreen)  # still asking
+        hint = app.screen.query_one("#save-where").render().plain
+        assert f"at most {NAME_MAX}" in hint
+        assert not files.user_presets()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.is_running and shows_figures_or_a_stale_mark(app)
+
+
+@pytest.mark.slow
+async def test_a_non_latin_name_is_saved_under_its_own_letters():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        app.screen.query_one("#save-name", Input).value = "Лама 70B"
+        await settle(pilot)
+        assert "лама-70b.toml" in app.screen.query_one("#save-where").render().plain
+        await pilot.press("enter")
+        await settle(pilot)
+        saved = files.user_presets_dir() / "лама-70b.toml"
+        assert saved.exists() and files.load_scenario(saved).name == "Лама 70B"
+
+
+@pytest.mark.slow
+async def test_resaving_an_opened_file_keeps_its_name():
+    _user_preset("My Plan 70B", "my-plan")
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.open_preset("user:my-plan")
+        await settle(pilot)
+        app.main.query_one("#" + _gpu_count_id()).value = "256"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "my-plan.toml (the file it was opened from)" in app.screen.query_one("#save-where").render().plain
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)  # it is the file being edited: no question
+        assert sorted(files.user_presets()) == ["my-plan"]
+        assert files.load_scenario(files.user_presets_dir() / "my-plan.toml").cluster.gpu_count == 256
+
+
+def _gpu_count_id() -> str:
+    from whatif.tui.widgets.editor import control_id
+
+    return control_id("cluster.gpu_count")
+
+
+@pytest.mark.slow
+async def test_markup_and_escapes_in_names_are_shown_as_written():
+    _user_preset(MARKUP_NAME, "x[b]y")
+    bad = files.user_presets_dir() / "bad\x1b[2J.toml"
+    bad.write_text("[cluster]\ngpu = 'h10'\n")
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # The palette lists every preset by name: "a[/b]" crashed it (MarkupError).
+        await burst(pilot, "ctrl+p", *"open preset", "down", "down")
+        assert isinstance(app.screen, CommandPalette)
+        await burst(pilot, "escape")
+        await burst(pilot, "ctrl+o")
+        assert isinstance(app.screen, OpenScreen)
+        await burst(pilot, "escape")
+        assert app.open_preset("user:x[b]y")
+        await settle(pilot)
+        assert MARKUP_NAME in app.sub_title
+        for view in ("f3", "f4", "f5", "f2"):
+            await burst(pilot, view)
+        assert not app.open_preset("user:bad\x1b[2J")  # malformed: named in a notification, escaped
+        await settle(pilot)
+        assert app.is_running and shows_figures_or_a_stale_mark(app)
+
+
+@pytest.mark.slow
+async def test_the_scale_chart_draws_in_the_terminal_colours_theme():
+    app = app_for(theme="ansi-dark")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await burst(pilot, "f4")
+        await pilot.pause(0.2)
+        assert app.is_running and app.main.view == "scale"
+
+
+@pytest.mark.slow
+async def test_fitting_the_columns_after_sorting_by_one_that_does_not_fit():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await burst(pilot, "f3")
+        table = app.main.compare
+        beyond = [c.key for c in COLUMNS if c.key not in fit_columns(table.size.width)]
+        assert beyond
+        table.sort_by(beyond[-1])  # shows the column, sorts by it
+        await settle(pilot)
+        app._fit_columns()  # "Compare: fit columns to the width" (it crashed: KeyError on the sort column)
+        await settle(pilot)
+        assert app.is_running and table.sort_key is None and beyond[-1] not in table.columns_shown
+
+
+# -- a seeded random stream of every bound key ----------------------------------------------------
+
+
+def bound_keys() -> list[str]:
+    """Every key the explorer binds, on every screen it shows, plus the keys that edit and move."""
+    keys: set[str] = {"ctrl+p", "ctrl+c"}
+    for holder in (WhatIfApp, MainScreen, ScenarioEditor, CompareTable, ConfirmScreen, SaveScreen, OpenScreen,
+                   HelpScreen, CommandPalette):  # fmt: skip
+        for binding in holder.BINDINGS:
+            key = binding.key if hasattr(binding, "key") else binding[0]
+            keys.update(k.strip() for k in key.split(","))
+    keys.discard("ctrl+q")  # quitting ends the app by design (its question is tested in test_tui_app.py)
+    moving = ["tab", "shift+tab", "up", "down", "left", "right", "enter", "escape", "space", "backspace"]
+    moving += ["delete", "home", "end", "pageup", "pagedown", "ctrl+a", "ctrl+e", "ctrl+k", "ctrl+u"]
+    typing = list("0123456789.,-_kKMGTeE xyzbhHswmcpy")
+    return sorted(keys) + moving * 2 + typing
+
+
+@pytest.mark.slow
+async def test_a_seeded_stream_of_3000_keys_never_ends_the_app():
+    rng = random.Random(14)
+    pool = bound_keys()
+    app = app_for()
+    sent = 0
+    # 80x24 and a pause only every few bursts: drawing the screen is most of the time this takes.
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        while sent < 3000:
+            # Bursts (a key held down, a fast typist, a paste) of 1 to 34 keys, queued at once.
+            keys: list[str] = []
+            for _ in range(4):
+                burst_keys = [rng.choice(pool) for _ in range(rng.choice([1, 2, 3, 5, 8, 13, 21, 34]))]
+                send(app, *burst_keys)
+                keys += burst_keys
+            sent += len(keys)
+            await pilot.pause()
+            assert app.is_running, f"the app ended after {sent} keys, the last {keys[-20:]}"
+        for _ in range(6):  # close whatever is open: palette, dialogs, help
+            if app.screen is app.main:
+                break
+            await burst(pilot, "escape")
+        if isinstance(app.screen, ConfirmScreen):
+            await burst(pilot, "escape")
+        await settle(pilot)
+        assert app.is_running and app.screen is app.main
+        assert shows_figures_or_a_stale_mark(app)
