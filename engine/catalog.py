@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 from typing import Literal
@@ -244,7 +245,7 @@ class Catalog(BaseModel):
     def constant(self, key: str) -> float:
         return self.constants[key].value
 
-    def kinds(self) -> dict[str, dict[str, _Entry | BaseModel]]:
+    def kinds(self) -> dict[str, Mapping[str, _Entry]]:
         """Catalog sections by the name users see in `whatif catalog` and in error messages."""
         return {
             "gpus": self.accelerators,
@@ -284,7 +285,7 @@ def load_catalog() -> Catalog:
         workloads=_read("workloads.toml"),
         lengths=_read("lengths.toml"),
         efficiency=_read("efficiency.toml"),
-        kernels=_read("kernels.toml"),
+        kernels=Kernels.model_validate(_read("kernels.toml")),
         constants=_read("constants.toml"),
         fitted=_read("fitted.toml"),
         error_bands=_read("error_bands.toml"),

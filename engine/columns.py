@@ -15,9 +15,18 @@ import polars as pl
 
 class Columns:
     __slots__ = ("_data", "_base", "_index", "n")
+    # Declared for the type checker (set through object.__setattr__: __setattr__ below stores columns).
+    _data: dict[str, np.ndarray]
+    _base: Columns | _FrameSource | None
+    _index: np.ndarray | None
+    n: int
 
     def __init__(
-        self, data: dict[str, np.ndarray], n: int, base: Columns | None = None, index: np.ndarray | None = None
+        self,
+        data: dict[str, np.ndarray],
+        n: int,
+        base: Columns | _FrameSource | None = None,
+        index: np.ndarray | None = None,
     ):
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_base", base)

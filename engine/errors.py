@@ -113,7 +113,9 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
 
 def _field_path(root: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
     """Field names along `loc`, skipping union-member tags; also the model holding the last field."""
-    path, model, holder = [], root, root
+    path: list[str] = []
+    model: type[BaseModel] | None = root
+    holder = root
     for part in loc:
         if model is not None and isinstance(part, str) and part in model.model_fields:
             path.append(part)
@@ -185,8 +187,9 @@ def _union_choices(holder: type[BaseModel] | None, name: str) -> str | None:
 
 
 def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str | None = None) -> ScenarioError:
-    located = []
-    for err in exc.errors(include_url=False):
+    located: list[tuple[str, dict[str, Any], type[BaseModel] | None]] = []
+    for details in exc.errors(include_url=False):
+        err: dict[str, Any] = dict(details)  # pydantic's TypedDict, read here as the plain dict it is
         ctx = err.get("ctx") or {}
         loc = tuple(err["loc"]) + ((ctx["field"],) if "field" in ctx else ())
         path, holder = _field_path(root, loc)

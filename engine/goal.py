@@ -70,7 +70,7 @@ class Answer:
 
 def check(goal: Goal, base: Scenario) -> None:
     """Raise ScenarioError (naming the flag) for a goal that cannot be sought on `base`."""
-    issues = []
+    issues: list[FieldIssue] = []
     if goal.kind == "training":
         if goal.days is None and goal.budget_usd is None:
             issues.append(Problem("", None, "give --days, --budget-usd or --rate"))
@@ -182,8 +182,8 @@ def seek_one(base: Scenario, goal: Goal, gpu: str) -> Answer:
         if fine_hits.height:
             best = fine_hits.row(0, named=True)
     n = int(best["cluster.gpu_count"])
-    below = seen.filter(pl.col("cluster.gpu_count") == n - gpn)
-    fewer = below.row(0, named=True) if below.height else None
+    one_below = seen.filter(pl.col("cluster.gpu_count") == n - gpn)
+    fewer = one_below.row(0, named=True) if one_below.height else None
     return Answer(gpu, n, best, _limit(best, goal), best["cost"], points, fewer)
 
 
@@ -263,6 +263,7 @@ def seek(base: Scenario, goal: Goal, gpus: list[str] | None = None) -> list[Answ
             return (1, math.inf, math.inf)
         cost = a.cost if a.cost is not None and math.isfinite(a.cost) else math.inf
         if goal.kind == "training" and goal.days is None:
+            assert a.row is not None  # an answer with a GPU count has its row
             return (0, a.row["train_wall_clock_days"], a.gpu_count)
         return (0, cost, a.gpu_count)
 

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from .catalog import close_matches, load_catalog
 from .errors import printable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 NAME_MAX = 120
 DESCRIPTION_MAX = 4000
 
@@ -605,6 +605,7 @@ class Scenario(BaseModel):
             )
         if i is not None and i.disaggregated:
             serving = i.gpu_count or self.cluster.gpu_count
+            assert i.prefill_gpu_count is not None  # Inference requires it when disaggregated
             if i.prefill_gpu_count >= serving:
                 raise PydanticCustomError(
                     "prefill_pool_too_large",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,23 +215,17 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "inference.tpot_p99_limit_ms": _direct("i_tpot_limit_ms"),
 }
 # Words a column key may take instead of a number, as resolve.py encodes them.
-WORDS = (
-    {
-        "training.recompute": RECOMPUTE_CODES,
-        "storage.checkpoint_interval_min": {"auto": math.nan},
-        "inference.tp": {"auto": AUTO},
-    }
-    | {
-        f"training.parallelism.{k}": {"auto": AUTO}
-        for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave", "ep")
-    }
-    | {
-        # Left out of a table these take their defaults (resolve._plan), not the search.
-        "training.parallelism.cp": {"auto": 1.0},
-        "training.parallelism.etp": {"auto": 1.0},
-        "training.parallelism.dp_shard": {"auto": 0.0},
-    }
-)
+WORDS: dict[str, Mapping[str, float]] = {
+    "training.recompute": RECOMPUTE_CODES,
+    "storage.checkpoint_interval_min": {"auto": math.nan},
+    "inference.tp": {"auto": AUTO},
+    **{f"training.parallelism.{k}": {"auto": AUTO} for k in ("tp", "pp", "dp", "microbatch", "zero", "interleave")},
+    "training.parallelism.ep": {"auto": AUTO},
+    # Left out of a table these take their defaults (resolve._plan), not the search.
+    "training.parallelism.cp": {"auto": 1.0},
+    "training.parallelism.etp": {"auto": 1.0},
+    "training.parallelism.dp_shard": {"auto": 0.0},
+}
 
 
 def key_kind(key: str) -> str:
@@ -254,6 +248,7 @@ def _check_schema_key(key: str) -> None:
             near = close_matches(part, fields, n=3)
             hint = f"did you mean {' or '.join(near)}? " if near else ""
             raise _bad("--vary", key, f"unknown key; {hint}keys in {where}: {', '.join(fields)}", key)
+        assert model is not None  # a part was found among its fields
         nxt = _model_class(model.model_fields[part].annotation)
         if nxt is None and i < len(parts) - 1:
             raise _bad("--vary", key, f"{'.'.join(parts[: i + 1])} holds a value, not a table of keys", key)
@@ -361,8 +356,9 @@ def _row_helpers(scenarios: list[Scenario]) -> dict[str, pl.Series]:
         pod.append(s.network.pod_gpus is None)
         t = s.training
         model = t.model if t is not None else None
-        samples = isinstance(model, str) and model in cat.workloads and t.global_batch_samples is None
-        per_gpu.append(float(cat.workloads[model].batch_samples) if samples else None)
+        workload = cat.workloads.get(model) if t is not None and isinstance(model, str) else None
+        samples = workload is not None and t is not None and t.global_batch_samples is None
+        per_gpu.append(float(workload.batch_samples) if workload is not None and samples else None)
     return {
         "_i_gpus_follow": pl.Series(follow, dtype=pl.Boolean),
         "_gbs_per_gpu": pl.Series(per_gpu, dtype=pl.Float64),

@@ -368,7 +368,7 @@ def _alive(pid: int) -> bool:
 def clean_stale_temporaries(folder: Path) -> list[Path]:
     """Delete the temporary files a save killed mid-way left in `folder` (named `.NAME.PID.XXXX.tmp`, whose
     process is gone; or `.NAME.toml.XXXX.tmp`, as earlier versions named them). Returns what was deleted."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

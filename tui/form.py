@@ -54,6 +54,14 @@ class FieldSpec:
     def section(self) -> str:
         return self.key.split(".", 1)[0]
 
+    def options(self, raw: Raw) -> list[tuple[str, str]]:
+        """A choice field's options in the editor's current state (none for other kinds)."""
+        return self.choices(raw) if self.choices is not None else []
+
+    def catalog_default(self, raw: Raw) -> float | None:
+        """An override's catalog value in the editor's current state (None: it has none)."""
+        return self.default(raw) if self.default is not None else None
+
     @property
     def workload(self) -> str | None:
         return self.section if self.section in ("training", "inference") else None
@@ -382,7 +390,7 @@ def form_values(scenario: Scenario) -> Raw:
             else:
                 raw[spec.key] = UNSET if value is None else str(value)
         elif spec.kind == "override":
-            raw[spec.key] = show_number(value if value is not None else spec.default(raw))
+            raw[spec.key] = show_number(value if value is not None else spec.catalog_default(raw))
         elif value == "auto":
             raw[spec.key] = ""
         else:
@@ -395,7 +403,7 @@ def refill_followers(raw: Raw, changed: str) -> Raw:
     updated = dict(raw)
     for spec in FIELDS.values():
         if spec.follows == changed and spec.default is not None:
-            updated[spec.key] = show_number(spec.default(updated))
+            updated[spec.key] = show_number(spec.catalog_default(updated))
     return updated
 
 
@@ -410,7 +418,7 @@ def is_override(spec: FieldSpec, raw: Raw) -> bool:
         value = numbers.parse(text, spec.unit)
     except numbers.NumberError:
         return True
-    default = spec.default(raw)
+    default = spec.catalog_default(raw)
     return default is None or not math.isclose(value, default, rel_tol=1e-9)
 
 
@@ -455,7 +463,9 @@ def parse_field(spec: FieldSpec, text: Any, raw: Raw) -> tuple[Any, str | None]:
         if not number.is_integer():
             return None, f"not a whole number; allowed: {_describe(spec)}"
         number = int(number)
-        if spec.kind in ("auto_int", "optional_int") and not (spec.minimum <= number <= spec.maximum):
+        low = spec.minimum if spec.minimum is not None else -math.inf
+        high = spec.maximum if spec.maximum is not None else math.inf
+        if spec.kind in ("auto_int", "optional_int") and not (low <= number <= high):
             return None, f"out of range; allowed: {_describe(spec)}"
     if spec.kind == "optional_float" and spec.minimum is not None and number <= spec.minimum:
         return None, f"out of range; allowed: more than {spec.minimum:g} (empty: none)"

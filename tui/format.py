@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 DASH = "-"
+
+
+def field(r: Mapping[str, Any], key: str) -> Any:
+    """A result row's figure: a number, text, or None where missing (checked with `_ok` before use)."""
+    return r.get(key)
 
 
 def _ok(x) -> bool:
@@ -110,7 +117,7 @@ IDLE_LABELS = (
 
 def idle_parts(r: dict) -> str:
     """'comm 1.6, restarts 0.3' from the idle breakdown columns; parts under 0.05 points are left out."""
-    parts = [(label, r.get(f"train_idle_{key}_pct")) for key, label in IDLE_LABELS]
+    parts = [(label, field(r, f"train_idle_{key}_pct")) for key, label in IDLE_LABELS]
     shown = [f"{label} {value:.1f}" for label, value in parts if _ok(value) and value >= 0.05]
     if not any(_ok(v) for _, v in parts):
         return DASH
@@ -118,7 +125,7 @@ def idle_parts(r: dict) -> str:
 
 
 def input_data(r: dict) -> str:
-    need, gpus = r.get("train_data_demand_gb_s_per_gpu"), r.get("train_storage_bound_gpus")
+    need, gpus = field(r, "train_data_demand_gb_s_per_gpu"), field(r, "train_storage_bound_gpus")
     if not _ok(need):
         return DASH
     if not _ok(gpus) or gpus > 1e6:
@@ -128,9 +135,9 @@ def input_data(r: dict) -> str:
 
 def checkpoints(r: dict) -> str:
     size, every, stall = (
-        r.get("train_checkpoint_gb"),
-        r.get("train_checkpoint_interval_min"),
-        r.get("train_checkpoint_stall_s"),
+        field(r, "train_checkpoint_gb"),
+        field(r, "train_checkpoint_interval_min"),
+        field(r, "train_checkpoint_stall_s"),
     )
     if not _ok(every):
         return "none" if _ok(size) else DASH
@@ -138,7 +145,7 @@ def checkpoints(r: dict) -> str:
 
 
 def interruptions(r: dict) -> str:
-    n, mtbf, restart = r.get("train_interruptions"), r.get("train_mtbf_h"), r.get("train_restart_min")
+    n, mtbf, restart = field(r, "train_interruptions"), field(r, "train_mtbf_h"), field(r, "train_restart_min")
     if not _ok(n):
         return DASH
     if not _ok(mtbf):

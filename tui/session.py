@@ -95,22 +95,22 @@ def comparisons_for(current: Scenario, presets: Iterable[Preset], own_workload: 
         elif own_workload or p.source == "pinned":
             out.append(Comparison(p, p.scenario, None))
         else:
-            out.append(_on_preset_hardware(p, current))
+            out.append(_on_preset_hardware(p, p.scenario, current))
     return out
 
 
-def _on_preset_hardware(preset: Preset, current: Scenario) -> Comparison:
+def _on_preset_hardware(preset: Preset, hardware: Scenario, current: Scenario) -> Comparison:
     """The current workload on the preset's hardware. Where only one workload cannot run there (e.g. FP8
     serving on an A100), the other still does, and the row says what was left out."""
     try:
-        return Comparison(preset, with_workload(preset.scenario, current), None)
+        return Comparison(preset, with_workload(hardware, current), None)
     except ValidationError as exc:
         issues = from_validation_error(exc, Scenario).issues
     sections = {issue.key.split(".")[0] for issue in issues}
     if len(sections) == 1 and sections <= {"training", "inference"}:
         (left_out,) = sections
         try:
-            partial = with_workload(preset.scenario, current.model_copy(update={left_out: None}))
+            partial = with_workload(hardware, current.model_copy(update={left_out: None}))
             return Comparison(preset, partial, f"{left_out} left out here: {issues[0]}")
         except ValidationError:
             pass
@@ -298,7 +298,7 @@ class Explorer:
         with self._lock:
             return self._outcome(job, missing, engine_s, current_only)
 
-    def _outcome(self, job: Job, missing: dict, engine_s: float, current_only: bool) -> Outcome:
+    def _outcome(self, job: Job, missing: dict, engine_s: float, current_only: bool) -> Outcome | None:
         hashes, current = job.hashes, job.scenario
 
         def row(i: int, name: str) -> dict | None:
@@ -306,6 +306,8 @@ class Explorer:
             return None if found is None else found | {"name": name}
 
         current_row = merge_workloads(row(0, current.name), row(1, current.name))
+        if current_row is None:  # evicted by a larger request meanwhile (the current rows are computed first)
+            return None
         sweep_rows = [r for k in range(len(job.counts)) if (r := row(2 + k, current.name)) is not None]
         if current.cluster.gpu_count not in job.counts:  # the current point, marked on the chart
             sweep_rows.append(current_row)
@@ -326,7 +328,10 @@ class Explorer:
         )
 
     def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:
-        return self.finish(self.prepare(current, comparisons, generation))
+        outcome = self.finish(self.prepare(current, comparisons, generation))
+        if outcome is None:  # not cancellable here; only a cache smaller than one request loses its rows
+            raise RuntimeError("the result cache is smaller than one request")
+        return outcome
 
     def _store(self, key: int, row: dict) -> None:
         self._cache[key] = row

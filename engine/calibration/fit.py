@@ -76,6 +76,7 @@ def groups_of(case: Case, scenario: Scenario, cat: Catalog) -> dict[str, str]:
         return serving_groups(scenario, cat) | {"figure": kind_of(case.metric)}
     gpu = cat.accelerators[scenario.cluster.gpu]
     w = scenario.training or scenario.inference
+    assert w is not None  # a case measures a training or a serving figure: its scenario has that workload
     model = w.model if not isinstance(w.model, str) else cat.models.get(w.model)
     moe = bool(getattr(model, "experts", 0))
     out = {

@@ -148,6 +148,8 @@ class Plans:
     """Every candidate's pools: `main` (colocated replicas, or the decode pool where disaggregated) and
     `prefill` (the prefill pool of disaggregated rows, computed for those rows only; `pre_rows` indexes them)."""
 
+    prefill: Pool | None
+
     def __init__(self, c: Columns, cat: Catalog):
         self.disagg = c.i_disagg == 1
         both = Pool(c, cat, "both", c.tp, c.decode_gpus)
@@ -179,7 +181,10 @@ def _merge(a: Pool, b: Pool, use_b: np.ndarray) -> Pool:
     """Pool a's figures, b's where use_b (both computed for every row)."""
     out = object.__new__(Pool)
     out.role = "mixed"
-    pick = lambda x, y: np.where(use_b, y, x)  # noqa: E731
+
+    def pick(x, y) -> np.ndarray:
+        return np.where(use_b, y, x)
+
     out.tp = a.tp
     out.mem = {k: pick(a.mem[k], b.mem[k]) for k in a.mem}
     out.replicas, out.limit, out.lam_sat = (
@@ -196,6 +201,7 @@ def _merge(a: Pool, b: Pool, use_b: np.ndarray) -> Pool:
     else:
         base = a.preempt if a.preempt is not None else b.preempt
         other = b.preempt if b.preempt is not None else a.preempt
+        assert base is not None  # one of the two has preemption (the branch above)
         out.preempt = Preemption(*(pick(getattr(base, f), getattr(other, f)) for f in base.__dataclass_fields__))
     return out
 
@@ -409,7 +415,7 @@ def _pool_state(pool: Pool, c: Columns, live: np.ndarray, closed_rate: np.ndarra
     return lat, parts, run_w, busy
 
 
-def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
+def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rate at which a closed loop's requests see the fleet (offline: every replica holding its batch limit
     of B requests, a new one admitted as one leaves). By the arrival theorem of closed queueing networks
     (Lavenberg & Reiser 1980) a request arriving to a loop of B sees it as it is with B - 1 others: the open
@@ -435,7 +441,7 @@ def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
         rate = (lo[:, None] + (hi - lo)[:, None] * frac[None, :]).ravel()
         lat = latency(main.step, main.load0.at(rate / np.maximum(main.replicas, 1.0)), main.preempt, closed_loop=True)
         ttft = lat.ttft_mean()
-        if pre is not None:
+        if pre is not None and transfer is not None:
             lp = latency(pre.step, pre.load0.at(rate[pre_at] / np.maximum(pre.replicas, 1.0)), None, closed_loop=True)
             ttft[pre_at] = lp.ttft_mean() + np.repeat(transfer, points)
         e2e = np.nan_to_num(ttft + np.maximum(output - 1.0, 0.0) * lat.tpot_mean_all(), nan=np.inf)

@@ -26,7 +26,7 @@ from ..catalog import Catalog, close_matches, load_catalog
 from ..columns import Columns
 from ..errors import FieldIssue, ScenarioError, from_validation_error
 from ..resolve import resolve
-from ..scenario import Scenario
+from ..scenario import Inference, Scenario
 from . import fleet
 
 # A switched GPU type drops the cluster's per-part overrides (they described the old part).
@@ -68,14 +68,15 @@ def _scenarios(scenario) -> list[Scenario]:
     return items
 
 
-def _limits(items: list[Scenario], which: int, ttft, tpot, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _serving(s: Scenario) -> Inference:
+    assert s.inference is not None  # _scenarios refuses a scenario without one
+    return s.inference
+
+
+def _limits(items: list[Scenario], which: np.ndarray, ttft, tpot, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Each goal's p99 limits in ms (NaN: none): as given, else its scenario's own."""
-    own_t = np.array(
-        [np.nan if s.inference.ttft_p99_limit_ms is None else s.inference.ttft_p99_limit_ms for s in items]
-    )
-    own_p = np.array(
-        [np.nan if s.inference.tpot_p99_limit_ms is None else s.inference.tpot_p99_limit_ms for s in items]
-    )
+    own_t = np.array([_serving(s).ttft_p99_limit_ms for s in items], dtype=float)  # None -> NaN
+    own_p = np.array([_serving(s).tpot_p99_limit_ms for s in items], dtype=float)
     t = own_t[which] if ttft is None else np.broadcast_to(_per_goal("ttft_p99_ms", ttft, n), (n,)).copy()
     p = own_p[which] if tpot is None else np.broadcast_to(_per_goal("tpot_p99_ms", tpot, n), (n,)).copy()
     for name, v in (("ttft_p99_ms", t), ("tpot_p99_ms", p)):
@@ -142,21 +143,23 @@ def fleet_goal(
 
     # One variant per scenario and GPU type; a type the workload cannot use (no FP4 tensor cores...) is a
     # candidate that does not meet the goal, with the validation's own message.
-    variants, variant_of, broken = [], {}, {}
+    variants: list[Scenario] = []
+    variant_of: dict[tuple[int, str], int] = {}
+    broken: dict[tuple[int, str], str] = {}
     for si, s in enumerate(items):
         for g in names or [s.cluster.gpu]:
             key = (si, g)
             if g == s.cluster.gpu:
-                v = s
+                variant = s
             else:
                 cluster = s.cluster.model_dump(exclude_none=True, exclude=set(PART_OVERRIDES)) | {"gpu": g}
                 try:
-                    v = s.edited(None, cluster=cluster)
+                    variant = s.edited(None, cluster=cluster)
                 except ValidationError as exc:
                     broken[key] = "; ".join(str(i) for i in from_validation_error(exc, Scenario).issues)
                     continue
             variant_of[key] = len(variants)
-            variants.append(v)
+            variants.append(variant)
     per_goal_gpus = [names or [items[which[i]].cluster.gpu] for i in range(n)]
     goal_idx = np.array([i for i in range(n) for _ in per_goal_gpus[i]], dtype=np.int64)
     goal_gpu = [g for i in range(n) for g in per_goal_gpus[i]]
@@ -184,11 +187,11 @@ def fleet_goal(
     table = _table(
         cand, figures, cand_goal, cand_gpu, [(goal_idx[r], goal_gpu[r], broken[keys[r]]) for r in np.flatnonzero(~ok)]
     )
-    g = table["goal"].to_numpy()
+    goal_of = table["goal"].to_numpy()
     table = table.with_columns(
-        rate_rps=pl.Series(rate[g]),
-        ttft_limit_ms=pl.Series(ttft[g]).fill_nan(None),
-        tpot_limit_ms=pl.Series(tpot[g]).fill_nan(None),
+        rate_rps=pl.Series(rate[goal_of]),
+        ttft_limit_ms=pl.Series(ttft[goal_of]).fill_nan(None),
+        tpot_limit_ms=pl.Series(tpot[goal_of]).fill_nan(None),
     )
     ranked = table.filter(pl.col("meets")).sort(["goal", "cost_usd_per_1m_tokens", "gpus", "tp"])
     per_gpu = table.filter(pl.col("meets")).sort(["goal", "gpu", "gpus", "cost_usd_per_1m_tokens", "tp"])
@@ -291,14 +294,15 @@ def _table(cand, f: dict, goal, gpu, broken: list) -> pl.DataFrame:
             "p99 TTFT and TPOT above their limits even unloaded",
             np.where(over_t, "p99 TTFT above the limit even unloaded", "p99 TPOT above the limit even unloaded"),
         )
-        why = np.where(cand.reason != 0, reason, np.where(meets, None, unmet))
+        # None makes an object column (numpy's stubs leave None out of np.where's overloads).
+        why = np.where(cand.reason != 0, reason, np.where(meets, None, unmet))  # type: ignore[call-overload]
         # The limit that sized the fleet: the one its p99 comes closest to.
         share_t = np.where(np.isfinite(tl), t99 / tl, -np.inf)
         share_p = np.where(np.isfinite(pl_), p99 / pl_, -np.inf)
         # A rate per replica at its saturation: the batch limit (slots or KV memory), not a latency limit.
         at_capacity = f["rate_per_replica_rps"] >= CAPACITY_SHARE * f["saturation_per_replica_rps"]
         latency_limit = np.where(share_t >= share_p, "ttft p99", "tpot p99")
-        limit = np.where(meets, np.where(at_capacity, "capacity", latency_limit), None)
+        limit = np.where(meets, np.where(at_capacity, "capacity", latency_limit), None)  # type: ignore[call-overload]
         bottleneck = np.array(
             [fleet.BOTTLENECKS[int(b)] if b >= 0 else None for b in np.nan_to_num(f["infer_bottleneck_code"], nan=-1)],
             dtype=object,

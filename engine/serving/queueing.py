@@ -248,6 +248,7 @@ def _poisson_grid(mu: np.ndarray, points: int, mix_x: np.ndarray | None = None, 
     if mix_x is None:
         means, weights = mu[:, :, None], np.ones((mu.shape[0], 1))
     else:
+        assert mix_w is not None, "mix_x comes with its weights"
         means, weights = (mu * mix_x)[:, :, None], mix_w
     live = weights > 1e-7
     top = np.max(np.where(live, means[:, :, 0], 0.0), axis=1, keepdims=True)

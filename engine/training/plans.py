@@ -143,7 +143,9 @@ def _rows(
     (identity by default). Returns the index of each candidate into `fixed`, its plan columns and which keys
     were searched."""
     scen_rows = np.arange(scen.n) if scen_rows is None else scen_rows
-    index_parts, col_parts, auto_parts = [], {d: [] for d in DIMS}, {d: [] for d in DIMS}
+    index_parts: list[np.ndarray] = []
+    col_parts: dict[str, list[np.ndarray]] = {d: [] for d in DIMS}
+    auto_parts: dict[str, list[np.ndarray]] = {d: [] for d in DIMS}
     for pattern, members in groups:
         auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
         s_auto = tuple(d for d in auto if d in STRUCTURE)

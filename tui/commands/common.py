@@ -100,7 +100,8 @@ def load(refs: list[str], settings: list[str], workload: str | None = None, leni
         except ScenarioError as exc:
             issues += _named(exc, ref)
             continue
-        data, left_out = loaded.data, {}
+        data = loaded.data
+        left_out: dict[str, str] = {}
         try:
             if wl is not None:
                 data, left_out = with_workload(data, wl.data)

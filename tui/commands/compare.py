@@ -120,7 +120,8 @@ def cells(t: Table, marks: bool = True) -> list[tuple[figs.Figure, list[str], li
     for f in t.figures:
         base_row = t.rows[t.base]
         base_value = None if _absent(t.items[t.base], f.kind) else f.value(base_row)
-        texts, changes = [], []
+        texts: list[str] = []
+        changes: list[figs.Change | None] = []
         for j, (item, row) in enumerate(zip(t.items, t.rows, strict=True)):
             why = _absent(item, f.kind)
             if why is not None:
@@ -212,7 +213,7 @@ def _csv(t: Table) -> str:
     )
     for f, _, changes in cells(t, marks=False):
         values = [_raw(f, i, r) for i, r in zip(t.items, t.rows, strict=True)]
-        rel = [changes[j].relative if changes[j] is not None else None for j in others]
+        rel = [c.relative if (c := changes[j]) is not None else None for j in others]
         w.writerow(
             [
                 f.id,

@@ -131,7 +131,7 @@ class Change:
     else absolute; `better` True/False where the figure has a better direction and moved."""
 
     relative: float | None
-    absolute: float | None
+    absolute: float
     better: bool | None
 
 
@@ -168,7 +168,7 @@ def change_text(figure: Figure, ch: Change | None) -> str:
         return f"{pct:+.0f}%{mark}" if abs(pct) >= 9.5 else f"{pct:+.1f}%{mark}"
     if figure.change == "points":
         # Engine convention: *_pct columns hold percentages, other shares are fractions.
-        scale = 1.0 if figure.column.endswith("_pct") else 100.0
+        scale = 1.0 if (figure.column or "").endswith("_pct") else 100.0
         return f"{ch.absolute * scale:+.1f} pts{mark}"
     shown = figure.show({figure.column: abs(ch.absolute)})
     return ("+" if ch.absolute > 0 else "-") + shown + mark

@@ -76,7 +76,7 @@ def run(args) -> int:
 def _figures(goal, row: dict | None) -> dict | None:
     if row is None:
         return None
-    keys = (
+    keys: tuple[tuple[str, str], ...] = (
         ("wall_clock_days", "train_wall_clock_days"),
         ("cost_usd", "train_cost_usd"),
         ("gpu_hours", "train_gpu_hours"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
 from whatif.engine import ScenarioError, load_catalog
 
 from .. import files
@@ -67,7 +71,7 @@ def catalog(args) -> int:
 
 def presets(args) -> int:
     """Names any scenario argument accepts, with each preset's title and what it holds."""
-    groups = [
+    groups: list[tuple[str, Mapping[str, Traversable | Path]]] = [
         ("shipped", files.shipped_presets()),
         ("workloads (for --workload)", files.shipped_workloads()),
         (f"saved in {files.user_presets_dir()}", files.user_presets()),

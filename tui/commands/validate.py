@@ -335,12 +335,11 @@ def _write_fitted(values: dict[str, float]) -> None:
     path = _catalog_path("fitted.toml")
     text = path.read_text(encoding="utf-8")
     for key, value in values.items():
-        text = re.sub(
-            rf"(?m)(^\[{re.escape(key)}\]\nvalue = )[-0-9.e+]+",
-            lambda m, v=value: m.group(1) + repr(float(v)),
-            text,
-            count=1,
-        )
+        # A function, not a replacement string: the value's text is never read as a backslash escape.
+        def replace(m: re.Match[str], new: str = repr(float(value))) -> str:
+            return m.group(1) + new
+
+        text = re.sub(rf"(?m)(^\[{re.escape(key)}\]\nvalue = )[-0-9.e+]+", replace, text, count=1)
     files.write_text_atomic(path, text)
 
 

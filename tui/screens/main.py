@@ -8,6 +8,8 @@ below 80 columns the editor and the figures become two tabs of their own ("Edit"
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +24,9 @@ from ..widgets.details import DetailsView
 from ..widgets.editor import ScenarioEditor
 from ..widgets.figures import Figure, FiguresPanel
 from ..widgets.scale import ScaleView
+
+if TYPE_CHECKING:
+    from ..app import WhatIfApp
 
 # Below this many columns, the editor and the figures share the screen as two tabs.
 NARROW_BELOW = 80
@@ -62,13 +67,18 @@ class MainScreen(Screen):
             yield TabPane("Details", id="details")
         yield Footer(compact=True)
 
+    @property
+    def whatif(self) -> WhatIfApp:
+        """The app this screen belongs to (it runs in the explorer only), with the explorer's own methods."""
+        return cast("WhatIfApp", self.app)
+
     ready = False  # set once its widgets exist (is_mounted is still False inside on_mount)
     views_ready = False  # the Compare, Scale and Details views are mounted
 
     def on_mount(self) -> None:
         self.ready = True
         self._layout(self.size.width)
-        self.app.main_ready()
+        self.whatif.main_ready()
         self.call_after_refresh(self.mount_views)
 
     async def mount_views(self) -> None:
@@ -87,7 +97,7 @@ class MainScreen(Screen):
         await self.query_one("#details", TabPane).mount(DetailsView(id="details-view"))
         scale.set_cursor_blink(self._cursor_blink)
         self.views_ready = True
-        self.app.render_views()
+        self.whatif.render_views()
 
     def on_resize(self, event) -> None:
         self._layout(event.size.width)
@@ -138,30 +148,30 @@ class MainScreen(Screen):
         return True
 
     def action_pin(self) -> None:
-        self.app.action_pin()
+        self.whatif.action_pin()
 
     def action_toggle_workload(self) -> None:
-        self.app.action_toggle_workload()
+        self.whatif.action_toggle_workload()
 
     def action_unpin(self) -> None:
-        self.app.action_unpin()
+        self.whatif.action_unpin()
 
     def action_export_markdown(self) -> None:
-        self.app.action_export("markdown")
+        self.whatif.action_export("markdown")
 
     def action_export_csv(self) -> None:
-        self.app.action_export("csv")
+        self.whatif.action_export("csv")
 
     @on(TabbedContent.TabActivated, "#views")
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
-        self.app.render_views()
+        self.whatif.render_views()
         if event.pane.id == "compare" and self.views_ready:
             self.query_one(CompareTable).focus()
 
     @on(ScenarioEditor.Edited)
     def _edited(self, event: ScenarioEditor.Edited) -> None:
-        self.app.propose(event.built, event.key)
+        self.whatif.propose(event.built, event.key)
 
     @on(CompareTable.CellHighlighted)
     def _compare_cursor(self) -> None:
@@ -169,7 +179,7 @@ class MainScreen(Screen):
 
     @on(CompareTable.Arranged)
     def _compare_arranged(self) -> None:
-        self.app._caption()
+        self.whatif._caption()
         self._compare_cursor()
 
     @property
@@ -203,10 +213,10 @@ class MainScreen(Screen):
         if view == "figures":
             self.query_one(TabbedContent).active = "explore"
             self.show_sub(True)
-            self.app.render_views()
+            self.whatif.render_views()
             return
         self.query_one(TabbedContent).active = view
-        self.app.render_views()
+        self.whatif.render_views()
         if view == "compare":
             self.compare.focus()
         elif view == "scale":

@@ -104,7 +104,7 @@ def row_id(key: str) -> str:
 
 def _choice_label(spec: FieldSpec, raw: form.Raw) -> str:
     value = raw.get(spec.key)
-    for label, v in spec.choices(raw):
+    for label, v in spec.options(raw):
         if v == value:
             return str(label)
     return str(value)
@@ -138,7 +138,7 @@ class FieldRow(Widget):
             return
         yield Label(spec.label, classes="field-label")
         if spec.kind == "choice":
-            options = spec.choices(raw)
+            options: list[tuple[str, Any]] = list(spec.options(raw))
             value = raw.get(spec.key)
             if value not in {v for _, v in options}:
                 options = [(str(value), value)] + options
@@ -203,7 +203,7 @@ class FieldRow(Widget):
         control = self.query_one(".field-control")
         with control.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             if isinstance(control, Select):
-                options = self.spec.choices(raw)
+                options = self.spec.options(raw)
                 if value not in {v for _, v in options}:
                     options = [(str(value), value)] + options
                 if options != control._options:
@@ -214,7 +214,7 @@ class FieldRow(Widget):
                 control._watch_value(value)
             elif isinstance(control, Checkbox):
                 control.value = bool(value)
-            else:
+            elif isinstance(control, Input):
                 control.value = str(value)
 
 
@@ -261,7 +261,7 @@ class ScenarioEditor(VerticalScroll):
 
     def _pane(self, pane) -> list:
         title = Static(f"{pane.title}  {PANE_KEYS[pane.id]}", classes="pane-title", id=f"pane-{pane.id}", markup=False)
-        widgets = [title]
+        widgets: list[Widget] = [title]
         for spec in pane.fields:
             row = FieldRow(spec, self.raw, self._cursor_blink)
             self._rows[spec.key] = row

@@ -132,11 +132,13 @@ def gpu_hour_shares(row: dict) -> list[tuple[str, str, float | None]]:
     """(name, glyph, % of GPU-hours) for compute and each idle cause the row has; None where not modelled."""
     known = {s for suffixes, _, _ in IDLE_PARTS for s in suffixes}
     extra = sorted(m.group(1) for k in row if (m := _IDLE.match(k)) and m.group(1) not in known | {"gpu"})
-    parts = [(name, glyph, _share(row, suffixes)) for suffixes, name, glyph in IDLE_PARTS]
+    parts: list[tuple[str, str, float | None]] = [
+        (name, glyph, _share(row, suffixes)) for suffixes, name, glyph in IDLE_PARTS
+    ]
     # Causes the engine adds later appear under their own names ('unused gpus').
     parts += [(suffix.replace("_", " "), "·", row.get(f"train_idle_{suffix}_pct")) for suffix in extra]
     if row.get("train_wall_clock_days") is None:
-        return [("compute", "█", None)] + [(n, g, None) for n, g, _ in parts]
+        return [("compute", "█", None), *((n, g, None) for n, g, _ in parts)]
     idle = sum(v for _, _, v in parts if v is not None)
     return [("compute", "█", max(0.0, 100.0 - idle))] + parts
 
@@ -202,7 +204,7 @@ class GpuHoursBar(Widget):
     def render(self) -> Text:
         width = max(self.size.width, 10)
         text = Text()
-        known = [(n, g, v) for n, g, v in self.shares if v]
+        known = [(n, g, v) for n, g, v in self.shares if v is not None and v]
         if not known:
             text.append("·" * width + "\n", style="dim")
         else:
@@ -217,11 +219,11 @@ class GpuHoursBar(Widget):
             for n, g, k in cells:
                 text.append(g * k, style=self._style(n))
             text.append("\n")
-        for i, (n, g, v) in enumerate(self.shares):
+        for i, (n, g, share) in enumerate(self.shares):
             if i:
                 text.append("  ")
             text.append(g, style=self._style(n))
-            shown = fmt.DASH if v is None else f"{v:.0f}%" if v >= 1 or v == 0 else f"{v:.1f}%"
+            shown = fmt.DASH if share is None else f"{share:.0f}%" if share >= 1 or share == 0 else f"{share:.1f}%"
             text.append(f"\u00a0{n}\u00a0{shown}")  # no line break inside one legend entry
         return text
 
