@@ -76,6 +76,29 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
     scen = Columns.from_frame(frame)
+    blank = _BLANK_TRAINING.get(id(cat))
+    if blank is not None and not (scen.has_train == 1).any():
+        # Serving only: no plan to search or time; every row gets the training columns of "no training".
+        out = {k: np.full(scen.n, v, dtype=d) for k, (d, v) in blank.items()}
+    else:
+        out = _training(scen, cat)
+    # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
+    serves = bool((scen.has_infer == 1).any())
+    if serves:
+        out |= serving.serve(scen, cat)
+    result = pl.DataFrame(out, nan_to_null=True)
+    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
+    result = pl.concat([ids, result], how="horizontal")
+    return add_text(result) if text else result
+
+
+# Per catalog: the training columns of a row without training (float figures NaN), kept from the first frame
+# that had one, so that serving-only frames skip the training stages.
+_BLANK_TRAINING: dict[int, dict[str, tuple[np.dtype, object]]] = {}
+
+
+def _training(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
+    """The training columns of every row (plans searched in chunks)."""
     parts, order = [], []
     for rows in _chunks(scen):
         part = scen.take(rows)
@@ -92,14 +115,11 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
         inverse = np.empty(scen.n, dtype=np.int64)
         inverse[np.concatenate(order)] = np.arange(scen.n)
         out = {k: v[inverse] for k, v in out.items()}
-    # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
-    serves = bool((scen.has_infer == 1).any())
-    if serves:
-        out |= serving.serve(scen, cat)
-    result = pl.DataFrame(out, nan_to_null=True)
-    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
-    result = pl.concat([ids, result], how="horizontal")
-    return add_text(result) if text else result
+    without = np.flatnonzero(scen.has_train != 1)
+    if len(without) and id(cat) not in _BLANK_TRAINING:
+        i = int(without[0])
+        _BLANK_TRAINING[id(cat)] = {k: (v.dtype, np.nan if v.dtype.kind == "f" else v[i]) for k, v in out.items()}
+    return out
 
 
 def add_text(result: pl.DataFrame) -> pl.DataFrame:
