@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
 class _Entry(BaseModel):
@@ -25,6 +25,8 @@ class _Entry(BaseModel):
 
 
 class Accelerator(_Entry):
+    # "cpu": a CPU socket as the cluster's compute device, built from catalog/host_cpus.toml (HostCpu.as_device).
+    kind: Literal["gpu", "cpu"] = "gpu"
     vendor: str
     arch: str
     form_factor: str
@@ -186,6 +188,114 @@ class Workload(_Entry):
     train_gflop_per_sample: PositiveFloat | None = None
 
 
+class HostCpu(_Entry):
+    """One server CPU socket (catalog/host_cpus.toml [cpus.*]): the host that feeds the GPUs, and where it has
+    a matrix or dot-product unit, a compute device of its own."""
+
+    vendor: str
+    family: str
+    cores: PositiveInt
+    base_ghz: PositiveFloat
+    all_core_turbo_ghz: PositiveFloat | None = None
+    max_turbo_ghz: PositiveFloat
+    matrix_unit: Literal["amx", "avx512", "sve2", "none"]
+    bf16_flop_per_cycle: PositiveFloat | None = None
+    int8_ops_per_cycle: PositiveFloat | None = None
+    mem_channels: PositiveInt | None = None
+    mem_mt_s: PositiveFloat | None = None
+    mem_gb_s: PositiveFloat
+    # Memory per socket when the CPU is the compute device; unset: one DIMM of constants.dimm_gb per channel.
+    mem_gb: PositiveFloat | None = None
+    memory_in_tdp: bool = False
+    tdp_w: PositiveFloat
+    launch_year: int
+    arch: str | None = None
+
+    @property
+    def bf16_tflops(self) -> float | None:
+        """Dense BF16 peak per socket at the base clock: cores x FLOP per cycle x GHz."""
+        return None if self.bf16_flop_per_cycle is None else self.cores * self.bf16_flop_per_cycle * self.base_ghz / 1e3
+
+    @property
+    def int8_tops(self) -> float | None:
+        return None if self.int8_ops_per_cycle is None else self.cores * self.int8_ops_per_cycle * self.base_ghz / 1e3
+
+    def as_device(self, dimm_gb: float, idle_share: float) -> Accelerator:
+        """The socket as a cluster's compute device: its matrix peak as bf16_tflops, its DRAM bandwidth as
+        hbm_tb_s, its memory as hbm_gb; each socket its own scale-up domain (sockets talk over the node's
+        NICs: no measurement of UPI / xGMI socket links in the reference)."""
+        return Accelerator(
+            kind="cpu",
+            name=f"{self.name} (CPU socket)",
+            vendor=self.vendor,
+            arch=self.arch,
+            form_factor="CPU socket",
+            bf16_tflops=self.bf16_tflops,
+            hbm_gb=self.mem_gb or (self.mem_channels or 1) * dimm_gb,
+            hbm_tb_s=self.mem_gb_s / 1000.0,
+            tdp_w=self.tdp_w,
+            idle_w=idle_share * self.tdp_w,
+            idle_basis="codecarbon's CPU load model floor: 10% of TDP (host_cpus.toml cpu_idle_load_share, H047)",
+            scale_up="pcie-gen5",
+            scale_up_domain_gpus=1,
+            host_link="pcie-gen5",
+            launch_year=self.launch_year,
+            source=self.source,
+            confidence=self.confidence,
+            notes="A CPU socket as the compute device (catalog/host_cpus.toml). " + self.notes,
+        )
+
+
+class HostDefault(BaseModel):
+    """The host of an accelerator's node type: cpus_per_node sockets of `cpu` for node_gpus GPUs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: str
+    cpus_per_node: PositiveInt
+    node_gpus: PositiveInt
+    source: str = Field(min_length=10)
+
+
+class SamplePreprocessing(BaseModel):
+    """Host core-milliseconds to decode and augment one sample, and GPU milliseconds to decode it there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decode_core_ms: float = Field(ge=0)
+    augment_core_ms: float = Field(ge=0)
+    gpu_decode_ms: float = Field(ge=0)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+    notes: str = ""
+
+
+class TextPreprocessing(BaseModel):
+    """Tokenising text on the host, an upper bound: tokenize_s_per_gb on reference_cores cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokenize_s_per_gb: PositiveFloat
+    bytes_per_token: PositiveFloat
+    reference_cores: PositiveFloat
+    source: str = Field(min_length=10)
+
+    @property
+    def core_s_per_token(self) -> float:
+        return self.tokenize_s_per_gb * self.reference_cores / 1e9 * self.bytes_per_token
+
+
+class DramPower(BaseModel):
+    """Power of the DIMMs: w_per_dimm each, times tier_factors[i] for the DIMMs past tier_dimms[i - 1]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    w_per_dimm: PositiveFloat
+    tier_dimms: list[PositiveInt]
+    tier_factors: list[PositiveFloat]
+    source: str = Field(min_length=10)
+
+
 class LengthProfile(_Entry):
     """A request length profile (catalog/lengths.toml): mean prompt and output tokens and their spreads."""
 
@@ -223,6 +333,37 @@ class ErrorBand(BaseModel):
     basis: str = Field(min_length=3)
 
 
+class HostCatalog(BaseModel):
+    """catalog/host_cpus.toml: CPUs, CPU efficiency, default hosts, preprocessing costs and host constants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpus: dict[str, HostCpu]
+    efficiency: dict[str, ArchEfficiency]
+    defaults: dict[str, HostDefault]
+    preprocessing: dict[str, SamplePreprocessing]
+    text: TextPreprocessing
+    constants: dict[str, Constant]
+    dram: DramPower
+
+    def constant(self, key: str) -> float:
+        return self.constants[key].value
+
+    @model_validator(mode="after")
+    def _keys(self) -> HostCatalog:
+        for key, cpu in self.cpus.items():
+            if cpu.arch is not None and cpu.arch not in self.efficiency:
+                raise ValueError(f"cpus.{key}: arch {cpu.arch!r} is not an [efficiency.*] entry")
+            if cpu.arch is not None and cpu.bf16_flop_per_cycle is None:
+                raise ValueError(f"cpus.{key}: a compute device (arch set) needs bf16_flop_per_cycle")
+        for key, d in self.defaults.items():
+            if d.cpu not in self.cpus:
+                raise ValueError(f"defaults.{key}: cpu {d.cpu!r} is not a [cpus.*] entry")
+        if len(self.dram.tier_factors) != len(self.dram.tier_dimms) + 1:
+            raise ValueError("dram: one more tier factor than tier boundaries")
+        return self
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -240,6 +381,8 @@ class Catalog(BaseModel):
     fitted: dict[str, Fitted]
     # workload -> generation -> "dense" | "moe" -> band (catalog/error_bands.toml, written by validate --cross)
     error_bands: dict[str, dict[str, dict[str, ErrorBand]]]
+    # Host CPUs (catalog/host_cpus.toml); their compute-capable sockets are also in `accelerators` (kind "cpu").
+    host: HostCatalog
 
     def constant(self, key: str) -> float:
         return self.constants[key].value
@@ -252,6 +395,7 @@ class Catalog(BaseModel):
             "nvme": self.nvme,
             "shared-fs": self.shared_fs,
             "cooling": self.cooling,
+            "host-cpus": self.host.cpus,
             "models": self.models,
             "workloads": self.workloads,
         }
@@ -269,11 +413,20 @@ def _read(name: str) -> dict:
     return tomllib.loads(files("whatif.engine").joinpath("catalog", name).read_text(encoding="utf-8"))
 
 
+def _host_catalog() -> HostCatalog:
+    return HostCatalog.model_validate(_read("host_cpus.toml"))
+
+
 @cache
 def load_catalog() -> Catalog:
     storage = _read("storage.toml")
+    host = _host_catalog()
+    dimm_gb, idle = host.constant("dimm_gb"), host.constant("cpu_idle_load_share")
+    gpus = {k: Accelerator.model_validate(v) for k, v in _read("accelerators.toml").items()}
+    cpus = {k: cpu.as_device(dimm_gb, idle) for k, cpu in host.cpus.items() if cpu.arch is not None}
+    efficiency = {k: ArchEfficiency.model_validate(v) for k, v in _read("efficiency.toml").items()}
     return Catalog(
-        accelerators=_read("accelerators.toml"),
+        accelerators=gpus | cpus,
         fabrics=_read("fabrics.toml"),
         nvme=storage["nvme"],
         shared_fs=storage["shared_fs"],
@@ -281,9 +434,10 @@ def load_catalog() -> Catalog:
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
         lengths=_read("lengths.toml"),
-        efficiency=_read("efficiency.toml"),
+        efficiency=efficiency | dict(host.efficiency),
         kernels=_read("kernels.toml"),
         constants=_read("constants.toml"),
         fitted=_read("fitted.toml"),
         error_bands=_read("error_bands.toml"),
+        host=host,
     )
