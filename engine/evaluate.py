@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, serving, storage, workloads
+from . import energy, goodput, host, serving, storage, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 from .training import plans
@@ -28,14 +28,17 @@ BOTTLENECKS = (
     "memory capacity",
     "storage",
     "stragglers",
+    "host preprocessing",
 )
-# A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
+# A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise);
+# the same for the host's preprocessing stall (the larger of the two input stalls names the bottleneck).
 STORAGE_PACING_SHARE = 0.01
 IDLE_CAUSES = (
     "communication",
     "pipeline_bubble",
     "stragglers",
     "storage_stall",
+    "host_preprocessing",
     "checkpoint_stall",
     "failure_downtime",
     "lost_work",
@@ -76,6 +79,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
     scen = Columns.from_frame(frame)
+    # Host power per GPU from the node's CPUs at the framework's load (training refines it, energy.py).
+    host.add_host_power(scen, cat)
     blank = _BLANK_TRAINING.get(id(cat))
     if blank is not None and not (scen.has_train == 1).any():
         # Serving only: no plan to search or time; every row gets the training columns of "no training".
@@ -87,7 +92,12 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     if serves:
         out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
-    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
+    ids = frame.select(
+        pl.col("scenario").cast(pl.Int64),
+        "name",
+        pl.col("n_gpus").cast(pl.Int64),
+        *(["host_cpu"] if "host_cpu" in frame.columns else []),
+    )
     result = pl.concat([ids, result], how="horizontal")
     return add_text(result) if text else result
 
@@ -146,9 +156,10 @@ def _chunks(scen: Columns) -> list[np.ndarray]:
 
 def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_train == 1)
-    # Steady state: the step waits for its input where storage cannot keep up (storage.py).
+    # Steady state: the step waits for its input where storage, or the host CPUs preparing it, cannot keep up
+    # (storage.py, host.py).
     storage.data_loading(r, cat)
-    r.step_time_s = r.step_time_s + r.t_storage_stall_s
+    r.step_time_s = r.step_time_s + r.t_storage_stall_s + r.t_host_stall_s
     step = r.step_time_s
     r.tokens_per_s = r.tokens_per_step / step
     r.steps = r.tokens / r.tokens_per_step
@@ -182,14 +193,17 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
     # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
     shares = (
-        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s], axis=1) / step[:, None]
+        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s, r.t_host_stall_s], axis=1)
+        / step[:, None]
     )
     kind = np.argmax(shares[:, :5], axis=1)
-    # Input is prefetched, so a step waits on storage only when reading takes longer than everything else:
-    # then storage alone sets the pace (more compute or network would not shorten the step).
-    kind = np.where(shares[:, 5] > STORAGE_PACING_SHARE, 5, kind)
+    # Input is prefetched, so a step waits on storage (or on the host CPUs preparing it) only when that takes
+    # longer than everything else: then it alone sets the pace (more compute or network would not help).
+    waits = np.where(shares[:, 6] > shares[:, 5], 6, 5)
+    kind = np.where(np.maximum(shares[:, 5], shares[:, 6]) > STORAGE_PACING_SHARE, waits, kind)
     share = shares[np.arange(r.n), kind]
-    kind = np.select([kind == 4, kind == 5], [6, 5], kind)  # code 4 is memory capacity, which no share measures
+    # Code 4 is memory capacity, which no share measures; 6 stragglers, 7 host preprocessing.
+    kind = np.select([kind == 4, kind == 5, kind == 6], [6, 5, 7], kind)
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
     overheads = (
@@ -204,6 +218,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
                 r.t_cp_s,
                 r.t_nic_wait_s,
                 r.t_sync_s,
+                r.t_host_stall_s,
             ],
             axis=1,
         )
@@ -270,6 +285,15 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_data_demand_gb_s_per_gpu": keep(r.data_demand_gb_s_per_gpu),
         "train_data_supply_gb_s": keep(r.data_supply_gb_s),
         "train_storage_bound_gpus": keep(r.storage_bound_gpus),
+        "train_t_host_prep_s": keep(r.t_host_prep_s),
+        "train_t_host_stall_s": keep(r.t_host_stall_s),
+        "train_t_gpu_decode_s": keep(r.t_gpu_decode_s),
+        "train_host_core_us_per_unit": keep(r.host_core_s_per_unit * 1e6),
+        "train_host_cores_needed_per_gpu": keep(r.host_cores_needed_per_gpu),
+        "train_host_cores_free_per_gpu": keep(r.host_cores_free_per_gpu),
+        "train_host_sockets_per_node": keep(host.sockets_per_node(r)),
+        "train_host_load": keep(r.host_load),
+        "train_host_w_per_gpu": keep(r.host_w_train_per_gpu),
         "train_checkpoint_gb": keep(r.ckpt_gb),
         "train_checkpoint_write_s": keep(r.ckpt_write_s),
         "train_checkpoint_stall_s": keep(r.ckpt_stall_s),
@@ -371,6 +395,7 @@ def _training_text() -> dict[str, pl.Expr]:
         "context-parallel ring",
         "NIC contention",
         "waiting for stragglers",
+        "host preprocessing",
     ]
     pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
@@ -411,6 +436,15 @@ def _training_text() -> dict[str, pl.Expr]:
         )
         .when(pl.col("train_bottleneck_code") == 6)
         .then(pl.format("stragglers: {}% of step time waiting for the slowest GPU", pct("train_bottleneck_share")))
+        .when(pl.col("train_bottleneck_code") == 7)
+        .then(
+            pl.format(
+                "host preprocessing: {}% of step time waiting for the host CPUs ({} cores per GPU needed, {} free)",
+                pct("train_bottleneck_share"),
+                pl.col("train_host_cores_needed_per_gpu").round(1).cast(pl.Utf8),
+                pl.col("train_host_cores_free_per_gpu").round(1).cast(pl.Utf8),
+            )
+        )
         .otherwise(pl.format("{}: {}% of step time exposed {}", bottleneck, pct("train_bottleneck_share"), overhead))
     )
     whole = lambda col: pl.col(col).cast(pl.Utf8)  # noqa: E731

@@ -109,6 +109,7 @@ def idle_breakdown(c: Columns) -> dict[str, np.ndarray]:
         "pipeline_bubble": steps * c.t_bubble_s,
         "stragglers": steps * c.t_sync_s,
         "storage_stall": steps * c.t_storage_stall_s,
+        "host_preprocessing": steps * c.t_host_stall_s,
         "checkpoint_stall": c.idle_ckpt_s,
         "failure_downtime": c.idle_restart_s,
         "lost_work": c.idle_lost_s,

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 import polars as pl
 
+from . import host
 from .catalog import Accelerator, Catalog, ModelShape, Workload, load_catalog
-from .scenario import Inference, ModelSpec, Scenario, Training
+from .scenario import Cluster, Inference, ModelSpec, Scenario, Training
 
 AUTO = -1
 RECOMPUTE_CODES = {"auto": AUTO, "none": 0, "selective": 1, "full": 2}
@@ -116,15 +117,19 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
     }
 
 
-def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog) -> float:
+def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog, cluster: Cluster) -> float:
     """Seconds one GPU computes one sample at full speed. Architectures the benchmark measured use their
-    figure; others scale the newest measured architecture by HBM bandwidth (docs/model.md, "Sample workloads")."""
+    figure; others scale the newest measured architecture by HBM bandwidth (docs/model.md, "Sample workloads").
+    A CPU socket has no such measurement: its published FLOPs per sample at its large-GEMM ceiling."""
+    if gpu.kind == "cpu":
+        ceiling = (cluster.bf16_tflops or gpu.bf16_tflops) * catalog.efficiency[gpu.arch].gemm_bf16_fraction
+        return workload.train_gflop_per_sample * 1e9 / (ceiling * 1e12)
     per_batch = workload.compute_s_per_batch
     if gpu.arch in per_batch:
         return per_batch[gpu.arch] / workload.batch_samples
     newest = max(per_batch, key=lambda arch: catalog.accelerators[workload.reference_gpu[arch]].launch_year)
     ref = catalog.accelerators[workload.reference_gpu[newest]]
-    return per_batch[newest] / workload.batch_samples * ref.hbm_tb_s / gpu.hbm_tb_s
+    return per_batch[newest] / workload.batch_samples * ref.hbm_tb_s / (cluster.hbm_tb_s or gpu.hbm_tb_s)
 
 
 def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerator, catalog: Catalog) -> dict:
@@ -142,7 +147,9 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
     )
     batch = t.global_batch_samples or workload.batch_samples * s.cluster.gpu_count
     sample_bytes = d.sample_mb * 1e6 if d.sample_mb else workload.sample_bytes
-    per_sample_s = 1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog)
+    per_sample_s = (
+        1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog, s.cluster)
+    )
     return model_columns("m_", stand_in) | {
         "is_samples": 1,
         "unit_bytes": sample_bytes,
@@ -198,6 +205,67 @@ def _no_training_plan(gpus: int) -> dict[str, int]:
     return {k: (fixed.get(k, 1) if v == AUTO else v) for k, v in _plan(Training()).items()}
 
 
+def _preprocess_costs(s: Scenario, gpu: Accelerator, catalog: Catalog) -> tuple[float, float]:
+    """(host core-seconds per unit of input, GPU seconds per sample of decoding): docs/model.md ("Host CPUs and
+    preprocessing"). A unit is a sample of a sample workload, a token of text."""
+    d, t = s.data, s.training
+    if gpu.kind == "cpu" or t is None or d.preprocess == "none":
+        return 0.0, 0.0
+    if isinstance(t.model, str) and t.model in catalog.workloads:
+        p = catalog.host.preprocessing.get(t.model)
+        decode = d.decode_core_ms if d.decode_core_ms is not None else (p.decode_core_ms if p else 0.0)
+        augment = d.augment_core_ms if d.augment_core_ms is not None else (p.augment_core_ms if p else 0.0)
+        if d.preprocess == "gpu-decode":
+            return augment / 1e3, p.gpu_decode_ms / 1e3
+        return (decode + augment) / 1e3, 0.0
+    return catalog.host.text.core_s_per_token, 0.0
+
+
+def _host_columns(s: Scenario, gpu: Accelerator, catalog: Catalog, legacy_w_per_gpu: float) -> dict:
+    """The node's host CPUs as numbers (engine/host.py): the chosen or default CPU, its sockets (as set, or per
+    GPU of the node type), and the rest of the node's power once the default host is taken out of the measured
+    node figure. A CPU compute device is its own host (no host sockets; its DIMMs still count)."""
+    c, h = s.cluster, catalog.host
+    nan = math.nan
+    default = h.defaults.get(c.gpu)
+    key = c.gpu if gpu.kind == "cpu" else (c.host_cpu or (default.cpu if default else None))
+    cpu = h.cpus.get(key) if key else None
+    core_s, gpu_decode_s = _preprocess_costs(s, gpu, catalog)
+    out = {
+        "host_cpu": key or "",
+        "is_cpu": int(gpu.kind == "cpu"),
+        "host_core_s_per_unit": core_s,
+        "gpu_decode_s": gpu_decode_s,
+        "host_cores": cpu.cores if cpu else nan,
+        "host_tdp_w": cpu.tdp_w if cpu else nan,
+        "host_dram_in_tdp": int(cpu.memory_in_tdp) if cpu else 0,
+    }
+    if gpu.kind == "cpu":
+        return out | {"host_sockets": 0.0, "host_sockets_per_gpu": 0.0, "host_rest_w_per_gpu": 0.0}
+    if cpu is None:
+        return out | {"host_sockets": nan, "host_sockets_per_gpu": nan, "host_rest_w_per_gpu": legacy_w_per_gpu}
+    if c.host_cpus_per_node is not None:
+        explicit, per_gpu = float(c.host_cpus_per_node), nan
+    elif default is not None:
+        # The node type's sockets per GPU (of the default CPU, or another CPU in the same sockets).
+        explicit, per_gpu = nan, default.cpus_per_node / default.node_gpus
+    else:
+        explicit, per_gpu = 2.0, nan  # no node type: a two-socket server
+    # The measured node figure holds its own host at the framework's load: take that out (the default host's,
+    # or where the GPU has none, the chosen one's) and keep the rest of the node.
+    anchor_cpu = h.cpus[default.cpu] if default else cpu
+    anchor_sockets = default.cpus_per_node if default else 2.0
+    anchor_gpus = default.node_gpus if default else 8.0
+    k = h.constant
+    anchor_cores = anchor_sockets * anchor_cpu.cores
+    load = min(anchor_gpus * k("framework_cores_per_gpu") + k("os_cores_per_node"), anchor_cores) / anchor_cores
+    anchor_w = float(host.cpu_power_w(anchor_sockets, anchor_cpu.tdp_w, load, k("cpu_idle_load_share")))
+    if not anchor_cpu.memory_in_tdp:
+        anchor_w += float(host.dram_power_w(host.dimms(Cluster().host_memory_gb, catalog), catalog))
+    rest = max(legacy_w_per_gpu - anchor_w / anchor_gpus, 0.0)
+    return out | {"host_sockets": explicit, "host_sockets_per_gpu": per_gpu, "host_rest_w_per_gpu": rest}
+
+
 def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     c, n, st, co, f = s.cluster, s.network, s.storage, s.cooling, s.facility
     gpu = catalog.accelerators[c.gpu]
@@ -235,6 +303,8 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
             return measured[p] * peaks[p] / native if peaks[p] == peaks[p] else math.nan
         return fraction[p] * peaks[p]
 
+    # No 8-GPU node power for a CPU server: its host is the device itself (engine/host.py).
+    host_legacy_w = 0.0 if gpu.kind == "cpu" else max(node_training_w / 8 - busy_w, 0.0)
     r = s.reliability
     row = {
         "scenario": index,
@@ -244,14 +314,20 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "gpn": c.gpus_per_node,
         "nodes_per_rack": c.nodes_per_rack,
         "hbm_gb": c.hbm_gb or gpu.hbm_gb,
-        "hbm_tb_s": gpu.hbm_tb_s,
+        "hbm_tb_s": c.hbm_tb_s or gpu.hbm_tb_s,
         "bf16_tflops": bf16,
         "fp8_tflops": fp8,
         "fp4_peak_tflops": gpu.fp4_tflops or math.nan,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
-        "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
-        "host_link_gb_s": catalog.fabrics[gpu.host_link].gb_s_per_direction,
+        # The measured node figure's host per GPU (engine/host.py splits it into the host CPUs and the rest).
+        "host_w_per_gpu": host_legacy_w,
+        # A CPU device's "host link" is its own memory: a copy reads and writes it.
+        "host_link_gb_s": (
+            (c.hbm_tb_s or gpu.hbm_tb_s) * 1000 * arch.memory_efficiency / 2
+            if gpu.kind == "cpu"
+            else catalog.fabrics[gpu.host_link].gb_s_per_direction
+        ),
         "mem_eff": arch.memory_efficiency,
         "clock": clock,
         "power_clock": power_clock,
@@ -293,6 +369,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "gco2_per_kwh": f.grid_gco2_per_kwh,
         "gpu_hour_usd": f.gpu_hour_usd,
     }
+    row |= _host_columns(s, gpu, catalog, host_legacy_w)
     t = s.training
     row["has_train"] = int(t is not None)
     t = t or Training()

@@ -52,17 +52,61 @@ class Cluster(_Section):
     gpus_per_node: Annotated[int, Field(ge=1, le=72)] = 8
     nodes_per_rack: Annotated[int, Field(ge=1, le=72)] = 4
     hbm_gb: PositiveFloat | None = None
+    # Memory bandwidth per device (HBM of a GPU, DRAM of a CPU socket), TB/s; unset: the catalog's.
+    hbm_tb_s: Annotated[float, Field(gt=0, le=1000)] | None = None
     bf16_tflops: PositiveFloat | None = None
     fp8_tflops: PositiveFloat | None = None
     host_memory_gb: Annotated[float, Field(gt=0, le=65536)] = 2048.0
     # A board power limit below the GPU's TDP (nvidia-smi -pl): compute-bound kernels slow down with it,
     # memory-bound ones do not (docs/model.md, "Power cap").
     power_cap_w: Annotated[float, Field(gt=0, le=5000)] | None = None
+    # The host CPUs of each node (catalog/host_cpus.toml): they decode and augment the training input
+    # (engine/host.py). Unset: the GPU's node type (a DGX H100 has two 56-core Xeon 8480C), scaled to
+    # gpus_per_node at the same cores per GPU. A CPU as `gpu` is its own host.
+    host_cpu: str | None = None
+    host_cpus_per_node: Annotated[int, Field(ge=1, le=64)] | None = None
 
     @field_validator("gpu")
     @classmethod
     def _gpu(cls, v: str) -> str:
         return _catalog_key("accelerators", "GPU", v)
+
+    @field_validator("host_cpu")
+    @classmethod
+    def _host_cpu(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        choices = list(load_catalog().host.cpus)
+        if v in choices:
+            return v
+        near = close_matches(v, choices)
+        hint = f"close matches: {', '.join(near)}" if near else f"choose one of: {', '.join(choices)}"
+        raise PydanticCustomError(
+            "unknown_catalog_key",
+            "unknown host CPU '{value}'; {hint} (`whatif catalog host-cpus` lists them)",
+            {"value": v, "hint": hint},
+        )
+
+    @model_validator(mode="after")
+    def _host(self) -> Self:
+        cat = load_catalog()
+        if cat.accelerators[self.gpu].kind == "cpu":
+            for key in ("host_cpu", "host_cpus_per_node"):
+                value = getattr(self, key)
+                if value is not None and value != self.gpu:
+                    raise PydanticCustomError(
+                        "cpu_is_its_own_host",
+                        "the compute device {gpu} is a CPU socket, its own host; allowed: leave it out",
+                        {"gpu": self.gpu, "field": key},
+                    )
+        elif self.host_cpu is None and self.host_cpus_per_node is not None and self.gpu not in cat.host.defaults:
+            raise PydanticCustomError(
+                "host_cpu_needed",
+                "{gpu} has no default host CPU to count; allowed: set cluster.host_cpu as well (`whatif catalog "
+                "host-cpus`)",
+                {"gpu": self.gpu, "field": "host_cpus_per_node"},
+            )
+        return self
 
     @model_validator(mode="after")
     def _whole_nodes(self) -> Self:
@@ -148,6 +192,13 @@ class Data(_Section):
     samples_per_gpu_s: Annotated[float, Field(gt=0, le=1e9)] | None = None
     source: Literal["shared-fs", "local-nvme"] = "shared-fs"
     dataset_gb: Annotated[float, Field(gt=0, le=1e10)] | None = None
+    # Where the input is prepared (engine/host.py): "cpu" decodes and augments each sample (tokenises text) on
+    # the host cores; "gpu-decode" decodes JPEGs on the GPUs (nvJPEG / DALI) and augments on the host; "none":
+    # stored ready to use (pre-decoded samples, pre-tokenised text). decode_core_ms and augment_core_ms
+    # override the catalog's host core-milliseconds per sample (catalog/host_cpus.toml [preprocessing]).
+    preprocess: Literal["cpu", "gpu-decode", "none"] = "cpu"
+    decode_core_ms: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    augment_core_ms: Annotated[float, Field(ge=0, le=1e6)] | None = None
 
 
 class Reliability(_Section):
@@ -483,6 +534,39 @@ class Scenario(BaseModel):
                     "allowed": ", ".join(allowed),
                     "field": f"{section}.precision",
                 },
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _preprocessing(self) -> Self:
+        cat = load_catalog()
+        device = cat.accelerators[self.cluster.gpu]
+        model = self.training.model if self.training is not None else None
+        samples = isinstance(model, str) and model in cat.workloads
+        if self.data.preprocess == "gpu-decode":
+            decodes = samples and model in cat.host.preprocessing
+            if device.kind == "cpu" or not decodes:
+                why = (
+                    f"the compute device {self.cluster.gpu} is a CPU"
+                    if device.kind == "cpu"
+                    else "the training workload has no images to decode"
+                )
+                raise PydanticCustomError(
+                    "gpu_decode_without_images",
+                    "'gpu-decode' moves JPEG decoding to the GPUs, but {why}; allowed: 'cpu' or 'none'",
+                    {"why": why, "field": "data.preprocess"},
+                )
+        if (
+            samples
+            and device.kind == "cpu"
+            and cat.workloads[model].train_gflop_per_sample is None
+            and self.data.samples_per_gpu_s is None
+        ):
+            raise PydanticCustomError(
+                "cpu_sample_workload",
+                "{model} publishes no FLOPs per sample to time on the CPU {gpu}; allowed: a workload with "
+                "train_gflop_per_sample (resnet50), a transformer, or data.samples_per_gpu_s",
+                {"model": model, "gpu": self.cluster.gpu, "field": "training.model"},
             )
         return self
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import host
 from .catalog import Catalog
 from .columns import Columns
 
@@ -51,7 +52,8 @@ def gpus_supported(supply_gb_s, demand_gb_s_per_gpu, au_threshold) -> np.ndarray
 
 
 def data_loading(c: Columns, cat: Catalog) -> None:
-    """Adds the input demand, supply, storage stall per step and the GPUs the storage can feed."""
+    """Adds the input demand, supply, storage stall per step and the GPUs the storage can feed; then the host's
+    preprocessing of that input (engine/host.py: t_host_prep_s, t_host_stall_s)."""
     step = c.step_time_s  # the compute-and-communication step, before any wait on input
     step_bytes = c.gbs * c.seq * c.unit_bytes
     supply = read_supply_gb_s(c)
@@ -69,6 +71,8 @@ def data_loading(c: Columns, cat: Catalog) -> None:
     c.data_demand_gb_s_per_gpu = step_bytes / np.maximum(c.n_gpus, 1) / step / GB
     c.data_supply_gb_s = supply
     c.storage_bound_gpus = gpus_supported(supply, c.data_demand_gb_s_per_gpu, cat.constant("storage_au_threshold"))
+    # The host cores that decode, augment or tokenise the same input, and their stall beyond storage's.
+    host.preprocessing(c, cat)
 
 
 def checkpoint_costs(c: Columns, cat: Catalog) -> None:
