@@ -133,7 +133,8 @@ class ArchEfficiency(BaseModel):
     attention_forward_fraction: float | None = Field(default=None, gt=0, le=1)
     attention_flash2_fraction: float = Field(gt=0, le=1)
     memory_efficiency: float = Field(gt=0, le=1)
-    # The serving model's single GEMM efficiency (legacy, until serving uses the shape curve).
+    # False: GEMMs run at their ceiling at every shape (kernels.toml's shape curve is fitted to GPU sweeps).
+    gemm_shape_curve: bool = True
     basis: str = Field(min_length=3)
 
 

@@ -334,6 +334,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "gemm_bf16_tflops": gemm_ceiling("bf16"),
         "gemm_fp8_tflops": gemm_ceiling("fp8"),
         "gemm_fp4_tflops": gemm_ceiling("fp4"),
+        "gemm_d_half_scale": 1.0 if arch.gemm_shape_curve else 0.0,
         "attn_tflops": arch.attention_fraction * bf16,
         "attn2_tflops": arch.attention_flash2_fraction * bf16,
         "su_nvls": su.nvls_allreduce_gain,
@@ -536,6 +537,7 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
     # multiplies at the serving precision (Marlin / MXFP4 kernels on Hopper).
     expert_compute = expert_fmt if peaks[expert_fmt] else i.precision
     curves = catalog.kernels.gemm
+    curve = 1.0 if arch.gemm_shape_curve else 0.0  # CPU devices: no GPU shape curve (efficiency.gemm_shape_curve)
     lengths = catalog.lengths.get(i.length_profile)
     prompt = lengths.prompt_tokens if lengths else i.prompt_tokens
     output = lengths.output_tokens if lengths else i.output_tokens
@@ -548,15 +550,15 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         "i_expert_bytes": PRECISION_BYTES[expert_fmt],
         "i_kv_bytes": PRECISION_BYTES[kv] if kv != "fp4" else 0.5625,
         "i_gemm_tflops": ceiling(i.precision),
-        "i_gemm_d_half": curves[i.precision].d_half,
+        "i_gemm_d_half": curves[i.precision].d_half * curve,
         "i_gemm_fixed_us": curves[i.precision].t_fixed_us,
         "i_expert_gemm_tflops": ceiling(expert_compute),
         "i_expert_compute_bytes": PRECISION_BYTES[expert_compute],
-        "i_expert_d_half": curves[expert_compute].d_half,
+        "i_expert_d_half": curves[expert_compute].d_half * curve,
         "i_expert_fixed_us": curves[expert_compute].t_fixed_us,
         # lm_head and attention stay in 16 bits (quantized checkpoints keep them so)
         "i_bf16_gemm_tflops": ceiling("bf16"),
-        "i_bf16_d_half": curves["bf16"].d_half,
+        "i_bf16_d_half": curves["bf16"].d_half * curve,
         "i_bf16_fixed_us": curves["bf16"].t_fixed_us,
         "i_attn_fwd_tflops": (arch.attention_forward_fraction or arch.attention_fraction) * peaks["bf16"],
         "i_prompt": prompt,
