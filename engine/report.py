@@ -77,6 +77,21 @@ def _training(r: dict) -> dict:
             "storage_stall_per_step_s": g("train_t_storage_stall_s"),
             "storage_bound_gpus": g("train_storage_bound_gpus"),
         },
+        "host": {
+            "cpu": r.get("host_cpu") or None,
+            "sockets_per_node": g("train_host_sockets_per_node"),
+            "core_us_per_unit": g("train_host_core_us_per_unit"),
+            "unit": "sample"
+            if r.get("train_samples_per_s") is not None and r.get("train_tokens_per_s") is None
+            else "token",
+            "cores_needed_per_gpu": g("train_host_cores_needed_per_gpu"),
+            "cores_free_per_gpu": g("train_host_cores_free_per_gpu"),
+            "preprocessing_per_step_s": g("train_t_host_prep_s"),
+            "preprocessing_stall_per_step_s": g("train_t_host_stall_s"),
+            "gpu_decode_per_step_s": g("train_t_gpu_decode_s"),
+            "load": g("train_host_load"),
+            "power_w_per_gpu": g("train_host_w_per_gpu"),
+        },
         "checkpoint": {
             "size_gb": g("train_checkpoint_gb"),
             "write_s": g("train_checkpoint_write_s"),

@@ -102,6 +102,7 @@ IDLE_LABELS = (
     ("communication", "comm"),
     ("pipeline_bubble", "bubble"),
     ("storage_stall", "storage"),
+    ("host_preprocessing", "host CPU"),
     ("checkpoint_stall", "checkpoints"),
     ("failure_downtime", "restarts"),
     ("lost_work", "lost work"),
@@ -124,6 +125,26 @@ def input_data(r: dict) -> str:
     if not _ok(gpus) or gpus > 1e6:
         return f"{si(need * 1e9, 'B/s')} per GPU; storage is far from the limit"
     return f"{si(need * 1e9, 'B/s')} per GPU; storage keeps {gpus:,.0f} GPUs >= 90% busy"
+
+
+def host_cpus(r: dict) -> str:
+    """'2x xeon-8480c: 5.7 of 12.5 free cores per GPU at 3,175 core-us per sample' (text: per token)."""
+    need, free, cost = (
+        r.get("train_host_cores_needed_per_gpu"),
+        r.get("train_host_cores_free_per_gpu"),
+        r.get("train_host_core_us_per_unit"),
+    )
+    cpu = r.get("host_cpu")
+    if not cpu:
+        return DASH
+    sockets = r.get("train_host_sockets_per_node")
+    name = f"{number(sockets)}x {cpu}" if _ok(sockets) else cpu
+    if not (_ok(need) and _ok(free) and _ok(cost)):
+        return f"{cpu} (the compute device)" if r.get("train_host_sockets_per_node") == 0 else name
+    unit = "token" if r.get("train_tokens_per_s") is not None else "sample"
+    per = f"{cost:,.0f}" if cost >= 10 else f"{cost:.2f}"
+    busy = f"{need:.2f}" if need < 1 else f"{need:.1f}"
+    return f"{name}: {busy} of {free:.1f} free cores per GPU at {per} core-us per {unit}"
 
 
 def checkpoints(r: dict) -> str:

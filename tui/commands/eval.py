@@ -92,6 +92,7 @@ ROWS = [
     ("    of which", lambda r: fmt.idle_parts(r), None),
     ("  goodput", lambda r: fmt.pct(r.get("train_goodput")), "train_goodput"),
     ("  input data", lambda r: fmt.input_data(r), None),
+    ("  host CPUs", lambda r: fmt.host_cpus(r), None),
     ("  checkpoints", lambda r: fmt.checkpoints(r), None),
     ("  interruptions", lambda r: fmt.interruptions(r), "train_interruptions"),
     ("  power (facility)", lambda r: fmt.power(r), "train_peak_power_mw"),

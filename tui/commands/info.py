@@ -11,13 +11,13 @@ from . import common
 def add(sub) -> None:
     k = sub.add_parser(
         "catalog",
-        help="list catalog entries (GPUs, fabrics, storage, cooling, models, workloads)",
+        help="list catalog entries (GPUs, fabrics, storage, cooling, host CPUs, models, workloads)",
         description="List the catalog: keys to use in scenario files, key figures and sources.",
     )
     k.add_argument(
         "kind",
         nargs="?",
-        choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models", "workloads"],
+        choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "host-cpus", "models", "workloads"],
         help="one section (default: all keys, briefly)",
     )
     k.add_argument("--sources", action="store_true", help="show each entry's source and notes")
@@ -49,6 +49,7 @@ def catalog(args) -> int:
         "nvme": ("pcie_gen", "read_gb_s", "write_gb_s"),
         "shared-fs": ("read_gb_s", "write_gb_s"),
         "cooling": ("pue", "rack_limit_kw", "sustained_clock_factor"),
+        "host-cpus": ("cores", "base_ghz", "matrix_unit", "bf16_tflops", "int8_tops", "mem_gb_s", "tdp_w"),
         "models": ("params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads"),
         "workloads": ("sample_bytes", "batch_samples", "compute_s_per_batch", "au_threshold"),
     }[args.kind]
@@ -56,12 +57,18 @@ def catalog(args) -> int:
     for col in ("key", "name", *columns, *(("source",) if args.sources else ())):
         table.add_column(col, overflow="fold")
     for key, entry in kinds[args.kind].items():
-        cells = [key, entry.name] + ["-" if getattr(entry, c) is None else str(getattr(entry, c)) for c in columns]
+        cells = [key, entry.name] + [_cell(getattr(entry, c)) for c in columns]
         if args.sources:
             cells.append(entry.source + (f" NOTE: {entry.notes}" if getattr(entry, "notes", "") else ""))
         table.add_row(*cells)
     console.print(table)
     return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def presets(args) -> int:
