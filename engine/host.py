@@ -73,7 +73,8 @@ def preprocessing(c: Columns, cat: Catalog) -> None:
     used = np.maximum(np.where(c.is_samples == 1, c.n_gpus, c.n_used), 1.0)
     units_node = c.gbs * c.seq * c.gpn / used
     work = units_node * c.host_core_s_per_unit  # core-seconds per node per step
-    modelled = np.isfinite(cores) & (work > 0)
+    has_host = np.isfinite(cores) & (cores > 0)  # NaN: no host CPU known; 0: a CPU device is its own host
+    modelled = has_host & (work > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_prep = np.where(modelled, np.where(free > 0, work / free, np.inf), 0.0)
     share = c.storage_read_share
@@ -82,14 +83,14 @@ def preprocessing(c: Columns, cat: Catalog) -> None:
     c.t_host_prep_s = t_prep
     c.t_host_stall_s = np.where(modelled, stall, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c.host_cores_needed_per_gpu = np.where(np.isfinite(cores), work / np.maximum(step, 1e-30) / c.gpn, np.nan)
-    c.host_cores_free_per_gpu = free / c.gpn
+        c.host_cores_needed_per_gpu = np.where(has_host, work / np.maximum(step, 1e-30) / c.gpn, np.nan)
+    c.host_cores_free_per_gpu = np.where(has_host, free / c.gpn, np.nan)
     # Load for the power model: the reserved cores and the preprocessing cores' busy share of the final step.
     final = step + c.t_storage_stall_s + c.t_host_stall_s
     with np.errstate(divide="ignore", invalid="ignore"):
         busy = np.where(modelled & (free > 0), free * np.minimum(t_prep / np.maximum(final, 1e-30), 1.0), 0.0)
         load = np.clip((np.minimum(reserved_cores(c, cat), cores) + busy) / cores, 0.0, 1.0)
-    c.host_load = np.where(np.isfinite(cores) & (cores > 0), load, np.nan)
+    c.host_load = np.where(has_host, load, np.nan)
 
 
 def base_load(c: Columns, cat: Catalog) -> np.ndarray:

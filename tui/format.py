@@ -138,9 +138,11 @@ def host_cpus(r: dict) -> str:
     if not cpu:
         return DASH
     sockets = r.get("train_host_sockets_per_node")
+    if sockets == 0:
+        return f"the compute devices ({cpu}) are their own host"
     name = f"{number(sockets)}x {cpu}" if _ok(sockets) else cpu
     if not (_ok(need) and _ok(free) and _ok(cost)):
-        return f"{cpu} (the compute device)" if r.get("train_host_sockets_per_node") == 0 else name
+        return name
     unit = "token" if r.get("train_tokens_per_s") is not None else "sample"
     per = f"{cost:,.0f}" if cost >= 10 else f"{cost:.2f}"
     busy = f"{need:.2f}" if need < 1 else f"{need:.1f}"
