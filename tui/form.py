@@ -78,6 +78,20 @@ def _scale_up_choices(raw: Raw) -> list[tuple[str, str]]:
     return [(own_scale_up_label(raw.get("cluster.gpu", "")), UNSET)] + _catalog_choices("fabrics", "scale-up")(raw)
 
 
+def _host_cpu_choices(raw: Raw) -> list[tuple[str, str]]:
+    return [(own_host_label(raw.get("cluster.gpu", "")), UNSET)] + [(k, k) for k in load_catalog().host.cpus]
+
+
+def own_host_label(gpu_key: str) -> str:
+    """The 'leave it to the node type' choice, named by the CPU the catalog gives that GPU ('node: xeon-8480c')."""
+    cat = load_catalog()
+    gpu = cat.accelerators.get(gpu_key)
+    if gpu is not None and gpu.kind == "cpu":
+        return "itself"
+    default = cat.host.defaults.get(gpu_key)
+    return f"node: {default.cpu}" if default else "none known"
+
+
 def own_scale_up_label(gpu_key: str) -> str:
     """The 'leave it to the GPU' choice, named by the fabric the catalog gives that GPU ('own: nvlink3')."""
     gpu = load_catalog().accelerators.get(gpu_key)
@@ -163,6 +177,22 @@ PANES: tuple[Pane, ...] = (
                 follows="cluster.gpu",
             ),
             FieldSpec("cluster.host_memory_gb", "host memory", "float", "GB", "CPU memory per node", minimum=0),
+            FieldSpec(
+                "cluster.host_cpu",
+                "host CPU",
+                "choice",
+                help="CPU of each node (default: the GPU's node type)",
+                choices=_host_cpu_choices,
+            ),
+            FieldSpec(
+                "cluster.host_cpus_per_node",
+                "CPUs/node",
+                "optional_int",
+                "",
+                "host CPU sockets per node (empty: the node type's)",
+                minimum=1,
+                maximum=64,
+            ),
         ),
     ),
     Pane(
@@ -290,6 +320,13 @@ PANES: tuple[Pane, ...] = (
                 "training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)", minimum=0, maximum=3
             ),
             FieldSpec("training.recompute", "recompute", "choice", choices=_fixed("auto", "none", "selective", "full")),
+            FieldSpec(
+                "data.preprocess",
+                "input prep",
+                "choice",
+                help="where samples are decoded (none: stored ready to use)",
+                choices=_fixed("cpu", "gpu-decode", "none"),
+            ),
         ),
     ),
     Pane(
@@ -428,6 +465,8 @@ def _describe(spec: FieldSpec) -> str:
     empty["optional_float"] = "none"
     if spec.key == "inference.gpu_count":
         empty["optional_int"] = "every GPU of the cluster"
+    if spec.key == "cluster.host_cpus_per_node":
+        empty["optional_int"] = "the node type's"
     return text + (f" (empty: {empty[spec.kind]})" if spec.kind in empty else "")
 
 
@@ -602,6 +641,8 @@ def _shown(spec: FieldSpec, value: Any, raw: Raw) -> str:
         return "on" if value else "off"
     if spec.kind == "choice":
         if value == UNSET:
+            if spec.key == "cluster.host_cpu":
+                return own_host_label(raw.get("cluster.gpu", ""))
             return own_scale_up_label(raw.get("cluster.gpu", "")) if spec.key == "network.scale_up" else "default"
         if value == CUSTOM:
             return "custom model"

@@ -116,6 +116,7 @@ IDLE_PARTS = (
     (("communication",), "comm", "▓"),
     (("pipeline_bubble",), "bubble", "▒"),
     (("storage_stall",), "storage", "░"),
+    (("host_preprocessing",), "host CPU", "┼"),
     (("checkpoint_stall",), "ckpt", "╳"),
     (("failure_downtime", "lost_work"), "failures", "×"),
 )
@@ -180,6 +181,7 @@ class GpuHoursBar(Widget):
         "bar--comm",
         "bar--bubble",
         "bar--storage",
+        "bar--host",
         "bar--ckpt",
         "bar--failures",
         "bar--other",
@@ -196,7 +198,7 @@ class GpuHoursBar(Widget):
             self.refresh(layout=True)
 
     def _style(self, name: str):
-        key = f"bar--{name}"
+        key = f"bar--{name.split()[0]}"
         return self.get_component_rich_style(key if key in self.COMPONENT_CLASSES else "bar--other")
 
     def render(self) -> Text:
