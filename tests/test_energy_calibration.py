@@ -24,7 +24,7 @@ def _bloom() -> Scenario:
     # the facility as published. Assumptions: sync checkpoints to the default shared file system (BLOOM saved
     # 2.3 TB in 40 s to GPFS), failures at the Llama 3-derived rates (BLOOM: "every week or so" a GPU died).
     case = next(s for c, s in calibration_cases() if c.id == "PAPER-BLOOM-176B")
-    s = case.edited("cooling", pue=1.2).edited("facility", grid_gco2_per_kwh=57.0)
+    s = case.edited("facility", pue=1.2, grid_gco2_per_kwh=57.0)
     return s.edited("storage", checkpoint_mode="sync")
 
 
@@ -65,7 +65,7 @@ def _gpt3() -> Scenario:
             "cluster": {"gpu": "v100-sxm2", "gpu_count": 10_000, "gpus_per_node": 8},
             "network": {"scale_out": "roce-100g", "nics_per_node": 4},
             "storage": {"checkpoint_mode": "sync"},
-            "cooling": {"pue": 1.1},
+            "facility": {"pue": 1.1},
             "training": {
                 "model": "gpt-3-175b",
                 "train_tokens": 300e9,

@@ -106,6 +106,19 @@ def _cooling_figure(attr: str) -> Callable[[Raw], float | None]:
     return default
 
 
+def _site_pue(raw: Raw) -> float | None:
+    site = load_catalog().sites.get(raw.get("facility.site", ""))
+    return site.pue if site else None
+
+
+def _rental_price(raw: Raw) -> float | None:
+    cat = load_catalog()
+    if raw.get("cluster.gpu", "") not in cat.prices:
+        return None
+    prices, _ = cat.gpu_prices(raw["cluster.gpu"])
+    return prices.rental[prices.default_rental].usd_per_gpu_hour
+
+
 def _fs_read(raw: Raw) -> float | None:
     fs = load_catalog().shared_fs.get(raw.get("storage.shared_fs", ""))
     return fs.read_gb_s if fs else None
@@ -209,15 +222,6 @@ PANES: tuple[Pane, ...] = (
         (
             FieldSpec("cooling.kind", "cooling", "choice", choices=_catalog_choices("cooling")),
             FieldSpec(
-                "cooling.pue",
-                "PUE",
-                "override",
-                "",
-                "facility power / IT power",
-                default=_cooling_figure("pue"),
-                follows="cooling.kind",
-            ),
-            FieldSpec(
                 "cooling.rack_limit_kw",
                 "rack limit",
                 "override",
@@ -226,9 +230,28 @@ PANES: tuple[Pane, ...] = (
                 default=_cooling_figure("rack_limit_kw"),
                 follows="cooling.kind",
             ),
+            FieldSpec("facility.site", "site", "choice", choices=_catalog_choices("sites")),
+            FieldSpec(
+                "facility.pue",
+                "PUE",
+                "override",
+                "",
+                "the site's facility power / IT power (the cooling kind scales it)",
+                default=_site_pue,
+                follows="facility.site",
+            ),
             FieldSpec("facility.electricity_usd_per_kwh", "electricity", "float", "USD/kWh", minimum=0),
             FieldSpec("facility.grid_gco2_per_kwh", "grid carbon", "float", "gCO2/kWh", minimum=0),
-            FieldSpec("facility.gpu_hour_usd", "GPU rental", "float", "USD/GPU-h", "0: own hardware", minimum=0),
+            FieldSpec("facility.cost_model", "cost model", "choice", choices=_fixed("rental", "owned")),
+            FieldSpec(
+                "facility.usd_per_gpu_hour",
+                "GPU rental",
+                "override",
+                "USD/GPU-h",
+                "rental price (empty: the GPU's catalog price)",
+                default=_rental_price,
+                follows="cluster.gpu",
+            ),
         ),
     ),
     Pane(

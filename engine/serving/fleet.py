@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .. import cost, energy
 from ..catalog import Catalog
 from ..columns import Columns
 from . import physics
@@ -224,16 +225,24 @@ def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[s
     overloaded = runs & online & ~r.stable
     kind = np.where(r.reason == 9, 6, np.where(overloaded, 7, kind))
 
-    # Power and energy: serving GPUs busy for `busy` of the time, the rest idle; GPUs outside every
-    # replica idle; host share for every serving GPU; facility = IT x PUE (energy.py conventions).
+    # Power and energy by phase: a serving GPU draws its iteration's power while its replica runs
+    # (energy.serving_run_w: compute-bound parts at the power limit, memory-bound ones at the decode share,
+    # communication at the wait power) and idle power otherwise; GPUs outside every replica idle; host parts
+    # per node (energy.host_node_w), fans and supplies (energy.wall_factor); facility = IT x PUE.
     gpus = r.i_gpus.astype(float)
     in_replicas = r.replicas * r.tp * r.pp
-    busy_w = r.tdp_w * cat.constant("gpu_busy_power_fraction")
-    gpu_w = in_replicas * (busy * busy_w + (1.0 - busy) * r.idle_w) + (gpus - in_replicas) * r.idle_w
-    facility_w = (gpu_w + gpus * r.host_w_per_gpu) * r.pue
+    run_w = energy.serving_run_w(r, cat, parts)
+    gpu_w = in_replicas * (busy * run_w + (1.0 - busy) * r.idle_w) + (gpus - in_replicas) * r.idle_w
+    host_w = sum(energy.host_node_w(r, cat).values()) / r.gpn
+    wall = energy.wall_factor(r, cat)
+    facility_w = (gpu_w + gpus * host_w) * wall * r.pue
+    peak_it_kw = gpus * (r.power_cap_w_eff + host_w) * wall / 1000.0
     per_token_s = 1.0 / np.maximum(tokens_per_s, 1e-300)
     wh_per_1k = facility_w * per_token_s * 1000.0 / 3600.0
-    usd_per_1m = (facility_w / 1000.0 * r.usd_per_kwh + gpus * r.gpu_hour_usd) * per_token_s * 1e6 / 3600.0
+    # The same basis as training (engine/cost.py): rental GPU-hours, or owned capex, facility and electricity.
+    usd_per_hour = cost.serving_usd_per_hour(r, gpus, facility_w, peak_it_kw)
+    usd_per_1m = usd_per_hour * per_token_s * 1e6 / 3600.0
+    electricity_per_1m = facility_w / 1000.0 * r.usd_per_kwh * per_token_s * 1e6 / 3600.0
 
     def keep(x):
         return np.where(runs, x, np.nan)
@@ -273,6 +282,10 @@ def _results(r: Columns, step, cat: Catalog, counts, slo_rps, slo_tps) -> dict[s
         "infer_power_kw": keep(facility_w / 1000.0),
         "infer_energy_wh_per_1k_tokens": keep(wh_per_1k),
         "infer_cost_usd_per_1m_tokens": keep(usd_per_1m),
+        "infer_electricity_usd_per_1m_tokens": keep(electricity_per_1m),
+        "infer_cost_usd_per_gpu_hour": keep(usd_per_hour / np.maximum(gpus, 1.0)),
+        "infer_gpu_run_power_w": keep(run_w),
+        "infer_gpu_power_w": keep(gpu_w / np.maximum(gpus, 1.0)),
         "infer_slo_rps": keep(slo_rps),
         "infer_slo_tokens_per_s": keep(slo_tps),
         "infer_bottleneck_code": np.where(has & (runs | (r.reason == 9)), kind, -1),
