@@ -136,6 +136,8 @@ def training_energy(c: Columns, cat: Catalog) -> None:
     it_j = node_j + (sw_w + fs_w) * t
 
     c.gpu_compute_w, c.gpu_wait_w = p_compute, p_wait
+    # The steady-state step's power per working GPU (the figure MFU and tokens/s describe).
+    c.gpu_step_w = p_compute * step_busy + p_wait * (1.0 - step_busy)
     c.gpu_busy_share = compute_s / t
     c.gpu_avg_w = gpu_j / (c.n_gpus * t)
     c.gpu_energy_mwh = gpu_j / J_PER_MWH

@@ -323,6 +323,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_gpu_avg_w": keep(r.gpu_avg_w),
         "train_gpu_compute_w": keep(r.gpu_compute_w),
         "train_gpu_wait_w": keep(r.gpu_wait_w),
+        "train_gpu_step_w": keep(r.gpu_step_w),
         "train_gpu_utilisation": keep(r.gpu_utilisation),
         "train_host_w_per_gpu": keep(r.host_w_per_gpu),
         "train_peak_it_kw": keep(r.peak_it_kw),

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from . import sweep
-from .catalog import load_catalog
 from .errors import FieldIssue, Problem, ScenarioError
 from .scenario import Scenario
 
@@ -131,19 +130,7 @@ def _cost(goal: Goal) -> pl.Expr:
     return pl.col("infer_cost_usd_per_1m_tokens") * pl.col("infer_tokens_per_s") * 3600.0 / 1e6
 
 
-def _priced_for(base: Scenario, gpu: str) -> Scenario:
-    """`base` for another GPU type: a catalog rental price the other type does not have gives way to its
-    default (each GPU type is then costed at its own catalog price)."""
-    key = base.facility.rental_price
-    if key is None or gpu == base.cluster.gpu or key in load_catalog().gpu_prices(gpu)[0].rental:
-        return base
-    data = base.model_dump(exclude_none=True)
-    data["facility"].pop("rental_price")
-    return Scenario.model_validate(data)
-
-
 def _evaluate(base: Scenario, gpu: str, counts: list[int]) -> pl.DataFrame:
-    base = _priced_for(base, gpu)
     grid = sweep.build(
         base,
         [sweep.Axis("cluster.gpu", (gpu,)), sweep.Axis("cluster.gpu_count", tuple(counts))],

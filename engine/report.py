@@ -184,6 +184,7 @@ def _training(r: dict) -> dict:
             "gpu_power_w": {
                 "compute": g("train_gpu_compute_w"),
                 "wait": g("train_gpu_wait_w"),
+                "steady_step": g("train_gpu_step_w"),
                 "compute_utilisation": g("train_gpu_utilisation"),
             },
             "host_w_per_gpu": g("train_host_w_per_gpu"),

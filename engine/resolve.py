@@ -381,12 +381,8 @@ def _prices(catalog: Catalog, gpu: str, f) -> dict:
         "cost_owned": COST_MODEL_CODES[f.cost_model],
         "usd_per_gpu_hour": f.usd_per_gpu_hour if own_rate else rental.usd_per_gpu_hour,
         "server_usd_per_gpu": f.server_usd_per_gpu if own_server else purchase.usd_per_gpu,
-        "network_capex_share": (
-            k("network_capex_share") if f.network_capex_share is None else f.network_capex_share
-        ),
-        "storage_capex_share": (
-            k("storage_capex_share") if f.storage_capex_share is None else f.storage_capex_share
-        ),
+        "network_capex_share": (k("network_capex_share") if f.network_capex_share is None else f.network_capex_share),
+        "storage_capex_share": (k("storage_capex_share") if f.storage_capex_share is None else f.storage_capex_share),
         "depreciation_years": f.depreciation_years or k("depreciation_years"),
         "usd_per_kw_month": (
             k("facility_usd_per_kw_month") if f.facility_usd_per_kw_month is None else f.facility_usd_per_kw_month

@@ -372,6 +372,19 @@ class Inference(_Section):
         return _model_ref(v)
 
 
+def repriced(data: dict, old_gpu: str | None) -> dict:
+    """`data` (a scenario as a dict) after its GPU type changed from `old_gpu`: a catalog rental price the new
+    type does not have gives way to the new type's default (a price belongs to a GPU type). Used where the
+    GPU is changed by an edit, a sweep or a goal search, never when a file is read (there it is an error)."""
+    gpu = (data.get("cluster") or {}).get("gpu", Cluster().gpu)
+    key = (data.get("facility") or {}).get("rental_price")
+    if key is None or gpu == old_gpu or gpu not in load_catalog().prices:
+        return data
+    if key not in load_catalog().gpu_prices(gpu)[0].rental:
+        data = data | {"facility": {k: v for k, v in data["facility"].items() if k != "rental_price"}}
+    return data
+
+
 # Keys that moved: a file that still uses one is told where it went.
 MOVED_KEYS = {
     ("cooling", "pue"): "facility.pue (the site's PUE; the cooling kind scales it)",
@@ -473,4 +486,4 @@ class Scenario(BaseModel):
             data |= changes
         else:
             data[section] = (data.get(section) or {}) | changes
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(repriced(data, self.cluster.gpu))

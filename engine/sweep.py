@@ -28,7 +28,7 @@ from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_valid
 from .evaluate import add_text, evaluate
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
-from .scenario import Scenario
+from .scenario import Scenario, repriced
 from .training import plans
 
 # A grid beyond this is refused rather than left to exhaust memory (~130 result columns of 8 bytes a point:
@@ -337,7 +337,7 @@ def build(base: Scenario, axes: Sequence[Axis]) -> Grid:
     scenarios = []
     for values in itertools.product(*(axes[i].values for i in resolved_axes)):
         settings = [(axes[i].key, v) for i, v in zip(resolved_axes, values, strict=True)]
-        scenarios.append(_validate(with_settings(data, settings), settings))
+        scenarios.append(_validate(with_settings(data, settings), settings, _gpu(data)))
     combos = resolve(scenarios).with_columns(**_row_helpers(scenarios))
     return Grid(base, axes, combos, resolved_axes, column_axes, points)
 
@@ -355,16 +355,20 @@ def _validate_one(data: dict, key: str, value: Any) -> None:
     if key.startswith("training.parallelism.") and value == "auto":
         return  # left to the plan search, as a key missing from the table is
     try:
-        Scenario.model_validate(with_settings(data, [(key, value)]))
+        Scenario.model_validate(repriced(with_settings(data, [(key, value)]), _gpu(data)))
     except ValidationError as exc:
         if all(e["type"] in CROSS_RULES for e in exc.errors(include_url=False)):
             return
         raise _relabel(from_validation_error(exc, Scenario, "--vary")) from None
 
 
-def _validate(data: dict, settings: list[tuple[str, Any]]) -> Scenario:
+def _gpu(data: dict) -> str | None:
+    return (data.get("cluster") or {}).get("gpu")
+
+
+def _validate(data: dict, settings: list[tuple[str, Any]], old_gpu: str | None = None) -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(repriced(data, old_gpu))
     except ValidationError as exc:
         shown = ", ".join(f"{k}={v}" for k, v in settings)
         err = from_validation_error(exc, Scenario, "--vary")

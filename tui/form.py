@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from whatif.engine.catalog import load_catalog
 from whatif.engine.errors import FieldIssue, from_validation_error
-from whatif.engine.scenario import Inference, Scenario, Training
+from whatif.engine.scenario import Inference, Scenario, Training, repriced
 
 Kind = Literal["choice", "int", "float", "override", "auto_int", "auto_float", "toggle"]
 
@@ -515,7 +515,7 @@ def build(base: Scenario, raw: Raw) -> Built:
         chosen = {k: v for k, v in plan.items() if v is not None} | kept
         data["training"]["parallelism"] = chosen or "auto"
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(repriced(data, base.cluster.gpu))
     except ValidationError as exc:
         found = from_validation_error(exc, Scenario).issues
         # A `"auto" | table` key reports the failed "auto" branch too; the table's own problem says more.
