@@ -112,11 +112,14 @@ def _site_pue(raw: Raw) -> float | None:
 
 
 def _rental_price(raw: Raw) -> float | None:
+    """The catalog price the scenario rents at: its facility.rental_price where the GPU type has it, else
+    the type's default (as scenario.repriced does when the GPU changes)."""
     cat = load_catalog()
     if raw.get("cluster.gpu", "") not in cat.prices:
         return None
     prices, _ = cat.gpu_prices(raw["cluster.gpu"])
-    return prices.rental[prices.default_rental].usd_per_gpu_hour
+    key = raw.get("facility.__rental_price__")
+    return prices.rental[key if key in prices.rental else prices.default_rental].usd_per_gpu_hour
 
 
 def _fs_read(raw: Raw) -> float | None:
@@ -370,6 +373,7 @@ def form_values(scenario: Scenario) -> Raw:
         model = shown[section].get("model")
         if isinstance(model, dict):
             raw[f"{section}.__custom_name__"] = model.get("name", "custom model")
+    raw["facility.__rental_price__"] = scenario.facility.rental_price
     for spec in FIELDS.values():
         if spec.kind == "toggle":
             continue

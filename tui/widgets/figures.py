@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Static
+from whatif.engine.cost import basis_label
 
 from .. import format as fmt
 
@@ -43,6 +44,7 @@ TRAINING = (
     ("idle", "idle GPU", lambda r: fmt.pct_points(r.get("train_idle_gpu_pct"))),
     ("mwh", "energy", lambda r: _mwh(r.get("train_energy_mwh"))),
     ("cost", "cost", lambda r: fmt.money(r.get("train_cost_usd"))),
+    ("electricity", "electric", lambda r: fmt.money(r.get("train_electricity_usd"))),
     ("co2", "CO2e", lambda r: _tonnes(r.get("train_co2_t"))),
     ("train_tps", "tok/s", lambda r: fmt.si(r.get("train_tokens_per_s"))),
 )
@@ -81,6 +83,16 @@ def gpu_hour_shares(row: dict) -> list[tuple[str, str, float | None]]:
         return [("compute", "█", None)] + [(n, g, None) for n, g, _ in parts]
     idle = sum(v for _, _, v in parts if v is not None)
     return [("compute", "█", max(0.0, 100.0 - idle))] + parts
+
+
+def cost_basis_line(row: dict) -> str:
+    """'cost, rental at $6.88/GPU-h (2026-01); electricity in the price': what the cost figure rests on, and
+    whether the electricity line is part of it (engine/cost.py)."""
+    label = basis_label(row)
+    if not label or row.get("train_cost_usd") is None:
+        return ""
+    where = "in the price" if row.get("cost_model") == "rental" else "part of the cost"
+    return f"cost, {label}; electricity {where}"
 
 
 class Figure(Static):
@@ -165,6 +177,7 @@ class FiguresPanel(VerticalScroll):
             for fid, label, _ in TRAINING:
                 yield Label(label, classes="figure-label")
                 yield self._figure(fid)
+        yield Figure("cost-basis", "", classes="")
         yield Figure("serve-title", "Serving p50/p99", classes="group-title")
         with Grid(classes="figures", id="serve-figures"):
             for fid, label, _ in SERVING:
@@ -205,6 +218,8 @@ class FiguresPanel(VerticalScroll):
         tr = train_row or {}
         for fid, _, read in TRAINING:
             self.figures[fid].show(read(tr))
+        self._set("cost-basis", cost_basis_line(tr))
+        self.query_one("#cost-basis").set_class(train_stale, "-stale")
         sr = serve_row or {}
         for fid, _, read in SERVING:
             self.figures[fid].show(read(sr))
