@@ -93,7 +93,7 @@ def _prices(cat, console, sources: bool) -> int:
         prices, via = cat.gpu_prices(gpu)
         mark = lambda key, default: key + (" (default)" if key == default else "")  # noqa: E731
         for key, p in prices.rental.items():
-            who = p.provider + ("" if via == gpu else f" [priced as {via}]")
+            who = p.provider + ("" if via == gpu else f" (priced as {via})")
             cells = [gpu, mark(key, prices.default_rental), f"${p.usd_per_gpu_hour:g}/GPU-h", p.term, p.date, who]
             table.add_row(*cells, *((p.source,) if sources else ()))
         for key, p in prices.purchase.items():
