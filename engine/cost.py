@@ -78,7 +78,8 @@ def serving_usd_per_hour(c: Columns, gpus, facility_w, peak_it_kw) -> np.ndarray
 
 
 def basis_label(row: dict, prefix: str = "train_") -> str:
-    """'rental at $6.88/GPU-h (2026-01)' or 'owned at $2.41/GPU-h (servers $31.9k/GPU, 2025-01, 5 y)': what a
+    """'rental at $6.88/GPU-h (2026-01)', 'rental at $6.88/GPU-h (2026-01, priced as h100-sxm)' for a GPU type
+    with no price of its own, or 'owned at $1.27/GPU-h (servers $31.9k/GPU 2025-01, 5 y)': what a
     cost figure rests on, for the explorer and the CLI (row: a result row with the basis text columns)."""
     model = row.get("cost_model")
     if model is None:
@@ -86,7 +87,9 @@ def basis_label(row: dict, prefix: str = "train_") -> str:
     if model == "rental":
         price = row.get("usd_per_gpu_hour")
         date = row.get("price_date") or ""
-        when = f" ({date})" if date else " (set by the scenario)"
+        via = row.get("price_via") or ""
+        stand_in = f", priced as {via.split(' priced as ')[1].split(':')[0]}" if " priced as " in via else ""
+        when = f" ({date}{stand_in})" if date else " (set by the scenario)"
         return f"rental at ${price:,.2f}/GPU-h{when}" if _ok(price) else "rental"
     per_hour = row.get(f"{prefix}cost_usd_per_gpu_hour")
     server, date, years = row.get("server_usd_per_gpu"), row.get("purchase_date") or "", row.get("depreciation_years")

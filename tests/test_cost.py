@@ -85,6 +85,7 @@ def test_gpu_without_a_price_is_priced_as_its_stated_stand_in():
     # No V100 price in the reference: the A100 40GB's AWS p4d price (R004, $21.957642 / 8) stands in.
     assert r["usd_per_gpu_hour"] == pytest.approx(21.957642 / 8, abs=1e-3)
     assert "v100-sxm2 priced as a100-sxm-40gb" in r["price_via"]
+    assert basis_label(r) == "rental at $2.75/GPU-h (2026-01, priced as a100-sxm-40gb)"
 
 
 def test_json_cost_breakdown_and_basis():
