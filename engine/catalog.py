@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
 class _Entry(BaseModel):
@@ -68,6 +68,9 @@ class Nvme(_Entry):
     pcie_gen: int = Field(ge=0)
     read_gb_s: float = Field(ge=0)
     write_gb_s: float = Field(ge=0)
+    # Power while reading or writing at its rated rate (idle: constant nvme_idle_w).
+    active_w: float = Field(default=0.0, ge=0)
+    power_basis: str = ""
 
 
 class SharedFs(_Entry):
@@ -76,14 +79,100 @@ class SharedFs(_Entry):
 
 
 class Cooling(_Entry):
-    pue: float = Field(ge=1.0, le=3.0)
-    pue_basis: str
+    """What a cooling kind changes for the same building (cooling.toml): server fans, the site's cooling
+    overhead and water, rack density, sustained clocks. The site's own PUE is in facilities.toml."""
+
+    server_fan_share: float = Field(ge=0.0, lt=0.5)
+    fan_basis: str = Field(min_length=3)
+    pue_factor: float = Field(gt=0.5, le=1.5)
+    pue_factor_basis: str = Field(min_length=3)
+    water_factor: float = Field(ge=0.0, le=2.0)
+    water_basis: str = Field(min_length=3)
     rack_limit_kw: PositiveFloat
     rack_basis: str
     sustained_clock_factor: float = Field(gt=0.5, le=1.0)
     clock_loss_min_tdp_w: float = Field(ge=0)
     clock_basis: str
-    source: str = "see pue_basis, rack_basis and clock_basis"
+    source: str = "see fan_basis, pue_factor_basis, water_basis, rack_basis and clock_basis"
+
+
+class Site(_Entry):
+    """A facility's published PUE and water use (facilities.toml)."""
+
+    pue: float = Field(ge=1.0, le=3.0)
+    pue_basis: str = Field(min_length=3)
+    wue_l_per_kwh: float = Field(ge=0.0, le=20.0)
+    wue_basis: str = Field(min_length=3)
+
+
+class HostPlatform(_Entry):
+    """The CPUs of the server a GPU type is sold in (hosts.toml)."""
+
+    cpu: str
+    cpus_per_gpu: float = Field(gt=0, le=4)
+    cpu_tdp_w: PositiveFloat
+    storage_nics: int = Field(ge=0, le=16)
+    dram_in_cpu: bool = False
+
+
+class FailureProfile(BaseModel):
+    """One fleet's unexpected-interruption rates (reliability.toml); inf: nothing charged to that term."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    gpu_mtbf_hours: PositiveFloat
+    node_mtbf_hours: PositiveFloat
+    basis: str = Field(min_length=20)
+    source: str = Field(min_length=3)
+    confidence: str = ""
+
+
+_DATE = r"^(\d{4}-\d{2}|undated)$"
+
+
+class RentalPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu_hour: float = Field(ge=0)
+    provider: str = Field(min_length=3)
+    term: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class PurchasePrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu: float = Field(ge=0)
+    what: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class GpuPrices(BaseModel):
+    """A GPU type's dated prices (prices.toml), or the GPU type it is priced as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_rental: str | None = None
+    default_purchase: str | None = None
+    rental: dict[str, RentalPrice] = {}
+    purchase: dict[str, PurchasePrice] = {}
+    priced_as: str | None = None
+    priced_as_basis: str = ""
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> GpuPrices:
+        if self.priced_as is not None:
+            if self.rental or self.purchase or self.default_rental or len(self.priced_as_basis) < 10:
+                raise ValueError("a GPU priced_as another has no prices of its own and says why (priced_as_basis)")
+            return self
+        if self.default_rental not in self.rental or self.default_purchase not in self.purchase:
+            raise ValueError("default_rental and default_purchase must name one of the GPU's own prices")
+        return self
 
 
 class ModelShape(_Entry):
@@ -231,6 +320,10 @@ class Catalog(BaseModel):
     nvme: dict[str, Nvme]
     shared_fs: dict[str, SharedFs]
     cooling: dict[str, Cooling]
+    sites: dict[str, Site]
+    hosts: dict[str, HostPlatform]
+    failure_profiles: dict[str, FailureProfile]
+    prices: dict[str, GpuPrices]
     models: dict[str, ModelShape]
     workloads: dict[str, Workload]
     lengths: dict[str, LengthProfile]
@@ -244,6 +337,29 @@ class Catalog(BaseModel):
     def constant(self, key: str) -> float:
         return self.constants[key].value
 
+    def host(self, gpu: str) -> HostPlatform:
+        return self.hosts.get(gpu, self.hosts["default"])
+
+    def gpu_prices(self, gpu: str) -> tuple[GpuPrices, str]:
+        """The prices a GPU type is charged at, and the GPU type whose prices they are (itself unless
+        priced_as another)."""
+        entry, key = self.prices[gpu], gpu
+        while entry.priced_as is not None:
+            key = entry.priced_as
+            entry = self.prices[key]
+        return entry, key
+
+    @model_validator(mode="after")
+    def _every_gpu_priced(self) -> Catalog:
+        missing = set(self.accelerators) - set(self.prices)
+        unknown = set(self.prices) - set(self.accelerators)
+        bad = {k for k, p in self.prices.items() if p.priced_as is not None and p.priced_as not in self.prices}
+        if missing or unknown or bad:
+            raise ValueError(f"prices.toml: no prices for {missing}, unknown GPUs {unknown}, bad priced_as {bad}")
+        if "default" not in self.hosts or set(self.hosts) - set(self.accelerators) - {"default"}:
+            raise ValueError("hosts.toml: a [default] platform, and only accelerator keys besides it")
+        return self
+
     def kinds(self) -> dict[str, dict[str, _Entry | BaseModel]]:
         """Catalog sections by the name users see in `whatif catalog` and in error messages."""
         return {
@@ -252,6 +368,8 @@ class Catalog(BaseModel):
             "nvme": self.nvme,
             "shared-fs": self.shared_fs,
             "cooling": self.cooling,
+            "sites": self.sites,
+            "hosts": self.hosts,
             "models": self.models,
             "workloads": self.workloads,
         }
@@ -278,6 +396,10 @@ def load_catalog() -> Catalog:
         nvme=storage["nvme"],
         shared_fs=storage["shared_fs"],
         cooling=_read("cooling.toml"),
+        sites=_read("facilities.toml"),
+        hosts=_read("hosts.toml"),
+        failure_profiles=_read("reliability.toml"),
+        prices=_read("prices.toml"),
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
         lengths=_read("lengths.toml"),

@@ -211,14 +211,9 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     bf16 = c.bf16_tflops or gpu.bf16_tflops
     fp8 = c.fp8_tflops or gpu.fp8_tflops or math.nan
     clock = cool.sustained_clock_factor if gpu.tdp_w >= cool.clock_loss_min_tdp_w else 1.0
-    node_kw = gpu.node_max_kw or catalog.constant("node_overhead_ratio") * gpu.tdp_w * 8 / 1000
-    # What the vendor's 8-GPU node draws while training (measured below its rating), less its GPUs at their
-    # busy power: CPUs, memory, fans, NVSwitches, NICs and local drives, per GPU.
-    node_training_w = node_kw * 1000 * catalog.constant("node_training_power_fraction")
-    busy_w = gpu.tdp_w * catalog.constant("gpu_busy_power_fraction")
     # Compute-bound kernels slow with a power cap below TDP; memory-bound ones do not (constants.toml).
-    cap = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w) / gpu.tdp_w
-    power_clock = cap ** catalog.constant("power_cap_clock_exponent")
+    cap_w = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w)
+    power_clock = (cap_w / gpu.tdp_w) ** catalog.constant("power_cap_clock_exponent")
     peaks = {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or math.nan}
     measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
     fraction = {
@@ -236,6 +231,8 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         return fraction[p] * peaks[p]
 
     r = s.reliability
+    profile = catalog.failure_profiles[r.profile]
+    site = catalog.sites[f.site]
     row = {
         "scenario": index,
         "name": s.name,
@@ -250,7 +247,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "fp4_peak_tflops": gpu.fp4_tflops or math.nan,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
-        "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
+        "power_cap_w_eff": cap_w,
         "host_link_gb_s": catalog.fabrics[gpu.host_link].gb_s_per_direction,
         "mem_eff": arch.memory_efficiency,
         "clock": clock,
@@ -274,6 +271,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "so_lat_us": n.scale_out_latency_us or so.latency_us,
         "host_mem_gb": c.host_memory_gb,
         "nvme_read_gb_s": nvme.read_gb_s,
+        "nvme_active_w": nvme.active_w,
         "nvme_write_gb_s": nvme.write_gb_s,
         "nvme_drives": st.nvme_drives_per_node,
         "fs_read_gb_s": fs.read_gb_s if st.shared_fs_read_gb_s is None else st.shared_fs_read_gb_s,
@@ -282,17 +280,29 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "ckpt_mode": CHECKPOINT_CODES[st.checkpoint_mode],
         "ckpt_interval_min": math.nan if st.checkpoint_interval_min == "auto" else st.checkpoint_interval_min,
         "node_storage_gb_s": (st.node_network_gbps or catalog.constant("storage_network_gbps_per_node")) / 8,
+        "ckpt_blocking_s": (
+            catalog.constant("checkpoint_async_blocking_s")
+            if st.checkpoint_blocking_s is None
+            else st.checkpoint_blocking_s
+        ),
+        "ckpt_write_share": st.checkpoint_write_share or catalog.constant("checkpoint_write_share"),
         "data_source": DATA_SOURCE_CODES[s.data.source],
         "fail_on": int(r.interruptions),
-        "gpu_mtbf_h": r.gpu_mtbf_hours or catalog.constant("gpu_mtbf_hours"),
-        "node_mtbf_h": r.node_mtbf_hours or catalog.constant("node_mtbf_hours"),
+        "gpu_mtbf_h": r.gpu_mtbf_hours or profile.gpu_mtbf_hours,
+        "node_mtbf_h": r.node_mtbf_hours or profile.node_mtbf_hours,
         "restart_s": 60.0 * (catalog.constant("restart_min") if r.restart_min is None else r.restart_min),
-        "pue": co.pue or cool.pue,
+        "site_pue": f.pue or site.pue,
+        "pue_factor": cool.pue_factor,
+        "pue": (f.pue or site.pue) * cool.pue_factor,
+        "wue_l_per_kwh": site.wue_l_per_kwh if f.wue_l_per_kwh is None else f.wue_l_per_kwh,
+        "water_factor": cool.water_factor,
+        "fan_share": cool.server_fan_share,
         "rack_limit_kw": co.rack_limit_kw or cool.rack_limit_kw,
         "usd_per_kwh": f.electricity_usd_per_kwh,
         "gco2_per_kwh": f.grid_gco2_per_kwh,
-        "gpu_hour_usd": f.gpu_hour_usd,
+        "gco2_market_per_kwh": f.grid_gco2_per_kwh if f.market_gco2_per_kwh is None else f.market_gco2_per_kwh,
     }
+    row |= _host(catalog, c.gpu) | _prices(catalog, c.gpu, f)
     t = s.training
     row["has_train"] = int(t is not None)
     t = t or Training()
@@ -342,6 +352,52 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
 # Bytes per weight by format. FP4 carries one 8-bit scale per 16 values (NVFP4; MXFP4 has one per 32).
 PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}
 SPEC_CODES = {"none": 0, "draft": 1, "mtp": 2}
+COST_MODEL_CODES = {"rental": 0, "owned": 1}
+
+
+def _host(catalog: Catalog, gpu: str) -> dict[str, float]:
+    """The host platform of the GPU type's usual server (hosts.toml): what energy.py builds host power from."""
+    h = catalog.host(gpu)
+    return {
+        "cpus_per_gpu": h.cpus_per_gpu,
+        "cpu_tdp_w": h.cpu_tdp_w,
+        "storage_nics": h.storage_nics,
+        "dram_in_cpu": int(h.dram_in_cpu),
+    }
+
+
+def _prices(catalog: Catalog, gpu: str, f) -> dict:
+    """The price basis of the scenario's cost (prices.toml): the rental price per GPU-hour and the purchase
+    price per GPU, each with its key, date and source (text columns the report and the explorer show)."""
+    prices, via = catalog.gpu_prices(gpu)
+    via_text = "" if via == gpu else f"{gpu} priced as {via}: {catalog.prices[gpu].priced_as_basis}"
+    rental = prices.rental[f.rental_price or prices.default_rental]
+    purchase = prices.purchase[prices.default_purchase]
+    own_rate, own_server = f.usd_per_gpu_hour is not None, f.server_usd_per_gpu is not None
+    k = catalog.constant
+    return {
+        "cost_owned": COST_MODEL_CODES[f.cost_model],
+        "usd_per_gpu_hour": f.usd_per_gpu_hour if own_rate else rental.usd_per_gpu_hour,
+        "server_usd_per_gpu": f.server_usd_per_gpu if own_server else purchase.usd_per_gpu,
+        "network_capex_share": (k("network_capex_share") if f.network_capex_share is None else f.network_capex_share),
+        "storage_capex_share": (k("storage_capex_share") if f.storage_capex_share is None else f.storage_capex_share),
+        "depreciation_years": f.depreciation_years or k("depreciation_years"),
+        "usd_per_kw_month": (
+            k("facility_usd_per_kw_month") if f.facility_usd_per_kw_month is None else f.facility_usd_per_kw_month
+        ),
+        "cost_model": f.cost_model,
+        "price_key": "facility.usd_per_gpu_hour" if own_rate else (f.rental_price or prices.default_rental),
+        "price_provider": "set by the scenario" if own_rate else rental.provider,
+        "price_term": "" if own_rate else rental.term,
+        "price_date": "" if own_rate else rental.date,
+        "price_source": "facility.usd_per_gpu_hour" if own_rate else rental.source,
+        "price_via": "" if own_rate else via_text,
+        "purchase_key": "facility.server_usd_per_gpu" if own_server else prices.default_purchase,
+        "purchase_what": "set by the scenario" if own_server else purchase.what,
+        "purchase_date": "" if own_server else purchase.date,
+        "purchase_source": "facility.server_usd_per_gpu" if own_server else purchase.source,
+        "purchase_via": "" if own_server else via_text,
+    }
 
 
 def _band(catalog: Catalog, workload: str, arch: str, model) -> float:
