@@ -70,6 +70,9 @@ class Nvme(_Entry):
     pcie_gen: int = Field(ge=0)
     read_gb_s: float = Field(ge=0)
     write_gb_s: float = Field(ge=0)
+    # Power while reading or writing at its rated rate (idle: constant nvme_idle_w).
+    active_w: float = Field(default=0.0, ge=0)
+    power_basis: str = ""
 
 
 class SharedFs(_Entry):
@@ -78,14 +81,99 @@ class SharedFs(_Entry):
 
 
 class Cooling(_Entry):
-    pue: float = Field(ge=1.0, le=3.0)
-    pue_basis: str
+    """What a cooling kind changes for the same building (cooling.toml): server fans, the site's cooling
+    overhead and water, rack density, sustained clocks. The site's own PUE is in facilities.toml."""
+
+    server_fan_share: float = Field(ge=0.0, lt=0.5)
+    fan_basis: str = Field(min_length=3)
+    pue_factor: float = Field(gt=0.5, le=1.5)
+    pue_factor_basis: str = Field(min_length=3)
+    water_factor: float = Field(ge=0.0, le=2.0)
+    water_basis: str = Field(min_length=3)
     rack_limit_kw: PositiveFloat
     rack_basis: str
     sustained_clock_factor: float = Field(gt=0.5, le=1.0)
     clock_loss_min_tdp_w: float = Field(ge=0)
     clock_basis: str
-    source: str = "see pue_basis, rack_basis and clock_basis"
+    source: str = "see fan_basis, pue_factor_basis, water_basis, rack_basis and clock_basis"
+
+
+class Site(_Entry):
+    """A facility's published PUE and water use (facilities.toml)."""
+
+    pue: float = Field(ge=1.0, le=3.0)
+    pue_basis: str = Field(min_length=3)
+    wue_l_per_kwh: float = Field(ge=0.0, le=20.0)
+    wue_basis: str = Field(min_length=3)
+
+
+class HostPlatform(_Entry):
+    """The server a GPU type is sold in (hosts.toml): its host CPU (a host_cpus.toml key), sockets per GPU and
+    storage NICs."""
+
+    host_cpu: str
+    cpus_per_gpu: float = Field(gt=0, le=4)
+    storage_nics: int = Field(ge=0, le=16)
+
+
+class FailureProfile(BaseModel):
+    """One fleet's unexpected-interruption rates (reliability.toml); inf: nothing charged to that term."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    gpu_mtbf_hours: PositiveFloat
+    node_mtbf_hours: PositiveFloat
+    basis: str = Field(min_length=20)
+    source: str = Field(min_length=3)
+    confidence: str = ""
+
+
+_DATE = r"^(\d{4}-\d{2}|undated)$"
+
+
+class RentalPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu_hour: float = Field(ge=0)
+    provider: str = Field(min_length=3)
+    term: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class PurchasePrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu: float = Field(ge=0)
+    what: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class GpuPrices(BaseModel):
+    """A GPU type's dated prices (prices.toml), or the GPU type it is priced as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_rental: str | None = None
+    default_purchase: str | None = None
+    rental: dict[str, RentalPrice] = {}
+    purchase: dict[str, PurchasePrice] = {}
+    priced_as: str | None = None
+    priced_as_basis: str = ""
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> GpuPrices:
+        if self.priced_as is not None:
+            if self.rental or self.purchase or self.default_rental or len(self.priced_as_basis) < 10:
+                raise ValueError("a GPU priced_as another has no prices of its own and says why (priced_as_basis)")
+            return self
+        if self.default_rental not in self.rental or self.default_purchase not in self.purchase:
+            raise ValueError("default_rental and default_purchase must name one of the GPU's own prices")
+        return self
 
 
 class ModelShape(_Entry):
@@ -247,17 +335,6 @@ class HostCpu(_Entry):
         )
 
 
-class HostDefault(BaseModel):
-    """The host of an accelerator's node type: cpus_per_node sockets of `cpu` for node_gpus GPUs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu: str
-    cpus_per_node: PositiveInt
-    node_gpus: PositiveInt
-    source: str = Field(min_length=10)
-
-
 class SamplePreprocessing(BaseModel):
     """Host core-milliseconds to decode and augment one sample, and GPU milliseconds to decode it there."""
 
@@ -284,17 +361,6 @@ class TextPreprocessing(BaseModel):
     @property
     def core_s_per_token(self) -> float:
         return self.tokenize_s_per_gb * self.reference_cores / 1e9 * self.bytes_per_token
-
-
-class DramPower(BaseModel):
-    """Power of the DIMMs: w_per_dimm each, times tier_factors[i] for the DIMMs past tier_dimms[i - 1]."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    w_per_dimm: PositiveFloat
-    tier_dimms: list[PositiveInt]
-    tier_factors: list[PositiveFloat]
-    source: str = Field(min_length=10)
 
 
 class LengthProfile(_Entry):
@@ -335,17 +401,16 @@ class ErrorBand(BaseModel):
 
 
 class HostCatalog(BaseModel):
-    """catalog/host_cpus.toml: CPUs, CPU efficiency, default hosts, preprocessing costs and host constants."""
+    """catalog/host_cpus.toml: CPUs, CPU efficiency, preprocessing costs and host constants (the CPU each GPU
+    type's server carries is in hosts.toml)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cpus: dict[str, HostCpu]
     efficiency: dict[str, ArchEfficiency]
-    defaults: dict[str, HostDefault]
     preprocessing: dict[str, SamplePreprocessing]
     text: TextPreprocessing
     constants: dict[str, Constant]
-    dram: DramPower
 
     def constant(self, key: str) -> float:
         return self.constants[key].value
@@ -357,11 +422,6 @@ class HostCatalog(BaseModel):
                 raise ValueError(f"cpus.{key}: arch {cpu.arch!r} is not an [efficiency.*] entry")
             if cpu.arch is not None and cpu.bf16_flop_per_cycle is None:
                 raise ValueError(f"cpus.{key}: a compute device (arch set) needs bf16_flop_per_cycle")
-        for key, d in self.defaults.items():
-            if d.cpu not in self.cpus:
-                raise ValueError(f"defaults.{key}: cpu {d.cpu!r} is not a [cpus.*] entry")
-        if len(self.dram.tier_factors) != len(self.dram.tier_dimms) + 1:
-            raise ValueError("dram: one more tier factor than tier boundaries")
         return self
 
 
@@ -373,6 +433,10 @@ class Catalog(BaseModel):
     nvme: dict[str, Nvme]
     shared_fs: dict[str, SharedFs]
     cooling: dict[str, Cooling]
+    sites: dict[str, Site]
+    hosts: dict[str, HostPlatform]
+    failure_profiles: dict[str, FailureProfile]
+    prices: dict[str, GpuPrices]
     models: dict[str, ModelShape]
     workloads: dict[str, Workload]
     lengths: dict[str, LengthProfile]
@@ -388,6 +452,35 @@ class Catalog(BaseModel):
     def constant(self, key: str) -> float:
         return self.constants[key].value
 
+    def platform(self, gpu: str) -> HostPlatform:
+        """The server the GPU type is sold in (hosts.toml; [default] where it has none of its own)."""
+        return self.hosts.get(gpu, self.hosts["default"])
+
+    def gpu_prices(self, gpu: str) -> tuple[GpuPrices, str]:
+        """The prices a GPU type is charged at, and the GPU type whose prices they are (itself unless
+        priced_as another)."""
+        entry, key = self.prices[gpu], gpu
+        while entry.priced_as is not None:
+            key = entry.priced_as
+            entry = self.prices[key]
+        return entry, key
+
+    @model_validator(mode="after")
+    def _every_gpu_priced(self) -> Catalog:
+        # CPU sockets (kind "cpu") carry no catalog price: the reference has none (facility.usd_per_gpu_hour
+        # and facility.server_usd_per_gpu price them per socket).
+        missing = {k for k, a in self.accelerators.items() if a.kind == "gpu"} - set(self.prices)
+        unknown = set(self.prices) - set(self.accelerators)
+        bad = {k for k, p in self.prices.items() if p.priced_as is not None and p.priced_as not in self.prices}
+        if missing or unknown or bad:
+            raise ValueError(f"prices.toml: no prices for {missing}, unknown GPUs {unknown}, bad priced_as {bad}")
+        if "default" not in self.hosts or set(self.hosts) - set(self.accelerators) - {"default"}:
+            raise ValueError("hosts.toml: a [default] platform, and only accelerator keys besides it")
+        unknown_cpus = {k: h.host_cpu for k, h in self.hosts.items() if h.host_cpu not in self.host.cpus}
+        if unknown_cpus:
+            raise ValueError(f"hosts.toml: host_cpu not in host_cpus.toml [cpus.*]: {unknown_cpus}")
+        return self
+
     def kinds(self) -> dict[str, dict[str, _Entry | BaseModel]]:
         """Catalog sections by the name users see in `whatif catalog` and in error messages."""
         return {
@@ -396,6 +489,8 @@ class Catalog(BaseModel):
             "nvme": self.nvme,
             "shared-fs": self.shared_fs,
             "cooling": self.cooling,
+            "sites": self.sites,
+            "hosts": self.hosts,
             "host-cpus": self.host.cpus,
             "models": self.models,
             "workloads": self.workloads,
@@ -422,7 +517,8 @@ def _host_catalog() -> HostCatalog:
 def load_catalog() -> Catalog:
     storage = _read("storage.toml")
     host = _host_catalog()
-    dimm_gb, idle = host.constant("dimm_gb"), host.constant("cpu_idle_load_share")
+    constants = _read("constants.toml")
+    dimm_gb, idle = constants["dram_dimm_gb"]["value"], host.constant("cpu_idle_load_share")
     gpus = {k: Accelerator.model_validate(v) for k, v in _read("accelerators.toml").items()}
     cpus = {k: cpu.as_device(dimm_gb, idle) for k, cpu in host.cpus.items() if cpu.arch is not None}
     efficiency = {k: ArchEfficiency.model_validate(v) for k, v in _read("efficiency.toml").items()}
@@ -432,12 +528,16 @@ def load_catalog() -> Catalog:
         nvme=storage["nvme"],
         shared_fs=storage["shared_fs"],
         cooling=_read("cooling.toml"),
+        sites=_read("facilities.toml"),
+        hosts=_read("hosts.toml"),
+        failure_profiles=_read("reliability.toml"),
+        prices=_read("prices.toml"),
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
         lengths=_read("lengths.toml"),
         efficiency=efficiency | dict(host.efficiency),
         kernels=_read("kernels.toml"),
-        constants=_read("constants.toml"),
+        constants=constants,
         fitted=_read("fitted.toml"),
         error_bands=_read("error_bands.toml"),
         host=host,

@@ -202,4 +202,6 @@ _CUSTOM = {
     "moe_topk",
     "precision_unsupported",
     "too_many_serving_gpus",
+    "moved_key",
+    "unknown_price",
 }

@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, host, serving, storage, workloads
+from . import cost, energy, goodput, host, serving, storage, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 from .training import plans
@@ -29,6 +29,28 @@ BOTTLENECKS = (
     "storage",
     "stragglers",
     "host preprocessing",
+)
+# The cost basis of every row (resolve._prices), carried into the results beside the figures it prices.
+BASIS_COLUMNS = (
+    "cost_model",
+    "usd_per_gpu_hour",
+    "price_key",
+    "price_provider",
+    "price_term",
+    "price_date",
+    "price_source",
+    "price_via",
+    "server_usd_per_gpu",
+    "purchase_key",
+    "purchase_what",
+    "purchase_date",
+    "purchase_source",
+    "purchase_via",
+    "network_capex_share",
+    "storage_capex_share",
+    "depreciation_years",
+    "usd_per_kw_month",
+    "usd_per_kwh",
 )
 # A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise);
 # the same for the host's preprocessing stall (the larger of the two input stalls names the bottleneck).
@@ -79,8 +101,6 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
     scen = Columns.from_frame(frame)
-    # Host power per GPU from the node's CPUs at the framework's load (training refines it, energy.py).
-    host.add_host_power(scen, cat)
     blank = _BLANK_TRAINING.get(id(cat))
     if blank is not None and not (scen.has_train == 1).any():
         # Serving only: no plan to search or time; every row gets the training columns of "no training".
@@ -92,12 +112,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     if serves:
         out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
-    ids = frame.select(
-        pl.col("scenario").cast(pl.Int64),
-        "name",
-        pl.col("n_gpus").cast(pl.Int64),
-        *(["host_cpu"] if "host_cpu" in frame.columns else []),
-    )
+    basis = [name for name in ("host_cpu", *BASIS_COLUMNS) if name in frame.columns]
+    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), *basis)
     result = pl.concat([ids, result], how="horizontal")
     return add_text(result) if text else result
 
@@ -174,6 +190,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 
     busy = r.t_compute_s + r.t_optimizer_s
     energy.training_energy(r, cat)
+    cost.training_cost(r)
     idle = goodput.idle_breakdown(r)
     with np.errstate(invalid="ignore", divide="ignore"):
         idle_pct = {k: 100.0 * v / r.train_time_s for k, v in idle.items()}
@@ -293,10 +310,11 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_host_cores_free_per_gpu": keep(r.host_cores_free_per_gpu),
         "train_host_sockets_per_node": keep(host.sockets_per_node(r)),
         "train_host_load": keep(r.host_load),
-        "train_host_w_per_gpu": keep(r.host_w_train_per_gpu),
+        "train_host_cpu_w_per_node": keep(r.host_cpu_w),
         "train_checkpoint_gb": keep(r.ckpt_gb),
         "train_checkpoint_write_s": keep(r.ckpt_write_s),
         "train_checkpoint_stall_s": keep(r.ckpt_stall_s),
+        "train_checkpoint_background_write_s": keep(r.ckpt_bg_write_s),
         "train_checkpoint_interval_min": keep(r.ckpt_interval_s / 60.0),
         "train_restart_min": keep(r.restart_total_s / 60.0),
         "train_mtbf_h": keep(r.mtbf_h),
@@ -322,17 +340,37 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_gpu_energy_mwh": keep(r.gpu_energy_mwh),
         "train_host_energy_mwh": keep(r.host_energy_mwh),
         "train_switch_energy_mwh": keep(r.switch_energy_mwh),
+        "train_fan_energy_mwh": keep(r.fan_energy_mwh),
+        "train_psu_loss_energy_mwh": keep(r.psu_loss_energy_mwh),
+        "train_storage_energy_mwh": keep(r.storage_energy_mwh),
         "train_cost_usd": keep(r.cost_usd),
+        "train_cost_compute_usd": keep(r.cost_compute_usd),
+        "train_cost_network_usd": keep(r.cost_network_usd),
+        "train_cost_storage_usd": keep(r.cost_storage_usd),
+        "train_cost_facility_usd": keep(r.cost_facility_usd),
+        "train_cost_electricity_usd": keep(r.cost_electricity_usd),
+        "train_cost_usd_per_gpu_hour": keep(r.cost_usd_per_gpu_hour),
+        "train_electricity_usd": keep(r.electricity_usd),
         "train_co2_t": keep(r.co2_t),
+        "train_co2_market_t": keep(r.co2_market_t),
+        "train_co2_embodied_t": keep(r.co2_embodied_t),
+        "train_water_m3": keep(r.water_m3),
         "train_avg_power_mw": keep(r.facility_power_mw),
         "train_peak_power_mw": keep(r.peak_facility_power_mw),
         "train_gpu_avg_w": keep(r.gpu_avg_w),
+        "train_gpu_compute_w": keep(r.gpu_compute_w),
+        "train_gpu_wait_w": keep(r.gpu_wait_w),
+        "train_gpu_step_w": keep(r.gpu_step_w),
+        "train_gpu_utilisation": keep(r.gpu_utilisation),
+        "train_host_w_per_gpu": keep(r.host_w_per_gpu),
+        "train_peak_it_kw": keep(r.peak_it_kw),
         "train_tokens_per_kwh": keep(r.tokens_per_kwh),
         "train_node_peak_kw": keep(r.node_peak_kw),
         "train_rack_kw": keep(r.rack_kw),
         "train_rack_limit_kw": r.rack_limit_kw,
         "train_rack_over_limit": np.where(runs, r.rack_over_limit, False),
         "train_racks": keep(r.racks),
+        "train_floor_m2": keep(r.floor_m2),
         "train_pue": r.pue,
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
         "train_bottleneck_share": np.where(runs, share, np.nan),

@@ -17,11 +17,9 @@ that is the host-preprocessing stall. More cores per GPU never lengthen it (t_pr
 GPU-side decoding (data.preprocess = "gpu-decode", DALI / nvJPEG) moves the decode off the host: each sample
 costs the GPU `gpu_decode_ms` more (engine/workloads.py adds it to the step) and the host only augments.
 
-Host power (codecarbon's model, H047 and H044): each socket draws TDP x max(load, cpu_idle_load_share), the
-load being the cores busy (framework, OS and preprocessing) over all cores; the DIMMs (host_memory_gb /
-dimm_gb of them) draw 5 W each for the first 4, 0.9x for the next 4, 0.8x to 16 and 0.7x beyond; memory inside
-the socket's TDP (Grace) adds nothing. The rest of the node (fans, switches on the board, NICs, drives) is
-the measured node power less the default host at the framework's load (`host_rest_w_per_gpu`, resolve.py).
+Host power (engine/energy.py, host_cpu_w): the node's sockets x TDP x max(host_cpu_load_fraction, load), the
+load being the cores busy (framework, OS and preprocessing) over all cores (codecarbon's TDP x load model,
+reference host_cpu.csv H047, above its constant-mode half of TDP for a working host).
 """
 
 from __future__ import annotations
@@ -32,28 +30,8 @@ from .catalog import Catalog
 from .columns import Columns
 
 
-def cpu_power_w(sockets, tdp_w, load, idle_share):
-    """Sockets x TDP x max(load, idle share): codecarbon's CPU load model (H047)."""
-    return np.asarray(sockets) * np.asarray(tdp_w) * np.maximum(np.asarray(load), idle_share)
-
-
-def dram_power_w(dimms, cat: Catalog):
-    """Watts of `dimms` DIMMs: w_per_dimm each, by tiers (catalog/host_cpus.toml [dram], codecarbon, H044)."""
-    d = cat.host.dram
-    n = np.asarray(dimms, dtype=float)
-    edges = [0.0, *map(float, d.tier_dimms), np.inf]
-    total = np.zeros_like(n)
-    for lo, hi, factor in zip(edges[:-1], edges[1:], d.tier_factors, strict=True):
-        total = total + np.clip(n - lo, 0.0, hi - lo) * factor
-    return total * d.w_per_dimm
-
-
-def dimms(host_memory_gb, cat: Catalog):
-    return np.ceil(np.asarray(host_memory_gb) / cat.host.constant("dimm_gb"))
-
-
 def sockets_per_node(c: Columns) -> np.ndarray:
-    """The node's host sockets: as set, else the node type's sockets per GPU x GPUs per node (NaN: no host)."""
+    """The node's host sockets: as set, else the server's sockets per GPU x GPUs per node (0: a CPU device)."""
     return np.where(np.isnan(c.host_sockets), c.host_sockets_per_gpu * c.gpn, c.host_sockets)
 
 
@@ -91,30 +69,3 @@ def preprocessing(c: Columns, cat: Catalog) -> None:
         busy = np.where(modelled & (free > 0), free * np.minimum(t_prep / np.maximum(final, 1e-30), 1.0), 0.0)
         load = np.clip((np.minimum(reserved_cores(c, cat), cores) + busy) / cores, 0.0, 1.0)
     c.host_load = np.where(has_host, load, np.nan)
-
-
-def base_load(c: Columns, cat: Catalog) -> np.ndarray:
-    """The host's load with no preprocessing: the framework's reserved cores over all cores."""
-    cores = sockets_per_node(c) * c.host_cores
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.clip(np.minimum(reserved_cores(c, cat), cores) / cores, 0.0, 1.0)
-
-
-def host_w_per_gpu(c: Columns, cat: Catalog, load=None) -> np.ndarray:
-    """Host power per GPU: the node's sockets at `load` (default: the framework's base load) and its DIMMs,
-    over its GPUs, plus the rest of the node (resolve.py host_rest_w_per_gpu). A node without a modelled host
-    keeps the rest alone (the measured node figure); a CPU compute device's own power is the device's."""
-    load = base_load(c, cat) if load is None else load
-    sockets = sockets_per_node(c)
-    has = np.isfinite(sockets) & (sockets > 0)
-    idle = cat.host.constant("cpu_idle_load_share")
-    busy = np.where(has, np.nan_to_num(load), 0.0)
-    cpu = cpu_power_w(np.where(has, sockets, 0.0), np.nan_to_num(c.host_tdp_w), busy, idle)
-    modelled = np.isfinite(sockets) | (c.is_cpu == 1)
-    dram = np.where(modelled & (c.host_dram_in_tdp == 0), dram_power_w(dimms(c.host_mem_gb, cat), cat), 0.0)
-    return (cpu + dram) / np.maximum(c.gpn, 1) + c.host_rest_w_per_gpu
-
-
-def add_host_power(c: Columns, cat: Catalog) -> None:
-    """host_w_per_gpu at the framework's base load, for every row (serving and the training default)."""
-    c.host_w_per_gpu = host_w_per_gpu(c, cat)

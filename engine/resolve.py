@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from . import host
 from .catalog import Accelerator, Catalog, ModelShape, Workload, load_catalog
 from .scenario import Cluster, Inference, ModelSpec, Scenario, Training
 
@@ -221,49 +220,32 @@ def _preprocess_costs(s: Scenario, gpu: Accelerator, catalog: Catalog) -> tuple[
     return catalog.host.text.core_s_per_token, 0.0
 
 
-def _host_columns(s: Scenario, gpu: Accelerator, catalog: Catalog, legacy_w_per_gpu: float) -> dict:
-    """The node's host CPUs as numbers (engine/host.py): the chosen or default CPU, its sockets (as set, or per
-    GPU of the node type), and the rest of the node's power once the default host is taken out of the measured
-    node figure. A CPU compute device is its own host (no host sockets; its DIMMs still count)."""
+def _host_columns(s: Scenario, gpu: Accelerator, catalog: Catalog) -> dict:
+    """The node's host as numbers (engine/host.py, engine/energy.py): the chosen CPU or the one of the GPU
+    type's server (hosts.toml), its sockets (as set, or the server's per GPU), cores, TDP, whether its memory is
+    inside its TDP, and the server's storage NICs. A CPU compute device is its own host: no host sockets (its
+    power is the device's), its memory counted as the host's DIMMs unless inside its TDP."""
     c, h = s.cluster, catalog.host
-    nan = math.nan
-    default = h.defaults.get(c.gpu)
-    key = c.gpu if gpu.kind == "cpu" else (c.host_cpu or (default.cpu if default else None))
-    cpu = h.cpus.get(key) if key else None
+    platform = catalog.platform(c.gpu)
+    key = c.gpu if gpu.kind == "cpu" else (c.host_cpu or platform.host_cpu)
+    cpu = h.cpus[key]
     core_s, gpu_decode_s = _preprocess_costs(s, gpu, catalog)
     out = {
-        "host_cpu": key or "",
+        "host_cpu": key,
         "is_cpu": int(gpu.kind == "cpu"),
         "host_core_s_per_unit": core_s,
         "gpu_decode_s": gpu_decode_s,
-        "host_cores": cpu.cores if cpu else nan,
-        "host_tdp_w": cpu.tdp_w if cpu else nan,
-        "host_dram_in_tdp": int(cpu.memory_in_tdp) if cpu else 0,
+        "host_cores": float(cpu.cores),
+        "host_tdp_w": cpu.tdp_w,
+        "dram_in_cpu": int(cpu.memory_in_tdp),
+        # A CPU server is taken to have the default platform's storage / front-end NICs.
+        "storage_nics": platform.storage_nics,
     }
     if gpu.kind == "cpu":
-        return out | {"host_sockets": 0.0, "host_sockets_per_gpu": 0.0, "host_rest_w_per_gpu": 0.0}
-    if cpu is None:
-        return out | {"host_sockets": nan, "host_sockets_per_gpu": nan, "host_rest_w_per_gpu": legacy_w_per_gpu}
+        return out | {"host_sockets": 0.0, "host_sockets_per_gpu": 0.0}
     if c.host_cpus_per_node is not None:
-        explicit, per_gpu = float(c.host_cpus_per_node), nan
-    elif default is not None:
-        # The node type's sockets per GPU (of the default CPU, or another CPU in the same sockets).
-        explicit, per_gpu = nan, default.cpus_per_node / default.node_gpus
-    else:
-        explicit, per_gpu = 2.0, nan  # no node type: a two-socket server
-    # The measured node figure holds its own host at the framework's load: take that out (the default host's,
-    # or where the GPU has none, the chosen one's) and keep the rest of the node.
-    anchor_cpu = h.cpus[default.cpu] if default else cpu
-    anchor_sockets = default.cpus_per_node if default else 2.0
-    anchor_gpus = default.node_gpus if default else 8.0
-    k = h.constant
-    anchor_cores = anchor_sockets * anchor_cpu.cores
-    load = min(anchor_gpus * k("framework_cores_per_gpu") + k("os_cores_per_node"), anchor_cores) / anchor_cores
-    anchor_w = float(host.cpu_power_w(anchor_sockets, anchor_cpu.tdp_w, load, k("cpu_idle_load_share")))
-    if not anchor_cpu.memory_in_tdp:
-        anchor_w += float(host.dram_power_w(host.dimms(Cluster().host_memory_gb, catalog), catalog))
-    rest = max(legacy_w_per_gpu - anchor_w / anchor_gpus, 0.0)
-    return out | {"host_sockets": explicit, "host_sockets_per_gpu": per_gpu, "host_rest_w_per_gpu": rest}
+        return out | {"host_sockets": float(c.host_cpus_per_node), "host_sockets_per_gpu": math.nan}
+    return out | {"host_sockets": math.nan, "host_sockets_per_gpu": platform.cpus_per_gpu}
 
 
 def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
@@ -279,14 +261,9 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     bf16 = c.bf16_tflops or gpu.bf16_tflops
     fp8 = c.fp8_tflops or gpu.fp8_tflops or math.nan
     clock = cool.sustained_clock_factor if gpu.tdp_w >= cool.clock_loss_min_tdp_w else 1.0
-    node_kw = gpu.node_max_kw or catalog.constant("node_overhead_ratio") * gpu.tdp_w * 8 / 1000
-    # What the vendor's 8-GPU node draws while training (measured below its rating), less its GPUs at their
-    # busy power: CPUs, memory, fans, NVSwitches, NICs and local drives, per GPU.
-    node_training_w = node_kw * 1000 * catalog.constant("node_training_power_fraction")
-    busy_w = gpu.tdp_w * catalog.constant("gpu_busy_power_fraction")
     # Compute-bound kernels slow with a power cap below TDP; memory-bound ones do not (constants.toml).
-    cap = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w) / gpu.tdp_w
-    power_clock = cap ** catalog.constant("power_cap_clock_exponent")
+    cap_w = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w)
+    power_clock = (cap_w / gpu.tdp_w) ** catalog.constant("power_cap_clock_exponent")
     peaks = {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or math.nan}
     measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
     fraction = {
@@ -303,9 +280,9 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
             return measured[p] * peaks[p] / native if peaks[p] == peaks[p] else math.nan
         return fraction[p] * peaks[p]
 
-    # No 8-GPU node power for a CPU server: its host is the device itself (engine/host.py).
-    host_legacy_w = 0.0 if gpu.kind == "cpu" else max(node_training_w / 8 - busy_w, 0.0)
     r = s.reliability
+    profile = catalog.failure_profiles[r.profile]
+    site = catalog.sites[f.site]
     row = {
         "scenario": index,
         "name": s.name,
@@ -320,8 +297,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "fp4_peak_tflops": gpu.fp4_tflops or math.nan,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
-        # The measured node figure's host per GPU (engine/host.py splits it into the host CPUs and the rest).
-        "host_w_per_gpu": host_legacy_w,
+        "power_cap_w_eff": cap_w,
         # A CPU device's "host link" is its own memory: a copy reads and writes it.
         "host_link_gb_s": (
             (c.hbm_tb_s or gpu.hbm_tb_s) * 1000 * arch.memory_efficiency / 2
@@ -351,6 +327,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "so_lat_us": n.scale_out_latency_us or so.latency_us,
         "host_mem_gb": c.host_memory_gb,
         "nvme_read_gb_s": nvme.read_gb_s,
+        "nvme_active_w": nvme.active_w,
         "nvme_write_gb_s": nvme.write_gb_s,
         "nvme_drives": st.nvme_drives_per_node,
         "fs_read_gb_s": fs.read_gb_s if st.shared_fs_read_gb_s is None else st.shared_fs_read_gb_s,
@@ -359,18 +336,29 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "ckpt_mode": CHECKPOINT_CODES[st.checkpoint_mode],
         "ckpt_interval_min": math.nan if st.checkpoint_interval_min == "auto" else st.checkpoint_interval_min,
         "node_storage_gb_s": (st.node_network_gbps or catalog.constant("storage_network_gbps_per_node")) / 8,
+        "ckpt_blocking_s": (
+            catalog.constant("checkpoint_async_blocking_s")
+            if st.checkpoint_blocking_s is None
+            else st.checkpoint_blocking_s
+        ),
+        "ckpt_write_share": st.checkpoint_write_share or catalog.constant("checkpoint_write_share"),
         "data_source": DATA_SOURCE_CODES[s.data.source],
         "fail_on": int(r.interruptions),
-        "gpu_mtbf_h": r.gpu_mtbf_hours or catalog.constant("gpu_mtbf_hours"),
-        "node_mtbf_h": r.node_mtbf_hours or catalog.constant("node_mtbf_hours"),
+        "gpu_mtbf_h": r.gpu_mtbf_hours or profile.gpu_mtbf_hours,
+        "node_mtbf_h": r.node_mtbf_hours or profile.node_mtbf_hours,
         "restart_s": 60.0 * (catalog.constant("restart_min") if r.restart_min is None else r.restart_min),
-        "pue": co.pue or cool.pue,
+        "site_pue": f.pue or site.pue,
+        "pue_factor": cool.pue_factor,
+        "pue": (f.pue or site.pue) * cool.pue_factor,
+        "wue_l_per_kwh": site.wue_l_per_kwh if f.wue_l_per_kwh is None else f.wue_l_per_kwh,
+        "water_factor": cool.water_factor,
+        "fan_share": cool.server_fan_share,
         "rack_limit_kw": co.rack_limit_kw or cool.rack_limit_kw,
         "usd_per_kwh": f.electricity_usd_per_kwh,
         "gco2_per_kwh": f.grid_gco2_per_kwh,
-        "gpu_hour_usd": f.gpu_hour_usd,
+        "gco2_market_per_kwh": f.grid_gco2_per_kwh if f.market_gco2_per_kwh is None else f.market_gco2_per_kwh,
     }
-    row |= _host_columns(s, gpu, catalog, host_legacy_w)
+    row |= _host_columns(s, gpu, catalog) | _prices(catalog, c.gpu, f)
     t = s.training
     row["has_train"] = int(t is not None)
     t = t or Training()
@@ -420,6 +408,51 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
 # Bytes per weight by format. FP4 carries one 8-bit scale per 16 values (NVFP4; MXFP4 has one per 32).
 PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}
 SPEC_CODES = {"none": 0, "draft": 1, "mtp": 2}
+COST_MODEL_CODES = {"rental": 0, "owned": 1}
+
+
+def _prices(catalog: Catalog, gpu: str, f) -> dict:
+    """The price basis of the scenario's cost (prices.toml): the rental price per GPU-hour and the purchase
+    price per GPU, each with its key, date and source (text columns the report and the explorer show)."""
+    own_rate, own_server = f.usd_per_gpu_hour is not None, f.server_usd_per_gpu is not None
+    if gpu in catalog.prices:
+        prices, via = catalog.gpu_prices(gpu)
+        via_text = "" if via == gpu else f"{gpu} priced as {via}: {catalog.prices[gpu].priced_as_basis}"
+        rental_key = f.rental_price or prices.default_rental
+        r, p = prices.rental[rental_key], prices.purchase[prices.default_purchase]
+        rental = (r.usd_per_gpu_hour, r.provider, r.term, r.date, r.source)
+        purchase = (prices.default_purchase, p.usd_per_gpu, p.what, p.date, p.source)
+    else:
+        # A CPU socket: no catalog price (the reference has none). Its cost is blank unless the scenario sets
+        # facility.usd_per_gpu_hour (per socket-hour) or facility.server_usd_per_gpu (per socket).
+        none = "no catalog price (CPU socket)"
+        via_text, rental_key = "", "none"
+        rental = (math.nan, none, "", "", "")
+        purchase = ("none", math.nan, none, "", "")
+    k = catalog.constant
+    return {
+        "cost_owned": COST_MODEL_CODES[f.cost_model],
+        "usd_per_gpu_hour": f.usd_per_gpu_hour if own_rate else rental[0],
+        "server_usd_per_gpu": f.server_usd_per_gpu if own_server else purchase[1],
+        "network_capex_share": (k("network_capex_share") if f.network_capex_share is None else f.network_capex_share),
+        "storage_capex_share": (k("storage_capex_share") if f.storage_capex_share is None else f.storage_capex_share),
+        "depreciation_years": f.depreciation_years or k("depreciation_years"),
+        "usd_per_kw_month": (
+            k("facility_usd_per_kw_month") if f.facility_usd_per_kw_month is None else f.facility_usd_per_kw_month
+        ),
+        "cost_model": f.cost_model,
+        "price_key": "facility.usd_per_gpu_hour" if own_rate else rental_key,
+        "price_provider": "set by the scenario" if own_rate else rental[1],
+        "price_term": "" if own_rate else rental[2],
+        "price_date": "" if own_rate else rental[3],
+        "price_source": "facility.usd_per_gpu_hour" if own_rate else rental[4],
+        "price_via": "" if own_rate else via_text,
+        "purchase_key": "facility.server_usd_per_gpu" if own_server else purchase[0],
+        "purchase_what": "set by the scenario" if own_server else purchase[2],
+        "purchase_date": "" if own_server else purchase[3],
+        "purchase_source": "facility.server_usd_per_gpu" if own_server else purchase[4],
+        "purchase_via": "" if own_server else via_text,
+    }
 
 
 def _band(catalog: Catalog, workload: str, arch: str, model) -> float:

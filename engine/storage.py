@@ -13,8 +13,10 @@ so only 1/epochs of the steps wait on storage.
 
 Checkpoints. Size = parameters x checkpoint_bytes_per_param (16-bit weights + fp32 master weights and Adam
 moments). A synchronous checkpoint stalls for size / write bandwidth (shared file system, or local NVMe where
-there is none); an asynchronous one stalls only for each GPU's copy of its shard to host memory over its host
-link, and the write drains in the background.
+there is none). An asynchronous one stalls for the measured blocking time of an asynchronous checkpointer
+(PyTorch DCP: planning, staging, collectives; constant checkpoint_async_blocking_s) plus each GPU's copy of
+its shard to host memory over its host link; the write then drains in the background at a sustainable share
+of the write bandwidth (checkpoint_write_share), not at its peak.
 """
 
 from __future__ import annotations
@@ -89,3 +91,6 @@ def checkpoint_costs(c: Columns, cat: Catalog) -> None:
         c.ckpt_read_s = np.where(read > 0, size / (read * GB), np.inf)
     c.ckpt_gb = size / GB
     c.ckpt_copy_s = size / np.maximum(c.n_gpus, 1) / (c.host_link_gb_s * GB)
+    c.ckpt_async_stall_s = c.ckpt_blocking_s + c.ckpt_copy_s
+    with np.errstate(divide="ignore"):
+        c.ckpt_bg_write_s = np.where(write > 0, size / (write * c.ckpt_write_share * GB), np.inf)

@@ -363,7 +363,7 @@ class WhatIfApp(App[int]):
         extra = {
             "band_pct": training_record.get("error_band_pct"),
             "runner_up": training_record.get("runner_up"),
-            "cost_basis": cost_basis(training_record, s.facility.gpu_hour_usd),
+            "cost_basis": cost_basis(training_record),
             "ttft_limit": serving.ttft_p99_limit_ms if serving else None,
             "tpot_limit": serving.tpot_p99_limit_ms if serving else None,
             "has_limits": bool(serving and (serving.ttft_p99_limit_ms or serving.tpot_p99_limit_ms)),

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from whatif.engine.catalog import load_catalog
 from whatif.engine.errors import FieldIssue, from_validation_error
-from whatif.engine.scenario import Inference, Scenario, Training
+from whatif.engine.scenario import Inference, Scenario, Training, repriced
 
 from . import numbers
 
@@ -88,8 +88,7 @@ def own_host_label(gpu_key: str) -> str:
     gpu = cat.accelerators.get(gpu_key)
     if gpu is not None and gpu.kind == "cpu":
         return "itself"
-    default = cat.host.defaults.get(gpu_key)
-    return f"node: {default.cpu}" if default else "none known"
+    return f"node: {cat.platform(gpu_key).host_cpu}"
 
 
 def own_scale_up_label(gpu_key: str) -> str:
@@ -127,6 +126,22 @@ def _cooling_figure(attr: str) -> Callable[[Raw], float | None]:
         return getattr(kind, attr) if kind else None
 
     return default
+
+
+def _site_pue(raw: Raw) -> float | None:
+    site = load_catalog().sites.get(raw.get("facility.site", ""))
+    return site.pue if site else None
+
+
+def _rental_price(raw: Raw) -> float | None:
+    """The catalog price the scenario rents at: its facility.rental_price where the GPU type has it, else
+    the type's default (as scenario.repriced does when the GPU changes)."""
+    cat = load_catalog()
+    if raw.get("cluster.gpu", "") not in cat.prices:
+        return None
+    prices, _ = cat.gpu_prices(raw["cluster.gpu"])
+    key = raw.get("facility.__rental_price__")
+    return prices.rental[key if key in prices.rental else prices.default_rental].usd_per_gpu_hour
 
 
 def _fs_read(raw: Raw) -> float | None:
@@ -248,15 +263,6 @@ PANES: tuple[Pane, ...] = (
         (
             FieldSpec("cooling.kind", "cooling", "choice", choices=_catalog_choices("cooling")),
             FieldSpec(
-                "cooling.pue",
-                "PUE",
-                "override",
-                "",
-                "facility power / IT power",
-                default=_cooling_figure("pue"),
-                follows="cooling.kind",
-            ),
-            FieldSpec(
                 "cooling.rack_limit_kw",
                 "rack limit",
                 "override",
@@ -265,9 +271,28 @@ PANES: tuple[Pane, ...] = (
                 default=_cooling_figure("rack_limit_kw"),
                 follows="cooling.kind",
             ),
+            FieldSpec("facility.site", "site", "choice", choices=_catalog_choices("sites")),
+            FieldSpec(
+                "facility.pue",
+                "PUE",
+                "override",
+                "",
+                "the site's facility power / IT power (the cooling kind scales it)",
+                default=_site_pue,
+                follows="facility.site",
+            ),
             FieldSpec("facility.electricity_usd_per_kwh", "electricity", "float", "USD/kWh", minimum=0),
             FieldSpec("facility.grid_gco2_per_kwh", "grid carbon", "float", "gCO2/kWh", minimum=0),
-            FieldSpec("facility.gpu_hour_usd", "GPU rental", "float", "USD/GPU-h", "0: own hardware", minimum=0),
+            FieldSpec("facility.cost_model", "cost model", "choice", choices=_fixed("rental", "owned")),
+            FieldSpec(
+                "facility.usd_per_gpu_hour",
+                "GPU rental",
+                "override",
+                "USD/GPU-h",
+                "rental price (empty: the GPU's catalog price)",
+                default=_rental_price,
+                follows="cluster.gpu",
+            ),
         ),
     ),
     Pane(
@@ -406,6 +431,7 @@ def form_values(scenario: Scenario) -> Raw:
         model = shown[section].get("model")
         if isinstance(model, dict):
             raw[f"{section}.__custom_name__"] = model.get("name", "custom model")
+    raw["facility.__rental_price__"] = scenario.facility.rental_price
     for spec in FIELDS.values():
         if spec.kind == "toggle":
             continue
@@ -587,6 +613,7 @@ def build(base: Scenario, raw: Raw) -> Built:
         kept = {k: v for k, v in base_plan.items() if k not in PARALLEL_KEYS} if isinstance(base_plan, dict) else {}
         chosen = {k: v for k, v in plan.items() if v is not None} | kept
         data["training"]["parallelism"] = chosen or "auto"
+    data = repriced(data, base.cluster.gpu)
     scenario, found = _validate(data)
     issues.extend(found)
     if not issues:

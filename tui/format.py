@@ -204,3 +204,38 @@ def serving_plan(r: dict) -> str:
         return DASH
     pp = f" PP{int(r['infer_pp'])}" if (r.get("infer_pp") or 1) > 1 else ""
     return f"TP{int(r['infer_tp'])}{pp} x {int(r['infer_replicas'] or 0)} replicas"
+
+
+def cost_with_basis(r: dict, prefix: str = "train_") -> str:
+    """'$24.88M, rental at $6.88/GPU-h (2026-01)': the cost and what it rests on (engine/cost.py)."""
+    from whatif.engine.cost import basis_label
+
+    key = "train_cost_usd" if prefix == "train_" else "infer_cost_usd_per_1m_tokens"
+    value = money(r.get(key)) if prefix == "train_" else money_small(r.get(key))
+    label = basis_label(r, prefix)
+    return value if value == DASH or not label else f"{value}, {label}"
+
+
+def electricity(r: dict, prefix: str = "train_") -> str:
+    """The metered electricity's price, and whether the cost includes it on top (owned) or in the rental."""
+    key = "train_electricity_usd" if prefix == "train_" else "infer_electricity_usd_per_1m_tokens"
+    value = money(r.get(key)) if prefix == "train_" else money_small(r.get(key))
+    if value == DASH:
+        return value
+    where = "in the rental price" if r.get("cost_model") == "rental" else "part of the cost"
+    rate = r.get("usd_per_kwh")
+    at = f" at ${rate:g}/kWh" if _ok(rate) else ""
+    return f"{value}{' per 1M tokens' if prefix != 'train_' else ''}{at} ({where})"
+
+
+def carbon(r: dict) -> str:
+    """'1,947 t location-based, 1,947 t market-based; + 31 t embodied'."""
+    loc, market, embodied = r.get("train_co2_t"), r.get("train_co2_market_t"), r.get("train_co2_embodied_t")
+    if not _ok(loc):
+        return DASH
+    text = f"{number(loc)} t location-based"
+    if _ok(market):
+        text += f", {number(market)} t market-based"
+    if _ok(embodied):
+        text += f"; + {number(embodied)} t embodied"
+    return text
