@@ -223,6 +223,8 @@ def electricity(r: dict, prefix: str = "train_") -> str:
     if value == DASH:
         return value
     where = "in the rental price" if r.get("cost_model") == "rental" else "part of the cost"
+    if r.get("cost_model") == "rental" and not _ok(r.get("usd_per_gpu_hour")):
+        where = "metered; no catalog price for CPU sockets"
     rate = r.get("usd_per_kwh")
     at = f" at ${rate:g}/kWh" if _ok(rate) else ""
     return f"{value}{' per 1M tokens' if prefix != 'train_' else ''}{at} ({where})"
