@@ -30,9 +30,10 @@ from textual.screen import Screen
 from whatif.engine.report import records
 from whatif.engine.scenario import Scenario
 
-from . import config, files, form
+from . import config, files, form, numbers
 from .form import FIELDS, PANES, Built
 from .screens.dialogs import ConfirmScreen, OpenScreen, SaveScreen, preset_stem
+from .screens.goal import Applied, GoalScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
@@ -71,6 +72,7 @@ class WhatIfApp(App[int]):
         Binding("f4", "view('scale')", "Scale", id="view-scale", tooltip=VIEWS["scale"]),
         Binding("f5", "view('details')", "Details", id="view-details", tooltip=VIEWS["details"]),
         Binding("f6", "view('figures')", "Figures", id="view-figures", tooltip="The figures (narrow layout)"),
+        Binding("f7", "goal", "Goal", id="goal", show=False, tooltip="Goal seek: how many GPUs, of which type"),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False, tooltip="Switch between light and dark"),
         *(
             Binding(key, f"focus_pane('{pane}')", f"Edit {pane}", show=False, id=f"pane-{pane}")
@@ -480,6 +482,30 @@ class WhatIfApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_goal(self) -> None:
+        """The Goal view on the current (last valid) scenario; its answer comes back as one undoable edit."""
+        if self.screen is self.main:
+            self.push_screen(GoalScreen(self.scenario), self._goal_applied)
+
+    def _goal_applied(self, applied: Applied | None) -> None:
+        if applied is None or self.main is None:
+            return
+        values = {"cluster.gpu": applied.gpu, "cluster.gpu_count": str(applied.gpu_count)}
+        goal = applied.goal
+        if goal.kind == "inference":
+            # The search served on the whole cluster at the goal's rate and limits: show the figures it found.
+            values |= {"inference.gpu_count": "", "inference.request_rate_per_s": numbers.show(goal.rate_per_s)}
+            for key, value in (
+                ("inference.ttft_p99_limit_ms", goal.ttft_p99_ms),
+                ("inference.tpot_p99_limit_ms", goal.tpot_p99_ms),
+            ):
+                if value is not None:
+                    values[key] = numbers.show(value)
+        if self.main.editor.set_fields(values, "cluster.gpu_count"):
+            self.notify(f"Goal answer applied: {applied.gpu_count:,} {applied.gpu} (ctrl+z undoes)", timeout=4)
+        else:
+            self.notify("The scenario already is the goal's answer", timeout=3)
+
     def action_view(self, view: str) -> None:
         if self.screen is self.main:
             self.main.show_view(view)
@@ -697,6 +723,11 @@ class WhatIfApp(App[int]):
         )
         for view, text in VIEWS.items():
             yield SystemCommand(f"Show {view}", text, lambda v=view: self.action_view(v))
+        yield SystemCommand(
+            "Goal seek...",
+            "The smallest GPU count (and cheapest GPU type) for a time, budget or serving goal (F7)",
+            self.action_goal,
+        )
         yield SystemCommand("Toggle light/dark theme", "Remembered for next time (ctrl+t)", self.action_toggle_theme)
         yield SystemCommand(
             "Use terminal colours",

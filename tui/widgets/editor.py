@@ -409,6 +409,20 @@ class ScenarioEditor(VerticalScroll):
         self._apply(raw, key)
         return True
 
+    def set_fields(self, values: form.Raw, key: str) -> bool:
+        """Several fields at once (a goal's answer: GPU type and count), as one undoable step; the fields that
+        follow a changed one (a GPU's memory and peaks) are refilled. False when nothing changes."""
+        raw = self.raw | {k: v for k, v in values.items() if k in FIELDS}
+        if raw == self.raw:
+            return False
+        for changed in [k for k in values if k in FIELDS and values[k] != self.raw.get(k)]:
+            if any(spec.follows == changed for spec in FIELDS.values()):
+                raw = form.refill_followers(raw, changed)
+        self._undo.append((key, self.raw))
+        self._redo.clear()
+        self._apply(raw, key)
+        return True
+
     def reset_all(self) -> bool:
         """Every field back to the opened preset (one undoable step)."""
         opened = form.form_values(self.base)
