@@ -500,6 +500,8 @@ class Catalog(BaseModel):
 def close_matches(key: str, choices: list[str] | dict, n: int = 4) -> list[str]:
     """Catalog keys that look like a mistyped `key` (prefix matches first, then difflib)."""
     keys = list(choices)
+    if len(key) > 100:  # no key is that long; difflib on megabytes of text would take seconds
+        return []
     prefix = [k for k in keys if k.startswith(key.lower())] if key else []
     fuzzy = difflib.get_close_matches(key.lower(), keys, n=n, cutoff=0.5)
     return list(dict.fromkeys(prefix + fuzzy))[:n]

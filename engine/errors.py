@@ -11,8 +11,26 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core.core_schema import ErrorType
 
 from .catalog import close_matches
+
+# A file may hold thousands of mistakes: this many lines name one each, one more says how many are left.
+MAX_ISSUES = 20
+# Text echoed from a file (a value, a key) is cut to this many characters.
+SHOWN_CHARS = 80
+_BUILTIN_ERRORS = frozenset(get_args(ErrorType))
+
+
+def printable(text: Any, limit: int | None = SHOWN_CHARS) -> str:
+    """`text` safe to print on a terminal: control and format characters (ESC, BEL, bidirectional overrides,
+    line separators) written as escapes (\\x1b), cut to `limit` characters with the full length said."""
+    text = str(text)
+    cut = limit is not None and len(text) > limit
+    head = text[:limit] if cut else text
+    if not head.isprintable():
+        head = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in head)
+    return head + (f"... ({len(text):,} characters)" if cut else "")
 
 
 @dataclass(frozen=True)
@@ -23,7 +41,8 @@ class FieldIssue:
 
     def __str__(self) -> str:
         shown = "(missing)" if self.value is _MISSING else _show(self.value)
-        return f"{self.key} = {shown}: {self.message}" if self.key else f"{shown}: {self.message}"
+        message = printable(self.message, None)
+        return f"{printable(self.key)} = {shown}: {message}" if self.key else f"{shown}: {message}"
 
 
 @dataclass(frozen=True)
@@ -31,20 +50,25 @@ class Problem(FieldIssue):
     """An issue that belongs to no single key (a missing file, a goal without a target): its message alone."""
 
     def __str__(self) -> str:
-        return self.message
+        return printable(self.message, None)
 
 
 class ScenarioError(ValueError):
     """A scenario (file or edit) that cannot be used; holds every issue found, each naming its key."""
 
-    def __init__(self, issues: list[FieldIssue], file: str | None = None):
+    def __init__(self, issues: list[Any], file: str | None = None, cap: int | None = MAX_ISSUES):
         self.issues = issues
         self.file = file
+        self.cap = cap  # None: every issue gets a line (lines already capped, joined from several files)
         super().__init__(str(self))
 
     def lines(self) -> list[str]:
-        prefix = f"{self.file}: " if self.file else ""
-        return [prefix + str(issue) for issue in self.issues]
+        prefix = f"{printable(self.file, 200)}: " if self.file else ""
+        cap = len(self.issues) if self.cap is None else self.cap
+        shown = [prefix + str(issue) for issue in self.issues[:cap]]
+        if len(self.issues) > cap:
+            shown.append(f"{prefix}... and {len(self.issues) - cap:,} more problems (the first {cap} shown)")
+        return shown
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -53,13 +77,27 @@ class ScenarioError(ValueError):
 _MISSING = object()
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, depth: int = 0) -> str:
+    """A value as a message shows it: short (long text and deep tables cut), never a terminal escape."""
     if isinstance(value, dict):
-        shown = ", ".join(f"{k} = {_show(v)}" for k, v in list(value.items())[:4])
+        if depth >= 2:
+            return "{...}" if value else "{}"
+        shown = ", ".join(f"{printable(k, 40)} = {_show(v, depth + 1)}" for k, v in list(value.items())[:4])
         return "{" + shown + ("...}" if len(value) > 4 else "}")
+    if isinstance(value, list):
+        if depth >= 2:
+            return "[...]" if value else "[]"
+        shown = ", ".join(_show(v, depth + 1) for v in value[:4])
+        return "[" + shown + (", ...]" if len(value) > 4 else "]")
     if isinstance(value, str):
-        return repr(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+        cut = len(value) > SHOWN_CHARS
+        return repr(value[:SHOWN_CHARS]) + (f"... ({len(value):,} characters)" if cut else "")
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int) and abs(value) >= 10**15:
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else int(value.bit_length() * 0.30103) + 1
+        return f"(an integer of {digits:,} digits)"
+    return printable(value)
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
@@ -96,13 +134,21 @@ def _allowed_text(err: dict) -> str:
     }
     if kind in bounds:
         return "out of range; allowed: " + bounds[kind].format(**ctx)
+    given = err.get("input")
+    # Types are strict (docs/presets.md): say what was given instead, since it may look right ("64", 1.0).
+    quoted = isinstance(given, str)
+    what = "true/false is " if isinstance(given, bool) else ("text, " if quoted else "")
+    unquote = " (without quotes)" if quoted else ""
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "not a whole number; allowed: an integer such as 8"
+        return f"{what}not a whole number; allowed: an integer such as 8{unquote}"
     if kind in ("float_parsing", "float_type"):
-        return "not a number; allowed: a number such as 1.5"
+        return f"{what}not a number; allowed: a number such as 1.5{unquote}"
+    if kind == "finite_number":
+        return "not a finite number; allowed: a number such as 1.5 (inf and nan are not allowed)"
     if kind in ("bool_parsing", "bool_type"):
-        return "not true/false; allowed: true or false"
-    if kind in ("string_type",):
+        what = "text, " if quoted else ("a number, " if isinstance(given, int | float) else "")
+        return f"{what}not true/false; allowed: true or false{unquote}"
+    if kind in ("string_type", "string_unicode"):
         return "not text; allowed: a quoted string"
     if kind == "literal_error":
         return f"not one of the choices; allowed: {ctx.get('expected', '')}"
@@ -114,7 +160,15 @@ def _allowed_text(err: dict) -> str:
         return "required but missing"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "not a table; allowed: a [section] table"
-    return err["msg"]
+    if kind == "frozen_instance":
+        return "cannot be changed here"
+    # Never pydantic's own wording: a plain statement of the problem.
+    return "not valid here; allowed: see this key in docs/presets.md"
+
+
+def is_ours(err: dict) -> bool:
+    """An error raised by the schema's own checks (PydanticCustomError): its message is already ours."""
+    return err["type"] not in _BUILTIN_ERRORS
 
 
 def _union_choices(holder: type[BaseModel] | None, name: str) -> str | None:
@@ -143,16 +197,20 @@ def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str
         located.append((".".join(path), err, holder))
     # A value that is a table fails the other members of a union (`'auto' | table`, `key | table`) too;
     # when something inside the table is wrong, that is the message to show, not the union mismatch.
-    keys = {key for key, _, _ in located}
+    # (Every key's parents in one set: linear in the number of errors, which may be tens of thousands.)
+    parents = {key.rsplit(".", i)[0] for key, _, _ in located for i in range(1, key.count(".") + 1)}
     by_key: dict[str, list[tuple[dict, type[BaseModel] | None]]] = {}
     for key, err, holder in located:
-        deeper = any(other.startswith(key + ".") for other in keys)
-        if deeper and err["type"] in _UNION_MISMATCH:
+        if key in parents and err["type"] in _UNION_MISMATCH:
             continue
         by_key.setdefault(key, []).append((err, holder))
 
-    issues = []
+    issues: list[FieldIssue] = []
     for key, errs in by_key.items():
+        if len(issues) >= MAX_ISSUES:
+            # Only the issues that are shown get a message; the rest are counted.
+            issues.append(FieldIssue(key, _MISSING, "(not shown)"))
+            continue
         err, holder = errs[0]
         name = key.rsplit(".", 1)[-1]
         value = err.get("input", _MISSING)
@@ -170,15 +228,51 @@ def from_validation_error(exc: ValidationError, root: type[BaseModel], file: str
             near = close_matches(name, known, n=2)
             hint = f"did you mean {' or '.join(near)}? " if near else ""
             message = f"unknown key; {hint}allowed keys here: {', '.join(known)}"
-        elif any(e["type"].startswith("unknown_catalog_key") or e["type"] in _CUSTOM for e, _ in errs):
-            custom = next(e for e, _ in errs if e["type"].startswith("unknown_catalog_key") or e["type"] in _CUSTOM)
-            message = custom["msg"]
+        elif any(is_ours(e) for e, _ in errs):
+            message = next(e for e, _ in errs if is_ours(e))["msg"]
         elif len(errs) > 1 and (choices := _union_choices(holder, name)):
             message = f"not valid here; allowed: {choices}"
+        elif len(errs) > 1 and (either := _either(errs)):
+            message = either
         else:
             message = _allowed_text(err)
         issues.append(FieldIssue(key, value, message))
     return ScenarioError(issues, file)
+
+
+_ALTERNATIVES = {
+    "int_type": "a whole number such as 8",
+    "int_parsing": "a whole number such as 8",
+    "int_from_float": "a whole number such as 8",
+    "float_type": "a number such as 1.5",
+    "float_parsing": "a number such as 1.5",
+    "finite_number": "a finite number such as 1.5",
+    "bool_type": "true or false",
+    "string_type": "a quoted string",
+}
+
+
+def _either(errs: list[tuple[dict, Any]]) -> str:
+    """One message for a key whose value fits none of its forms (`'auto'` or a whole number, ...)."""
+    alternatives: list[str] = []
+    bounds = ""
+    for err, _ in errs:
+        kind = err["type"]
+        if kind == "literal_error":
+            alternatives.append(str((err.get("ctx") or {}).get("expected", "")))
+        elif kind in _ALTERNATIVES:
+            alternatives.append(_ALTERNATIVES[kind])
+        elif kind.startswith(("greater_", "less_")):
+            bounds = _allowed_text(err).split("allowed: ", 1)[1]
+    alternatives = [a for a in dict.fromkeys(alternatives) if a]
+    if not alternatives:
+        return ""
+    given = errs[0][0].get("input")
+    what = "true/false is " if isinstance(given, bool) else ("text, " if isinstance(given, str) else "")
+    if bounds:
+        return f"out of range; allowed: {bounds}, or {' or '.join(a for a in alternatives if 'number' not in a)}"
+    unquote = " (without quotes)" if isinstance(given, str) and any("number" in a for a in alternatives) else ""
+    return f"{what}not valid here; allowed: {' or '.join(alternatives)}{unquote}"
 
 
 def _section_model(root: type[BaseModel], key: str) -> type[BaseModel] | None:
@@ -193,15 +287,3 @@ def _section_model(root: type[BaseModel], key: str) -> type[BaseModel] | None:
 
 
 _UNION_MISMATCH = {"literal_error", "string_type", "model_type", "dict_type", "model_attributes_type"}
-
-_CUSTOM = {
-    "too_many_per_node",
-    "partial_node",
-    "heads_split",
-    "kv_heads_split",
-    "moe_topk",
-    "precision_unsupported",
-    "too_many_serving_gpus",
-    "moved_key",
-    "unknown_price",
-}

@@ -100,6 +100,12 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     that only plot numbers skip their formatting cost. The infer_* columns are there when any row has a
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
+    # Rows that cannot run carry inf/NaN through the arithmetic until they are blanked: no warnings.
+    with np.errstate(all="ignore"):
+        return _evaluate(frame, cat, text)
+
+
+def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
     scen = Columns.from_frame(frame)
     blank = _BLANK_TRAINING.get(id(cat))
     if blank is not None and not (scen.has_train == 1).any():
@@ -114,6 +120,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     result = pl.DataFrame(out, nan_to_null=True)
     basis = [name for name in ("host_cpu", *BASIS_COLUMNS) if name in frame.columns]
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), *basis)
+    # A device without a catalog price (a CPU socket) has none: null, like every other missing figure.
+    ids = ids.with_columns(pl.col(pl.Float64).fill_nan(None))
     result = pl.concat([ids, result], how="horizontal")
     return add_text(result) if text else result
 
@@ -192,6 +200,9 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     energy.training_energy(r, cat)
     cost.training_cost(r)
     idle = goodput.idle_breakdown(r)
+    # A chosen plan whose run cannot be had gets a reason, never infinite or negative figures.
+    r.reason = _unrunnable(r, runs, mfu)
+    runs = (r.reason == 0) & (r.has_train == 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         idle_pct = {k: 100.0 * v / r.train_time_s for k, v in idle.items()}
     samples = r.is_samples == 1
@@ -312,12 +323,17 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_host_load": keep(r.host_load),
         "train_host_cpu_w_per_node": keep(r.host_cpu_w),
         "train_checkpoint_gb": keep(r.ckpt_gb),
-        "train_checkpoint_write_s": keep(r.ckpt_write_s),
+        # (Infinite only without storage for checkpoints, which a run with checkpoints has as its reason.)
+        "train_checkpoint_write_s": keep(np.where(np.isfinite(r.ckpt_write_s), r.ckpt_write_s, np.nan)),
         "train_checkpoint_stall_s": keep(r.ckpt_stall_s),
-        "train_checkpoint_background_write_s": keep(r.ckpt_bg_write_s),
+        # No storage to write to is a reason where checkpoints are taken; without checkpoints: no figure.
+        "train_checkpoint_background_write_s": keep(
+            np.where(np.isfinite(r.ckpt_bg_write_s), r.ckpt_bg_write_s, np.nan)
+        ),
         "train_checkpoint_interval_min": keep(r.ckpt_interval_s / 60.0),
         "train_restart_min": keep(r.restart_total_s / 60.0),
-        "train_mtbf_h": keep(r.mtbf_h),
+        # No interruptions modelled: no MTBF figure (null), not an infinite one.
+        "train_mtbf_h": keep(np.where(np.isfinite(r.mtbf_h), r.mtbf_h, np.nan)),
         "train_interruptions": keep(r.interruptions),
         "train_t_compute_s": keep(r.t_compute_s),
         "train_t_tp_s": keep(r.t_tp_s),
@@ -379,6 +395,37 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
 
 
+# Reason codes (plans.REASONS) for a run that cannot be had although its plan fits.
+NO_INPUT, NO_CHECKPOINT_STORAGE, NEVER_FINISHES, OUT_OF_RANGE = 12, 13, 14, 15
+
+
+def _unrunnable(r: Columns, runs: np.ndarray, mfu: np.ndarray) -> np.ndarray:
+    """The reason code of each row: unchanged, or where a plan fits but its run cannot be had: no storage to
+    read the input from (no supply: it would wait forever), none to write checkpoints to, interruptions
+    faster than it can make progress (an infinite wall-clock), or any headline figure not finite and
+    non-negative (an override far outside what hardware has)."""
+    samples = r.is_samples == 1
+    with np.errstate(invalid="ignore"):
+        figures = [r.step_time_s, r.train_time_s, r.gpu_hours, r.mem_gb, r.energy_mwh, r.goodput]
+        bad = np.zeros(r.n, dtype=bool)
+        for x in figures:
+            bad |= ~np.isfinite(x) | (x < 0)
+        # A device without a catalog price (a CPU socket) has no cost (NaN, shown as '-'), which is no fault.
+        bad |= np.isinf(r.cost_usd) | (r.cost_usd < 0)
+        bad |= ~samples & ~(np.isfinite(r.tokens_per_s) & (r.tokens_per_s > 0))
+        bad |= ~samples & ~(np.isfinite(mfu) & (mfu >= 0) & (mfu <= 1))
+        checks = [
+            (NO_INPUT, ~(r.data_supply_gb_s > 0)),
+            (NO_CHECKPOINT_STORAGE, (r.ckpt_mode > 0) & ~np.isfinite(r.ckpt_write_s)),
+            (NEVER_FINISHES, ~np.isfinite(r.train_time_s) & np.isfinite(r.step_time_s)),
+            (OUT_OF_RANGE, bad),
+        ]
+    reason = r.reason.copy()
+    for code, hit in reversed(checks):
+        reason = np.where(runs & hit, code, reason)
+    return reason
+
+
 def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
     """The runner-up plan of each scenario, how much slower it is per token, and the part of the step it loses
     most on (an index into STEP_PARTS); -1 / NaN where no other plan runs."""
@@ -415,6 +462,12 @@ def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[st
     }
 
 
+def _whole(x: pl.Expr) -> pl.Expr:
+    """A number as whole-number text; beyond any real figure (an extreme override) it is clipped, never a
+    failed f64 -> i64 cast."""
+    return x.round(0).clip(-1e15, 1e15).cast(pl.Int64, strict=False).cast(pl.Utf8)
+
+
 def _with_text(result: pl.DataFrame) -> pl.DataFrame:
     return result.with_columns(**_training_text())
 
@@ -435,7 +488,7 @@ def _training_text() -> dict[str, pl.Expr]:
         "waiting for stragglers",
         "host preprocessing",
     ]
-    pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
+    pct = lambda col: _whole(pl.col(col) * 100)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
     mb = lambda col: (pl.col(col) * 1000).round(1).cast(pl.Utf8)  # noqa: E731
     reason = (
@@ -565,11 +618,21 @@ def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
 def _serving_text() -> dict[str, pl.Expr]:
     """Why a serving plan cannot run, and what limits it when it can (docs/model.md ("Serving"))."""
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
-    pct = lambda col: (pl.col(col) * 100).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
+    pct = lambda col: _whole(pl.col(col) * 100)  # noqa: E731
     num = lambda col, d=1: pl.col(col).round(d).cast(pl.Utf8)  # noqa: E731
     reason = (
         pl.when(pl.col("infer_fits"))
         .then(None)
+        .when((pl.col("infer_reason_code") == 9) & (pl.col("infer_mem_usable_gb") <= 0))
+        .then(
+            pl.format(
+                "needs {} GB per GPU (weights {} GB and one sequence's KV cache), has none usable: the runtime's "
+                "reserve takes all of its {} GB",
+                gb("infer_mem_needed_gb"),
+                gb("infer_mem_weights_gb"),
+                gb("infer_hbm_gb"),
+            )
+        )
         .when(pl.col("infer_reason_code") == 9)
         .then(
             pl.format(
@@ -585,7 +648,7 @@ def _serving_text() -> dict[str, pl.Expr]:
     bottleneck = pl.col("infer_bottleneck_code").replace_strict(
         dict(enumerate(serving.BOTTLENECKS)), default=None, return_dtype=pl.Utf8
     )
-    whole = lambda col: pl.col(col).round(0).cast(pl.Int64).cast(pl.Utf8)  # noqa: E731
+    whole = lambda col: _whole(pl.col(col))  # noqa: E731
     cap = (
         pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch"))
         .then(pl.lit(" (concurrency cap)"))

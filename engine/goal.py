@@ -18,9 +18,10 @@ import math
 from dataclasses import dataclass
 
 import polars as pl
+from pydantic import ValidationError
 
 from . import sweep
-from .errors import FieldIssue, Problem, ScenarioError
+from .errors import FieldIssue, Problem, ScenarioError, from_validation_error
 from .scenario import Scenario
 
 MAX_GPUS = 1_048_576
@@ -107,7 +108,18 @@ def prepared(base: Scenario, goal: Goal) -> Scenario:
         for key, value in (("ttft_p99_limit_ms", goal.ttft_p99_ms), ("tpot_p99_limit_ms", goal.tpot_p99_ms)):
             if value is not None:
                 inf[key] = value
-    return Scenario.model_validate(data)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        # The goal's figures went into the scenario: name them by their flags.
+        flags = {
+            "inference.request_rate_per_s": "--rate",
+            "inference.ttft_p99_limit_ms": "--ttft-p99-ms",
+            "inference.tpot_p99_limit_ms": "--tpot-p99-ms",
+        }
+        err = from_validation_error(exc, Scenario, "goal")
+        issues = [FieldIssue(flags.get(i.key, i.key), i.value, i.message) for i in err.issues]
+        raise ScenarioError(issues, "goal") from None
 
 
 def _meets(goal: Goal) -> pl.Expr:

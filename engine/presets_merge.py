@@ -24,11 +24,20 @@ WORKLOAD_SECTIONS = ("training", "data", "inference")
 
 
 def toml_value(raw: str) -> Any:
-    """A value as a TOML literal (`512`, `15e12`, `true`, `"x"`, `{ tp = 8 }`); a bare word stays text."""
+    """A value as a TOML literal (`512`, `15e12`, `true`, `"x"`, `{ tp = 8 }`); a bare word stays text.
+    A literal no scenario can hold (thousands of digits, nesting too deep) is a ScenarioError."""
+    from .text import loads
+
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        tomllib.loads(f"v = {raw}")
     except tomllib.TOMLDecodeError:
         return raw
+    except (ValueError, RecursionError):
+        pass  # loads() below says what is wrong
+    try:
+        return loads(f"v = {raw}")["v"]
+    except ScenarioError as exc:
+        raise ScenarioError([FieldIssue("", raw, exc.issues[0].message)]) from None
 
 
 def parse_setting(text: str, flag: str = "--set") -> tuple[str, Any]:
@@ -39,7 +48,10 @@ def parse_setting(text: str, flag: str = "--set") -> tuple[str, Any]:
         raise ScenarioError(
             [FieldIssue("", text, "expected section.key=value, for example cluster.gpu_count=512")], flag
         )
-    return key, toml_value(raw.strip())
+    try:
+        return key, toml_value(raw.strip())
+    except ScenarioError as exc:
+        raise ScenarioError([FieldIssue(key, raw.strip(), exc.issues[0].message)], flag) from None
 
 
 def with_settings(data: dict, settings: list[tuple[str, Any]]) -> dict:

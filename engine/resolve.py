@@ -61,11 +61,10 @@ def attention_shape(model: ModelShape | ModelSpec) -> dict[str, float]:
     }
 
 
-def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float]:
-    """Numbers describing a model shape. Parameter counts: published if given, else from the shape."""
-    kv_heads = model.kv_heads or model.heads
+def shape_params(model: ModelShape | ModelSpec) -> dict[str, float]:
+    """Parameters the shape implies: all of them, those one token multiplies (routed experts: only its
+    experts_per_token), one routed expert of one layer, and the embedding tables."""
     ffn = model.ffn_hidden or 4 * model.hidden
-    head_dim = model.head_dim or model.hidden / model.heads
     n_mats = 3 if model.ffn_kind == "swiglu" else 2
     att = attention_shape(model)
     attn = att["in_params"] + att["out_params"]
@@ -78,8 +77,22 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         + (model.layers - moe_layers) * dense_mlp
         + moe_layers * (model.experts + model.shared_experts) * expert
     )
-    computed_total = layers_params + embed
-    computed_active = computed_total - moe_layers * max(model.experts - model.experts_per_token, 0) * expert
+    total = layers_params + embed
+    active = total - moe_layers * max(model.experts - model.experts_per_token, 0) * expert
+    return {"total": total, "active": active, "expert": expert, "embed": embed}
+
+
+def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float]:
+    """Numbers describing a model shape. Parameter counts: published if given, else from the shape."""
+    kv_heads = model.kv_heads or model.heads
+    ffn = model.ffn_hidden or 4 * model.hidden
+    head_dim = model.head_dim or model.hidden / model.heads
+    n_mats = 3 if model.ffn_kind == "swiglu" else 2
+    att = attention_shape(model)
+    moe_layers = model.moe_layers if model.experts else 0
+    implied = shape_params(model)
+    expert, embed = implied["expert"], implied["embed"]
+    computed_total, computed_active = implied["total"], implied["active"]
     total = (model.params_total_b * 1e9) if model.params_total_b else computed_total
     active = (
         (model.params_active_b * 1e9)
@@ -135,7 +148,8 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
     """A sample workload rides on the training stages as a one-layer stand-in model under pure data
     parallelism (no TP/PP); engine/workloads.py replaces its step time with the per-sample compute."""
     d = s.data
-    stand_in = ModelSpec(
+    # Built without validation: the stand-in's parameter count is the workload's, not its tiny shape's.
+    stand_in = ModelSpec.model_construct(
         name=workload.name,
         layers=1,
         hidden=64,

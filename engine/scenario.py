@@ -9,26 +9,46 @@ Bandwidths are per direction. Errors name the `section.key`, the value and what 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
-    PositiveInt,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from .catalog import close_matches, load_catalog
+from .errors import printable
 
 SCHEMA_VERSION = 1
+NAME_MAX = 120
+DESCRIPTION_MAX = 4000
+
+
+# Strict types, as docs/presets.md promises: no bool -> int, "64" -> 64, "off" -> False or 1.0 -> 1 coercion (an
+# integer is still a number where a float is asked for); `inf` and `nan` are rejected for every key.
+STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False)
+# Control characters (ESC, BEL, ...) in a name would reach the terminal: not allowed in any text key.
+# (Bidirectional overrides too: they reorder what the terminal shows.)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _no_control(value: str, lines: bool = False) -> str:
+    if (_CONTROL_BUT_LINES if lines else _CONTROL).search(value):
+        raise PydanticCustomError(
+            "control_character",
+            "holds a control character; allowed: printable text" + (" (new lines and tabs too)" if lines else ""),
+        )
+    return value
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = STRICT
 
 
 def _catalog_key(section: str | tuple[str, ...], label: str, value: str) -> str:
@@ -42,7 +62,7 @@ def _catalog_key(section: str | tuple[str, ...], label: str, value: str) -> str:
     raise PydanticCustomError(
         "unknown_catalog_key",
         "unknown {label} '{value}'; {hint} (`whatif catalog` lists them)",
-        {"label": label, "value": value, "hint": hint},
+        {"label": label, "value": printable(value, 40), "hint": hint},
     )
 
 
@@ -51,15 +71,15 @@ class Cluster(_Section):
     gpu_count: Annotated[int, Field(ge=1, le=1_048_576)] = 1024
     gpus_per_node: Annotated[int, Field(ge=1, le=72)] = 8
     nodes_per_rack: Annotated[int, Field(ge=1, le=72)] = 4
-    hbm_gb: PositiveFloat | None = None
+    hbm_gb: Annotated[float, Field(gt=0, le=65536)] | None = None
     # Memory bandwidth per device (HBM of a GPU, DRAM of a CPU socket), TB/s; unset: the catalog's.
     hbm_tb_s: Annotated[float, Field(gt=0, le=1000)] | None = None
-    bf16_tflops: PositiveFloat | None = None
-    fp8_tflops: PositiveFloat | None = None
+    bf16_tflops: Annotated[float, Field(ge=0.1, le=100_000)] | None = None
+    fp8_tflops: Annotated[float, Field(ge=0.1, le=100_000)] | None = None
     host_memory_gb: Annotated[float, Field(gt=0, le=65536)] = 2048.0
     # A board power limit below the GPU's TDP (nvidia-smi -pl): compute-bound kernels slow down with it,
     # memory-bound ones do not (docs/model.md, "Power cap").
-    power_cap_w: Annotated[float, Field(gt=0, le=5000)] | None = None
+    power_cap_w: Annotated[float, Field(ge=1, le=5000)] | None = None
     # The host CPUs of each node (catalog/host_cpus.toml): they decode and augment the training input
     # (engine/host.py) and draw the host's CPU power (engine/energy.py). Unset: the GPU's node type
     # (catalog/hosts.toml: a DGX H100 has two 56-core Xeon 8480C), scaled to gpus_per_node at the same sockets
@@ -123,10 +143,10 @@ class Network(_Section):
     scale_up: str | None = None
     scale_out: str = "ib-ndr"
     nics_per_node: Annotated[int, Field(ge=1, le=64)] = 8
-    scale_up_gb_s: PositiveFloat | None = None
-    nic_gbps: PositiveFloat | None = None
-    scale_up_latency_us: PositiveFloat | None = None
-    scale_out_latency_us: PositiveFloat | None = None
+    scale_up_gb_s: Annotated[float, Field(ge=0.01, le=1e6)] | None = None
+    nic_gbps: Annotated[float, Field(ge=0.1, le=1e7)] | None = None
+    scale_up_latency_us: Annotated[float, Field(gt=0, le=1e7)] | None = None
+    scale_out_latency_us: Annotated[float, Field(gt=0, le=1e7)] | None = None
     # A scale-out fabric that is non-blocking only inside pods of pod_gpus GPUs and oversubscribed
     # oversubscription:1 above them (traffic of a group that spans pods gets 1/oversubscription of the links).
     oversubscription: Annotated[float, Field(ge=1.0, le=64.0)] = 1.0
@@ -142,13 +162,13 @@ class Storage(_Section):
     nvme: str = "micron-9400"
     nvme_drives_per_node: Annotated[int, Field(ge=0, le=64)] = 8
     shared_fs: str = "ddn-ai400x2-turbo"
-    shared_fs_read_gb_s: Annotated[float, Field(ge=0)] | None = None
-    shared_fs_write_gb_s: Annotated[float, Field(ge=0)] | None = None
+    shared_fs_read_gb_s: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    shared_fs_write_gb_s: Annotated[float, Field(ge=0, le=1e6)] | None = None
     checkpoint_mode: Literal["sync", "async", "none"] = "async"
     checkpoint_interval_min: Literal["auto"] | Annotated[float, Field(gt=0, le=100_000)] = "auto"
     # Each node's own path to the shared file system (storage NICs), Gb/s per direction; unset: the
     # catalog's DGX SuperPOD figure (constants.toml storage_network_gbps_per_node).
-    node_network_gbps: PositiveFloat | None = None
+    node_network_gbps: Annotated[float, Field(gt=0, le=1e7)] | None = None
     # Asynchronous checkpoints: the seconds training stops for each (besides copying the GPU's shard to host
     # memory; unset: PyTorch DCP's measured 6.3 s) and the share of the write bandwidth the background write
     # drains at (unset: Tectonic's sustained / peak, constants.toml).
@@ -171,7 +191,7 @@ class Cooling(_Section):
     cooling overhead and water use, rack density and sustained clocks. The site's PUE is facility.pue."""
 
     kind: str = "air"
-    rack_limit_kw: PositiveFloat | None = None
+    rack_limit_kw: Annotated[float, Field(gt=0, le=10_000)] | None = None
 
     @field_validator("kind")
     @classmethod
@@ -190,7 +210,7 @@ class Data(_Section):
 
     bytes_per_token: Annotated[float, Field(gt=0, le=1e9)] | None = None
     sample_mb: Annotated[float, Field(gt=0, le=1e6)] | None = None
-    samples_per_gpu_s: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    samples_per_gpu_s: Annotated[float, Field(ge=1e-6, le=1e9)] | None = None
     source: Literal["shared-fs", "local-nvme"] = "shared-fs"
     dataset_gb: Annotated[float, Field(gt=0, le=1e10)] | None = None
     # Where the input is prepared (engine/host.py): "cpu" decodes and augments each sample (tokenises text) on
@@ -256,7 +276,7 @@ class Facility(_Section):
 class ModelSpec(_Section):
     """An explicit model shape, for models not in the catalog (same keys as catalog/models.toml)."""
 
-    name: str = "custom model"
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)] = "custom model"
     layers: Annotated[int, Field(ge=1, le=1024)]
     hidden: Annotated[int, Field(ge=64, le=262_144)]
     heads: Annotated[int, Field(ge=1, le=4096)]
@@ -265,15 +285,15 @@ class ModelSpec(_Section):
     vocab: Annotated[int, Field(ge=1, le=4_194_304)] = 51200
     ffn_kind: Literal["gelu", "swiglu"] = "gelu"
     tied_embeddings: bool = True
-    params_total_b: PositiveFloat | None = None
-    params_active_b: PositiveFloat | None = None
+    params_total_b: Annotated[float, Field(ge=1e-6, le=100_000)] | None = None
+    params_active_b: Annotated[float, Field(ge=1e-6, le=100_000)] | None = None
     experts: Annotated[int, Field(ge=0, le=4096)] = 0
     experts_per_token: Annotated[int, Field(ge=0, le=64)] = 0
     moe_layers: Annotated[int, Field(ge=0, le=1024)] = 0
     expert_ffn_hidden: Annotated[int, Field(ge=0, le=1_048_576)] = 0
     shared_experts: Annotated[int, Field(ge=0, le=64)] = 0
     attention: Literal["mha", "gqa", "mla"] = "mha"
-    kv_cache_width: PositiveInt | None = None
+    kv_cache_width: Annotated[int, Field(ge=1, le=16_777_216)] | None = None
     # Query/key head width when heads x head_dim differs from hidden (Qwen3, Gemma); unset: hidden / heads.
     head_dim: Annotated[int, Field(ge=8, le=1024)] | None = None
     # Multi-head latent attention (DeepSeek-V2/V3 config.json names): low-rank query and key/value
@@ -286,6 +306,11 @@ class ModelSpec(_Section):
     # Layers whose attention (and KV cache) is bounded by a window of the last sliding_window_tokens.
     sliding_window_tokens: Annotated[int, Field(ge=0, le=4_194_304)] = 0
     sliding_window_layers: Annotated[int, Field(ge=0, le=1024)] = 0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _no_control(v)
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -307,7 +332,64 @@ class ModelSpec(_Section):
                 "experts_per_token {k} must be between 1 and experts ({e})",
                 {"k": self.experts_per_token, "e": self.experts, "field": "experts_per_token"},
             )
+        for key in ("moe_layers", "sliding_window_layers"):
+            if getattr(self, key) > self.layers:
+                raise PydanticCustomError(
+                    "more_than_layers",
+                    "{key} {n} is more than layers {layers}; allowed: 0 to {layers}",
+                    {"key": key, "n": getattr(self, key), "layers": self.layers, "field": key},
+                )
+        if self.experts and self.moe_layers and not self.expert_ffn_hidden:
+            raise PydanticCustomError(
+                "expert_width",
+                "needed with experts = {e}; allowed: each expert's FFN width, 1 or more",
+                {"e": self.experts, "field": "expert_ffn_hidden"},
+            )
+        if self.kv_lora_rank and not (self.v_head_dim and self.qk_nope_head_dim + self.qk_rope_head_dim):
+            field = "v_head_dim" if not self.v_head_dim else "qk_nope_head_dim"
+            raise PydanticCustomError(
+                "mla_widths",
+                "needed with kv_lora_rank = {r} (multi-head latent attention); allowed: 1 or more",
+                {"r": self.kv_lora_rank, "field": field},
+            )
+        self._published_counts()
         return self
+
+    def _published_counts(self) -> None:
+        """A published parameter count must describe this shape: within 25% of what the shape implies (the
+        catalog's models agree within 1.2%), and the active parameters no more than all of them. A count far
+        from the shape would give figures the shape cannot run (MFU above 100%, negative memory)."""
+        from .resolve import shape_params  # resolve imports this module
+
+        implied = shape_params(self)
+        total = self.params_total_b * 1e9 if self.params_total_b is not None else implied["total"]
+        if self.params_total_b is not None and self.params_active_b is not None:
+            if self.params_active_b > self.params_total_b:
+                raise PydanticCustomError(
+                    "active_over_total",
+                    "params_active_b {a} is more than params_total_b {t}; allowed: at most params_total_b",
+                    {"a": f"{self.params_active_b:g}", "t": f"{self.params_total_b:g}", "field": "params_active_b"},
+                )
+        for key, shape_count in (("params_total_b", implied["total"]), ("params_active_b", implied["active"])):
+            given = getattr(self, key)
+            if given is None:
+                continue
+            lo, hi = 0.8 * shape_count / 1e9, 1.25 * shape_count / 1e9
+            if key == "params_active_b":
+                hi = min(hi, total / 1e9)
+            if not lo <= given <= hi:
+                raise PydanticCustomError(
+                    "count_off_shape",
+                    "{key} {n} does not match the shape ({s} B parameters); allowed: {lo} to {hi}, or leave it out",
+                    {
+                        "key": key,
+                        "n": f"{given:g}",
+                        "s": f"{shape_count / 1e9:.4g}",
+                        "lo": f"{lo:.4g}",
+                        "hi": f"{hi:.4g}",
+                        "field": key,
+                    },
+                )
 
 
 def _model_ref(v: Any) -> Any:
@@ -414,8 +496,8 @@ class Inference(_Section):
     chunked_prefill: bool = True
     prefill_chunk_tokens: Annotated[int, Field(ge=16, le=1_048_576)] = 2048
     # Latency targets (p99). When given, results add the highest request rate that meets them.
-    ttft_p99_limit_ms: PositiveFloat | None = None
-    tpot_p99_limit_ms: PositiveFloat | None = None
+    ttft_p99_limit_ms: Annotated[float, Field(ge=0.001, le=1e9)] | None = None
+    tpot_p99_limit_ms: Annotated[float, Field(ge=0.001, le=1e9)] | None = None
 
     # --- request lengths ----------------------------------------------------------------------------------
     # prompt_tokens and output_tokens are means; the _cv keys their spread (standard deviation / mean, lognormal;
@@ -476,7 +558,7 @@ class Inference(_Section):
     @field_validator("spec_draft_model", mode="before")
     @classmethod
     def _draft(cls, v: Any) -> Any:
-        return None if v is None else _catalog_key("models", "draft model", str(v).strip())
+        return _catalog_key("models", "draft model", v.strip()) if isinstance(v, str) else v
 
     @field_validator("length_profile")
     @classmethod
@@ -553,11 +635,11 @@ MOVED_KEYS = {
 class Scenario(BaseModel):
     """A whole what-if scenario, as stored in a preset TOML file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = STRICT
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: Annotated[str, Field(min_length=1, max_length=120)] = "untitled"
-    description: str = ""
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)] = "untitled"
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = ""
     cluster: Cluster = Cluster()
     network: Network = Network()
     storage: Storage = Storage()
@@ -582,9 +664,35 @@ class Scenario(BaseModel):
                     )
         return data
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        if type(v) is not int:  # 1.0 and true compare equal to 1
+            raise PydanticCustomError("schema_version_type", "not a whole number; allowed: 1")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _no_control(v)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str) -> str:
+        return _no_control(v, lines=True)
+
     @model_validator(mode="after")
     def _fits_hardware(self) -> Self:
         gpu = load_catalog().accelerators[self.cluster.gpu]
+        bf16 = self.cluster.bf16_tflops or gpu.bf16_tflops
+        if self.cluster.fp8_tflops is not None and self.cluster.fp8_tflops < bf16:
+            # FP8 tensor cores run at least at the BF16 rate on every part; below it, attention (BF16) would
+            # outrun the FP8 peak and the utilisation figures pass 100%.
+            raise PydanticCustomError(
+                "fp8_below_bf16",
+                "cluster.fp8_tflops {fp8} is below the BF16 peak ({bf16} TFLOPS); allowed: at least {bf16}",
+                {"fp8": f"{self.cluster.fp8_tflops:g}", "bf16": f"{bf16:g}", "field": "cluster.fp8_tflops"},
+            )
         checks = []
         if self.training is not None:
             checks.append(("training", self.training.precision, self.cluster.fp8_tflops))

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from typing import Any
 
 from pydantic import ValidationError
 
 from .errors import FieldIssue, ScenarioError, from_validation_error
-from .scenario import Scenario
+from .scenario import SCHEMA_VERSION, Scenario
+
+# Tables and arrays nested deeper than this are no scenario (the schema's deepest key is four levels down);
+# refusing them early keeps every later step (messages, merges, saving) away from Python's recursion limit.
+MAX_DEPTH = 32
 
 
 def _toml_location(text: str, message: str) -> str:
@@ -24,28 +29,83 @@ def _toml_location(text: str, message: str) -> str:
     section = ""
     lines = text.splitlines()
     for line in lines[:line_no]:
-        header = re.match(r"\s*\[+([^\]]+)\]+", line)
+        header = re.match(r"\s*\[+([^\]]{1,200})\]+", line)
         if header:
             section = header.group(1).strip()
     if line_no - 1 < len(lines):
-        key = re.match(r"\s*([A-Za-z0-9_.\-\"']+)\s*=", lines[line_no - 1])
+        key = re.match(r"\s*([A-Za-z0-9_.\-\"']{1,200})\s*=", lines[line_no - 1])
         if key:
             name = key.group(1).strip("\"'")
             return f"{section}.{name}" if section else name
     return section
 
 
-def parse_scenario(text: str, file: str = "<text>") -> tuple[Scenario, dict]:
-    """A validated scenario from TOML text, plus any tables the schema does not own (e.g. [published])."""
+def _line_of(text: str, pattern: str) -> int | None:
+    """The first line (1-based) where `pattern` matches, for errors tomllib reports without one."""
+    match = re.search(pattern, text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _unreadable(where: str, message: str) -> ScenarioError:
+    return ScenarioError([FieldIssue(where, "(unreadable)", message)])
+
+
+def loads(text: str) -> dict:
+    """TOML text as data; anything unreadable (bad syntax, a number of thousands of digits, nesting deeper
+    than a scenario has) raises ScenarioError naming the line and, where known, the key."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        where = _toml_location(text, str(exc))
-        raise ScenarioError([FieldIssue(where, "(unreadable)", f"not valid TOML: {exc}")], file) from None
+        raise _unreadable(_toml_location(text, str(exc)), f"not valid TOML: {exc}") from None
+    except ValueError:  # int() refuses more than 4,300 digits
+        line = _line_of(text, r"[0-9_]{4300}")
+        at = f" (at line {line})" if line else ""
+        where = _toml_location(text, at)
+        message = f"a number with thousands of digits{at}; allowed: a number in the key's range"
+        raise _unreadable(where, message) from None
+    except RecursionError:
+        line = _line_of(text, r"[\[{]\s*[\[{]\s*[\[{]\s*[\[{]")
+        at = f" (at line {line})" if line else ""
+        where = _toml_location(text, at)
+        raise _unreadable(where, f"nested too deeply{at}; allowed: at most {MAX_DEPTH} levels") from None
+    deep = _too_deep(data)
+    if deep:
+        raise _unreadable(deep, f"nested too deeply; allowed: at most {MAX_DEPTH} levels of tables and arrays")
+    return data
+
+
+def _too_deep(data: Any) -> str:
+    """The dotted key of the first value nested deeper than MAX_DEPTH, or '' (iterative: no recursion)."""
+    stack: list[tuple[Any, list[str]]] = [(data, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return ".".join(path[:4]) + ". ..."
+        if isinstance(value, dict):
+            stack.extend((v, [*path, str(k)]) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, [*path, str(i)]) for i, v in enumerate(value))
+    return ""
+
+
+def parse_scenario(text: str, file: str = "<text>") -> tuple[Scenario, dict]:
+    """A validated scenario from TOML text, plus any tables the schema does not own (e.g. [published])."""
+    try:
+        data = loads(text)
+    except ScenarioError as exc:
+        exc.file = file
+        raise ScenarioError(exc.issues, file) from None
+    return validate_data(data, file)
+
+
+def validate_data(data: dict, file: str = "<text>") -> tuple[Scenario, dict]:
+    """A validated scenario from parsed TOML data (see parse_scenario)."""
+    data = dict(data)
     extra = {k: data.pop(k) for k in ("published",) if k in data}
-    if "schema_version" in data and data["schema_version"] != 1:
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ScenarioError(
-            [FieldIssue("schema_version", data["schema_version"], "unsupported schema version; allowed: 1")], file
+            [FieldIssue("schema_version", version, f"unsupported schema version; allowed: {SCHEMA_VERSION}")], file
         )
     try:
         return Scenario.model_validate(data), extra

@@ -1,6 +1,6 @@
 """Sample-based (non-LLM) training: step time from a measured per-sample compute time (vectorized).
 
-    step = (global batch / GPUs) x seconds per sample
+    step = (global batch / GPUs) x max(seconds per sample, FLOPs per sample / large-GEMM ceiling)
 
 The seconds per sample come from catalog/workloads.toml (the MLPerf Storage emulation times, measured on the
 real accelerators; other architectures scaled by HBM bandwidth, see resolve.py) or the scenario's
@@ -25,7 +25,11 @@ def sample_step(c: Columns) -> None:
     per_gpu = c.gbs / np.maximum(c.n_gpus, 1)
     # GPU-side JPEG decoding (data.preprocess = "gpu-decode", engine/host.py) runs on the GPU before compute.
     decode = per_gpu * c.gpu_decode_s
-    step = per_gpu * c.sample_s + decode
+    # No GPU computes a sample faster than its FLOPs at the part's large-GEMM ceiling: a peak override below
+    # the measured part's (cluster.bf16_tflops) slows the measured time down to that bound (NaN: no FLOPs
+    # published, the measured time alone).
+    floor = c.sample_flops / (c.gemm_bf16_tflops * 1e12)
+    step = per_gpu * np.fmax(c.sample_s, floor) + decode
 
     def put(name: str, value) -> None:
         setattr(c, name, np.where(rows, value, getattr(c, name)))

@@ -1,9 +1,11 @@
 """Shared fixtures: the user's preset folder in a temporary directory for every test, and helpers for
 driving the explorer (no cursor blink, the engine's thread waited for)."""
 
+import itertools
 import os
 
 import pytest
+import tiers
 from hypothesis import settings
 
 # Property tests draw the same examples on every run, so CI never fails on a chance draw; run with
@@ -13,9 +15,21 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config):
+    # The quick tier (`-m "not slow"`) draws fewer property examples (tests/tiers.py).
+    expr = " ".join((config.getoption("markexpr") or "").split())
+    tiers.QUICK = "not slow" in expr
+
+
+_HOMES = itertools.count()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WHATIF_HOME", str(tmp_path / "whatif-home"))
+def _isolated_home(tmp_path_factory, monkeypatch):
+    # A home of its own for every test, under the session's temporary folder and made only when the test
+    # writes there (most never do: a tmp_path for each of 1,400 tests cost two seconds of the quick tier).
+    home = tmp_path_factory.getbasetemp() / "homes" / f"{next(_HOMES)}" / "whatif-home"
+    monkeypatch.setenv("WHATIF_HOME", str(home))
     monkeypatch.delenv("WHATIF_THEME", raising=False)
     yield
 

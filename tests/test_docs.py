@@ -9,6 +9,7 @@ from whatif.tui.cli import main
 DOC = Path(__file__).parents[1] / "docs" / "model.md"
 
 
+@pytest.mark.slow  # the whole validation, a second or two
 def test_calibration_table_in_docs_is_current(capsys):
     text = DOC.read_text()
     documented = re.search(r"<!-- calibration:begin -->\n(.*?)<!-- calibration:end -->", text, re.S).group(1)

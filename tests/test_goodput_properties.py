@@ -6,10 +6,11 @@ import pytest
 from goodput_helpers import merge, rows, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 from whatif.engine.evaluate import IDLE_CAUSES
 
 SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "30")),
+    max_examples=examples(int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "30"))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

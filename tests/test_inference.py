@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 from whatif.engine import Scenario, evaluate, load_catalog, resolve
 from whatif.engine.columns import Columns
 from whatif.engine.report import records
@@ -374,7 +375,7 @@ def serving(draw, rate=None):
     )
 
 
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

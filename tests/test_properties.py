@@ -5,12 +5,13 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 from whatif.engine import Scenario, evaluate, resolve
 
 GPUS = ["a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200", "mi300x", "l40s", "gaudi3"]
 MODELS = ["llama-2-7b", "llama-3.1-8b", "llama-2-13b", "mpt-30b", "llama-3.1-70b", "mixtral-8x7b", "gpt-3-175b"]
 FABRICS = ["ib-hdr", "ib-ndr", "roce-100g", "roce-400g", "eth-800g"]
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

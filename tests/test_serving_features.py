@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tiers import examples
 from whatif.engine import Scenario, ScenarioError, load_catalog, resolve
 from whatif.engine.columns import Columns
 from whatif.engine.serving import physics, serve
@@ -352,7 +353,9 @@ def _toml(v):
 # --- properties (issue 10, "Prove it") -----------------------------------------------------------------------
 
 
-PROPERTY = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(30), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite

@@ -22,6 +22,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from whatif.engine import ScenarioError
+from whatif.engine.errors import printable
 
 from . import files
 from .commands import common, compare, goal, info, sweep, validate
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         return common.report(exc)
     except Exception as exc:  # the promise is: never a traceback
-        print(f"whatif: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        print(
+            f"whatif: internal error: {type(exc).__name__}: {printable(exc, 300)} (please report this)", file=sys.stderr
+        )
         return 1
 
 
@@ -93,13 +96,13 @@ def _explore(ref: str | None, extra: list[str]) -> int:
             files.find(ref)
         except ScenarioError:
             print(
-                f"whatif: {ref!r} is neither a command nor a scenario file or preset name; commands: "
+                f"whatif: {printable(repr(ref))} is neither a command nor a scenario file or preset name; commands: "
                 f"{', '.join(COMMANDS)} (`whatif presets` lists the preset names, `whatif --help` the rest)",
                 file=sys.stderr,
             )
             return common.BAD_INPUT
     if extra:
-        print(f"whatif: unexpected argument {extra[0]!r}; see `whatif --help`", file=sys.stderr)
+        print(f"whatif: unexpected argument {printable(repr(extra[0]))}; see `whatif --help`", file=sys.stderr)
         return common.BAD_INPUT
     try:
         scenario = files.read(ref).scenario if ref else default_scenario()

@@ -23,6 +23,9 @@ from .queueing import Load, Preemption, latency, max_rate_within, mean_point, sa
 
 AUTO = -1
 TP_OPTIONS = (1, 2, 4, 8, 16, 32, 64)
+# The share of capacity at which an overloaded fleet's iterations are taken (the limit from below: the
+# figures settle to within 1e-6 of it by here, and stay finite up to 1 - 1e-15).
+SATURATED = 1.0 - 1e-9
 # Up to this many candidate plans are searched for their rate within the latency limits in one pass; more
 # (large sweeps) search each scenario's highest-capacity plan first.
 SEARCH_ALL_AT_ONCE = 32
@@ -238,6 +241,27 @@ def _plan_figures(c: Columns, cat: Catalog) -> Plans:
     return plans
 
 
+def _mean_e2e(c: Columns, plans: Plans) -> None:
+    """The mean end-to-end latency, TTFT + (O - 1) TPOT, of every searched candidate that keeps up with the
+    offered rate, computed as the results report it (queueing.latency at the offered rate; disaggregated: the
+    prefill pool's TTFT, the KV transfer and the decode pool's wait). The plan search ranks on it: the
+    iteration-length estimate of `_plan_figures` alone (no queueing) chose TP4 at 4.5 s over TP8 at 4.3 s.
+    Explicit plans keep the estimate (one candidate: nothing to rank)."""
+    rows = np.flatnonzero(c.searched & c.stable & (c.reason == 0))
+    if not len(rows):
+        return
+    sub, p = c.take(rows), plans.rows(rows)
+    lam = sub.i_rate / np.maximum(p.main.replicas, 1.0)
+    lat = latency(p.main.step, p.main.load0.at(lam), p.main.preempt)
+    ttft = lat.ttft_mean() + _host_load_s(sub)
+    if p.prefill is not None and len(p.pre_rows):
+        pr = p.pre_rows
+        pre = latency(p.prefill.step, p.prefill.load0.at(sub.i_rate[pr] / np.maximum(p.prefill.replicas, 1.0)))
+        ttft[pr] = pre.ttft_mean() + _kv_transfer_s(sub.take(pr)) + lat.queue_mean()[pr] + _host_load_s(sub)[pr]
+    e2e = ttft + np.maximum(sub.i_output - 1.0, 0.0) * lat.tpot_mean_all()
+    c.e2e_estimate[rows] = np.where(np.isfinite(e2e), e2e, np.inf)
+
+
 def _select(c: Columns, n_scenarios: int, slo_tps: np.ndarray) -> np.ndarray:
     """Per scenario, the first candidate in the order: runs, keeps up (online without limits), key (most
     tokens/s within the limits; offline or overloaded, the most capacity; else the lowest mean end-to-end
@@ -295,6 +319,7 @@ def serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 def _serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     cand = expand(scen)
     plans = _plan_figures(cand, cat)
+    _mean_e2e(cand, plans)
     counts = np.bincount(cand.scenario_row, minlength=scen.n)
     slo_rps = rates_within_limits(cand, plans, scen.n)
     slo_tps = slo_rps * cand.i_output
@@ -436,6 +461,53 @@ def _closed_loop_rate(r: Columns, plans: Plans, rows: np.ndarray) -> np.ndarray:
     return out, loop_rate
 
 
+# Shares of capacity on the way to it, where an overloaded fleet's TPOT is also taken (see below): denser
+# towards capacity, where the TPOT spread peaks, then on to the limit (1 - 1e-4 ... SATURATED), where the
+# figures settle; then REFINE passes around each figure's highest point.
+APPROACH = tuple(1.0 - 0.5 * (0.002 ** (k / 15.0)) for k in range(16)) + tuple(1.0 - 10.0**-k for k in range(4, 10))
+REFINE = 3
+
+
+def _tpot_past_capacity(main: Pool, r: Columns, rows: np.ndarray, p50, p99, mean):
+    """An overloaded fleet's TPOT (mean, p50, p99): the highest of the saturation point's and those on the way
+    to capacity. The approximation's TPOT spread peaks just below saturation (batches fluctuate less once
+    every slot stays taken), and offering more requests than the fleet can serve must never make its tokens
+    come faster than at any load it keeps up with. The peak is found on a grid of loads (APPROACH), then
+    refined around the grid's best point, for each figure on its own."""
+    p50, p99, mean = p50.copy(), p99.copy(), mean.copy()
+    n = len(rows)
+    pre = main.preempt
+
+    def at(shares: np.ndarray) -> tuple[np.ndarray, ...]:
+        k = shares.shape[1]
+        idx = np.repeat(rows, k)
+        lam = shares.ravel() * r.capacity_rps[idx] / np.maximum(main.replicas[idx], 1.0)
+        lat = latency(main.step.rows(idx), main.load0.rows(idx).at(lam), None if pre is None else pre.rows(idx),
+                      closed_loop=True)  # fmt: skip
+        return tuple(
+            np.nan_to_num(v, nan=-np.inf).reshape(n, k)
+            for v in (lat.tpot_quantile(0.5), lat.tpot_quantile(0.99), lat.tpot_mean_all())
+        )
+
+    grid = np.broadcast_to(np.asarray(APPROACH), (n, len(APPROACH)))
+    values = at(grid)
+    best = [v.max(axis=1) for v in values]
+    for q in range(3):  # each figure's own peak
+        top = values[q].argmax(axis=1)
+        lo = grid[np.arange(n), np.maximum(top - 1, 0)]
+        hi = grid[np.arange(n), np.minimum(top + 1, grid.shape[1] - 1)]
+        for _ in range(REFINE):
+            points = lo[:, None] + (hi - lo)[:, None] * (np.arange(1, 8) / 8.0)[None, :]
+            found = at(points)[q]
+            best[q] = np.maximum(best[q], found.max(axis=1))
+            centre = points[np.arange(n), found.argmax(axis=1)]
+            step = (hi - lo) / 8.0
+            lo, hi = np.maximum(centre - step, 0.0), np.minimum(centre + step, SATURATED)
+    for out, highest in ((p50, best[0]), (p99, best[1]), (mean, best[2])):
+        out[rows] = np.fmax(out[rows], np.where(np.isfinite(highest), highest, np.nan))
+    return p50, p99, mean
+
+
 def _ttft_quantiles(lat, medians: bool):
     """p50 and p99 TTFT in one pass (p50 NaN where not wanted: the fleet search needs only the p99)."""
     if medians:
@@ -452,7 +524,12 @@ def _results(
     disagg = plans.disagg
     main = plans.main
     live = runs & r.stable
-    closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live))
+    closed_rate, loop_rate = _closed_loop_rate(r, plans, np.flatnonzero(runs & ~live & ~online))
+    # An overloaded online fleet runs at its capacity with every slot taken and a queue that only grows: its
+    # iterations are those at the saturation point (just below it, where the approximation holds), so the
+    # TPOT never falls as the offered rate passes capacity.
+    overloaded_rows = runs & online & ~r.stable
+    closed_rate = np.where(overloaded_rows, SATURATED * r.capacity_rps, closed_rate)
     lat, parts, run_w, busy = _pool_state(main, r, live, closed_rate)
     extra = _host_load_s(r)
     ttft50, ttft99 = (x + extra for x in _ttft_quantiles(lat, medians))
@@ -487,6 +564,8 @@ def _results(
     tpot50, tpot99, tpot_mean = lat.tpot_quantile(0.5), lat.tpot_quantile(0.99), lat.tpot_mean_all()
     # An overloaded online fleet's queue grows without bound: no TTFT figure.
     overloaded = runs & online & ~r.stable
+    if overloaded.any():
+        tpot50, tpot99, tpot_mean = _tpot_past_capacity(main, r, np.flatnonzero(overloaded), tpot50, tpot99, tpot_mean)
     for x in (ttft50, ttft99, ttft_mean, queue):
         x[overloaded] = np.nan
     # Online: the offered rate; offline: the closed loop's; overloaded: capacity.

@@ -110,7 +110,8 @@ def memory(c: Columns, cat: Catalog, tp: np.ndarray, pp: np.ndarray, prefix: str
         "fits_memory": (max_batch >= 1.0) & (seq_full <= room_replica),
         # The smallest footprint that runs at all: the weights and one sequence's KV cache.
         "mem_needed_gb": (w + seq_full / split) / GIB,
-        "mem_usable_gb": usable / GIB,
+        # Never negative: a GPU smaller than the runtime's reserve has nothing usable (the reason says so).
+        "mem_usable_gb": np.maximum(usable, 0.0) / GIB,
         "occupancy_tokens": mean_ctx,
     }
     return out

@@ -68,6 +68,12 @@ REASONS = {
     9: "does not fit in GPU memory",
     10: "the sequence does not split into 2 x CP equal chunks",
     11: "the same plan as another candidate",
+    # Set after the plan is chosen (evaluate.py): the run itself cannot be had.
+    12: "no storage to read the training input from: no shared file system and no local NVMe drives",
+    13: "no storage to write checkpoints to: no shared file system and no local NVMe drives "
+    '(storage.checkpoint_mode = "none" runs without)',
+    14: "the run never finishes: interruptions come faster than it can checkpoint and restart",
+    15: "a figure is beyond what the model computes (an extreme input: see the overrides)",
 }
 
 

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 
 from whatif.engine import ScenarioError
+from whatif.engine.errors import printable
 from whatif.engine.presets_merge import parse_setting, with_settings, with_workload
 from whatif.engine.scenario import Scenario
 
@@ -70,7 +71,7 @@ class StdinOnce:
 
             raise ScenarioError([Problem("", "-", "standard input can be read only once")], "-")
         self.used = True
-        return sys.stdin.read()
+        return files.read_stdin()
 
 
 def load(refs: list[str], settings: list[str], workload: str | None = None, lenient: bool = False) -> list[Item]:
@@ -117,7 +118,7 @@ def load(refs: list[str], settings: list[str], workload: str | None = None, leni
             else:
                 issues += exc.lines() if exc.file else _named(exc, workload or ref)
     if issues:
-        raise ScenarioError([_Line(line) for line in dict.fromkeys(issues)])
+        raise ScenarioError([_Line(line) for line in dict.fromkeys(issues)], cap=None)
     return items
 
 
@@ -133,6 +134,30 @@ class _Line:
 
     def __str__(self) -> str:
         return self.text
+
+
+# Text from a file or the command line (names, labels, paths) is printed through these: control characters
+# (ESC, BEL, OSC sequences) as visible escapes, cut to NAME_CHARS, and never read as Rich markup.
+NAME_CHARS = 80
+
+
+def plain(text, limit: int | None = NAME_CHARS) -> str:
+    """For print(): control characters escaped, long text cut."""
+    return printable(text, limit)
+
+
+def markup(text, limit: int | None = NAME_CHARS) -> str:
+    """For a Rich string that also holds markup of ours: `text` shown literally."""
+    from rich.markup import escape
+
+    return escape(printable(text, limit))
+
+
+def cell(text, limit: int | None = NAME_CHARS, style: str = ""):
+    """A Rich table cell or column title that shows `text` literally."""
+    from rich.text import Text
+
+    return Text(printable(text, limit), style=style)
 
 
 def console(stderr: bool = False):

@@ -55,7 +55,7 @@ def run(args) -> int:
     try:
         chosen = figs.choose(args.figures)
     except ValueError as exc:
-        print(f"whatif: {exc}", file=sys.stderr)
+        print(f"whatif: {common.plain(exc, 200)}", file=sys.stderr)
         return common.BAD_INPUT
     try:
         items = common.load(args.refs, args.settings, args.workload, lenient=True)
@@ -63,10 +63,9 @@ def run(args) -> int:
         return common.report(exc)
     base_index = _baseline(items, args.baseline)
     if base_index is None:
-        names = ", ".join(dict.fromkeys(i.label for i in items))
-        print(
-            f"whatif: --baseline {args.baseline!r} is none of the scenarios compared; allowed: {names}", file=sys.stderr
-        )
+        names = ", ".join(dict.fromkeys(common.plain(i.label) for i in items))
+        given = common.plain(repr(args.baseline))
+        print(f"whatif: --baseline {given} is none of the scenarios compared; allowed: {names}", file=sys.stderr)
         return common.BAD_INPUT
     if args.workload and args.workload != "-" and args.figures is None:
         # The comparison is about the workload: rows of the kinds of work it brings.
@@ -140,7 +139,8 @@ def cells(t: Table, marks: bool = True) -> list[tuple[figs.Figure, list[str], li
 
 
 def _titles(t: Table) -> list[str]:
-    return [f"{i.label} (baseline)" if j == t.base else i.label for j, i in enumerate(t.items)]
+    labels = [common.plain(i.label) for i in t.items]
+    return [f"{label} (baseline)" if j == t.base else label for j, label in enumerate(labels)]
 
 
 def _table(t: Table) -> None:
@@ -150,7 +150,7 @@ def _table(t: Table) -> None:
     table = RichTable(box=None, pad_edge=False, header_style="bold")
     table.add_column("")
     for title in _titles(t):
-        table.add_column(title, overflow="fold")
+        table.add_column(Text(title), overflow="fold")
     section = None
     for f, texts, changes in cells(t):
         if f.kind != section and f.kind is not None:
@@ -164,7 +164,7 @@ def _table(t: Table) -> None:
     con = common.console()
     con.print(table)
     con.print(
-        "  ".join(f"{i.label}: {i.scenario.name}" for i in t.items)
+        "  ".join(f"{common.markup(i.label)}: {common.markup(i.scenario.name)}" for i in t.items)
         + "\n✓ better, ✗ worse than the baseline; a change is a difference where the baseline is zero or far off."
     )
 
@@ -177,9 +177,9 @@ def _markdown(t: Table) -> str:
     lines.append("")
     lines.append(
         "✓ better, ✗ worse than "
-        + t.items[t.base].label
+        + common.plain(t.items[t.base].label).replace("|", "/")
         + ". "
-        + "; ".join(f"{i.label}: {i.scenario.name}" for i in t.items)
+        + "; ".join(f"{common.plain(i.label)}: {common.plain(i.scenario.name)}" for i in t.items).replace("|", "/")
     )
     return "\n".join(lines) + "\n"
 
@@ -200,9 +200,15 @@ def _csv(t: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     others = [j for j in range(len(t.items)) if j != t.base]
-    base = t.items[t.base].label
+    base = common.plain(t.items[t.base].label, None)
     w.writerow(
-        ["figure", "label", "better", *[i.label for i in t.items], *[f"{t.items[j].label} vs {base}" for j in others]]
+        [
+            "figure",
+            "label",
+            "better",
+            *[common.plain(i.label, None) for i in t.items],
+            *[f"{common.plain(t.items[j].label, None)} vs {base}" for j in others],
+        ]
     )
     for f, _, changes in cells(t, marks=False):
         values = [_raw(f, i, r) for i, r in zip(t.items, t.rows, strict=True)]

@@ -62,12 +62,12 @@ def _save(args, items: list[common.Item]) -> int:
     try:
         path = files.save_scenario(scenario, args.save, overwrite=args.overwrite, template=template)
     except FileExistsError:
-        print(f"whatif: --save: {args.save} exists; add --overwrite to replace it", file=sys.stderr)
+        print(f"whatif: --save: {common.plain(args.save)} exists; add --overwrite to replace it", file=sys.stderr)
         return common.BAD_INPUT
     except OSError as exc:
-        print(f"whatif: --save: {args.save}: cannot be written: {exc.strerror}", file=sys.stderr)
+        print(f"whatif: --save: {common.plain(args.save)}: cannot be written: {exc.strerror}", file=sys.stderr)
         return common.BAD_INPUT
-    print(f"saved {path}", file=sys.stderr)
+    print(f"saved {common.plain(path, None)}", file=sys.stderr)
     return 0
 
 
@@ -154,6 +154,15 @@ ROWS = [
 ]
 
 
+def _shown(read, row: dict) -> str:
+    """A cell's text; a figure the formatter cannot show (missing where its neighbours are not) is a dash,
+    never a crash of the whole table."""
+    try:
+        return read(row)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return fmt.DASH
+
+
 def print_results(scenarios, as_json: bool, markdown: bool) -> int:
     """Every figure of each scenario, one column each: a table, Markdown, or the JSON records."""
     results = evaluate(resolve(scenarios))
@@ -162,13 +171,13 @@ def print_results(scenarios, as_json: bool, markdown: bool) -> int:
         print(json.dumps(recs, indent=2))
         return 0
     rows = list(results.iter_rows(named=True))
-    header = ["", *[r["name"] for r in rows]]
+    header = ["", *[common.plain(r["name"]) for r in rows]]
     body = []
     for label, read, _column in ROWS:
         if read is None:
             body.append([label] + [""] * len(rows))
             continue
-        body.append([label, *[read(r) for r in rows]])
+        body.append([label, *[_shown(read, r) for r in rows]])
     if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
@@ -179,8 +188,8 @@ def print_results(scenarios, as_json: bool, markdown: bool) -> int:
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for i, title in enumerate(header):
-        table.add_column(title, overflow="fold", style="bold" if i == 0 else None)
+        table.add_column(common.cell(title), overflow="fold", style="bold" if i == 0 else None)
     for line in body:
-        table.add_row(*line)
+        table.add_row(*(common.cell(c, None) for c in line))
     common.console().print(table)
     return 0

@@ -56,7 +56,7 @@ def run(args) -> int:
     try:
         gpus = _gpus(args.vary_gpu)
     except ValueError as exc:
-        print(f"whatif: {exc}", file=sys.stderr)
+        print(f"whatif: {common.plain(exc, 300)}", file=sys.stderr)
         return common.BAD_INPUT
     goal = engine_goal.Goal(args.days, args.budget_usd, args.rate, args.ttft_p99_ms, args.tpot_p99_ms)
     if goal.kind == "training" and (args.ttft_p99_ms or args.tpot_p99_ms):
@@ -139,7 +139,7 @@ def _summary(goal, row: dict) -> str:
             f"{fmt.money(row['cost'])}/h"
         )
     return (
-        f"{row['train_wall_clock_days']:,.2f} d, {fmt.money(row['train_cost_usd'])}, "
+        f"{fmt.duration_days(row['train_wall_clock_days'])}, {fmt.money(row['train_cost_usd'])}, "
         f"MFU {fmt.pct(row['train_mfu'])}, {fmt.plan(row)}"
     )
 
@@ -147,7 +147,7 @@ def _summary(goal, row: dict) -> str:
 def _print(item, goal, answers) -> None:
     con = common.console()
     gpn = item.scenario.cluster.gpus_per_node
-    con.print(f"goal: {goal.describe()} ({item.label}: {item.scenario.name})")
+    con.print(f"goal: {goal.describe()} ({common.markup(item.label)}: {common.markup(item.scenario.name)})")
     best, *rest = answers
     if best.gpu_count is None:
         con.print(f"[bold]no GPU count up to {engine_goal.MAX_GPUS:,} meets it[/bold]")

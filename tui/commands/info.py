@@ -53,8 +53,8 @@ def catalog(args) -> int:
     console = common.console()
     if args.kind is None:
         for kind, entries in kinds.items():
-            console.print(f"[bold]{kind}[/bold]: {', '.join(entries)}")
-        console.print(f"[bold]failure-profiles[/bold]: {', '.join(cat.failure_profiles)}")
+            console.print(f"[bold]{kind}[/bold]: {common.markup(', '.join(entries), None)}")
+        console.print(f"[bold]failure-profiles[/bold]: {common.markup(', '.join(cat.failure_profiles), None)}")
         console.print("[bold]prices[/bold]: dated rental and purchase prices per GPU (`whatif catalog prices`)")
         console.print("`whatif catalog KIND` shows figures; add --sources for sources.")
         return 0
@@ -75,11 +75,12 @@ def catalog(args) -> int:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("key", "name", *columns, *(("source",) if args.sources else ())):
         table.add_column(col, overflow="fold")
+    # Catalog text is shipped data, but its sources hold brackets: shown literally, never as markup.
     for key, entry in kinds[args.kind].items():
         cells = [key, entry.name] + [_cell(getattr(entry, c)) for c in columns]
         if args.sources:
             cells.append(entry.source + (f" NOTE: {entry.notes}" if getattr(entry, "notes", "") else ""))
-        table.add_row(*cells)
+        table.add_row(*(common.cell(c, None) for c in cells))
     console.print(table)
     return 0
 
@@ -132,23 +133,23 @@ def presets(args) -> int:
         (f"saved in {files.user_presets_dir()}", files.user_presets()),
     ]
     for title, entries in groups:
-        print(f"{title}:" + ("" if entries else " (none)"))
+        print(f"{common.plain(title, None)}:" + ("" if entries else " (none)"))
         for name, path in entries.items():
             try:
                 scenario, data = _load(path)
-                line = f"{scenario.name}  [{_holds(data)}]"
+                line = f"{common.plain(scenario.name)}  [{_holds(data)}]"
             except ScenarioError as exc:
                 line = f"(invalid: {exc.issues[0]})"
-            print(f"  {name:32s} {line}")
+            print(f"  {common.plain(name):32s} {line}")
     return 0
 
 
 def _load(path):
-    import tomllib
+    from whatif.engine.text import loads
 
-    text = path.read_text(encoding="utf-8")
+    text = files._read_text(path)
     scenario, _ = files.parse_scenario(text, str(path))
-    return scenario, tomllib.loads(text)
+    return scenario, loads(text)
 
 
 def _holds(data: dict) -> str:

@@ -136,10 +136,12 @@ def summary(item, grid, result, seconds: float, out: str | None) -> None:
     con = common.console()
     res = result.results
     keys = [a.key for a in grid.axes]
-    line = f"{result.points:,} points of {item.label} ({' x '.join(str(len(a.values)) for a in grid.axes)})"
+    line = (
+        f"{result.points:,} points of {common.markup(item.label)} ({' x '.join(str(len(a.values)) for a in grid.axes)})"
+    )
     line += f" in {seconds:.2f} s"
     if result.skipped:
-        line += f"; {result.skipped:,} left out ({'; '.join(result.skipped_reasons)})"
+        line += f"; {result.skipped:,} left out ({common.markup('; '.join(result.skipped_reasons), None)})"
     con.print(line)
     if "train_fits" in res.columns and item.scenario.training is not None:
         fits = int(res["train_fits"].sum())
@@ -151,11 +153,11 @@ def summary(item, grid, result, seconds: float, out: str | None) -> None:
         best_i = int((values.arg_min() if better == "lower" else values.arg_max()) or 0)
         at = ", ".join(f"{k}={res[k][best_i]}" for k in keys)
         lo, hi = values.min(), values.max()
-        con.print(f"{label}: best {show(values[best_i])} at {at}; range {show(lo)} to {show(hi)}")
+        con.print(f"{label}: best {show(values[best_i])} at {common.markup(at, 300)}; range {show(lo)} to {show(hi)}")
     if res.height <= SHOWN_POINTS:
         _points(con, res, keys)
     if out:
-        con.print(f"wrote {res.height:,} rows x {res.width} columns to {out}")
+        con.print(f"wrote {res.height:,} rows x {res.width} columns to {common.markup(out, None)}")
     elif res.height > SHOWN_POINTS:
         con.print("add --out results.csv (or .parquet, .json) for every figure of every point")
 
@@ -166,11 +168,11 @@ def _points(con, res: pl.DataFrame, keys: list[str]) -> None:
     shown = [(c, label, show) for c, label, show, _ in SUMMARY if c in res.columns and res[c].null_count() < res.height]
     table = Table(box=None, pad_edge=False, header_style="bold")
     for k in keys:
-        table.add_column(k)
+        table.add_column(common.cell(k))
     for _, label, _ in shown:
         table.add_column(label, justify="right")
     for row in res.iter_rows(named=True):
-        cells = [str(row[k]) for k in keys]
+        cells = [common.cell(row[k]) for k in keys]
         cells += [show(row[c]) for c, _, show in shown]
         table.add_row(*cells)
     con.print(table)
