@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
 class _Entry(BaseModel):
@@ -26,6 +26,8 @@ class _Entry(BaseModel):
 
 
 class Accelerator(_Entry):
+    # "cpu": a CPU socket as the cluster's compute device, built from catalog/host_cpus.toml (HostCpu.as_device).
+    kind: Literal["gpu", "cpu"] = "gpu"
     vendor: str
     arch: str
     form_factor: str
@@ -69,6 +71,9 @@ class Nvme(_Entry):
     pcie_gen: int = Field(ge=0)
     read_gb_s: float = Field(ge=0)
     write_gb_s: float = Field(ge=0)
+    # Power while reading or writing at its rated rate (idle: constant nvme_idle_w).
+    active_w: float = Field(default=0.0, ge=0)
+    power_basis: str = ""
 
 
 class SharedFs(_Entry):
@@ -77,14 +82,111 @@ class SharedFs(_Entry):
 
 
 class Cooling(_Entry):
-    pue: float = Field(ge=1.0, le=3.0)
-    pue_basis: str
+    """What a cooling kind changes for the same building (cooling.toml): server fans, the site's cooling
+    overhead and water, rack density, sustained clocks. The site's own PUE is in facilities.toml."""
+
+    server_fan_share: float = Field(ge=0.0, lt=0.5)
+    fan_basis: str = Field(min_length=3)
+    pue_factor: float = Field(gt=0.5, le=1.5)
+    pue_factor_basis: str = Field(min_length=3)
+    water_factor: float = Field(ge=0.0, le=2.0)
+    water_basis: str = Field(min_length=3)
     rack_limit_kw: PositiveFloat
     rack_basis: str
     sustained_clock_factor: float = Field(gt=0.5, le=1.0)
     clock_loss_min_tdp_w: float = Field(ge=0)
     clock_basis: str
-    source: str = "see pue_basis, rack_basis and clock_basis"
+    source: str = "see fan_basis, pue_factor_basis, water_basis, rack_basis and clock_basis"
+
+
+class Site(_Entry):
+    """A facility's published PUE and water use (facilities.toml)."""
+
+    pue: float = Field(ge=1.0, le=3.0)
+    pue_basis: str = Field(min_length=3)
+    wue_l_per_kwh: float = Field(ge=0.0, le=20.0)
+    wue_basis: str = Field(min_length=3)
+
+
+class HostPlatform(_Entry):
+    """The server a GPU type is sold in (hosts.toml): its host CPU (a host_cpus.toml key), sockets per GPU and
+    storage NICs."""
+
+    host_cpu: str
+    cpus_per_gpu: float = Field(gt=0, le=4)
+    storage_nics: int = Field(ge=0, le=16)
+
+
+class FailureProfile(BaseModel):
+    """One fleet's unexpected-interruption rates (reliability.toml); inf: nothing charged to that term."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    gpu_mtbf_hours: PositiveFloat
+    node_mtbf_hours: PositiveFloat
+    basis: str = Field(min_length=20)
+    source: str = Field(min_length=3)
+    confidence: str = ""
+
+
+_DATE = r"^(\d{4}-\d{2}|undated)$"
+
+
+class RentalPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu_hour: float = Field(ge=0)
+    provider: str = Field(min_length=3)
+    term: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class PurchasePrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usd_per_gpu: float = Field(ge=0)
+    what: str = Field(min_length=3)
+    date: str = Field(pattern=_DATE)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class GpuPrices(BaseModel):
+    """A GPU type's dated prices (prices.toml), or the GPU type it is priced as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_rental: str | None = None
+    default_purchase: str | None = None
+    rental: dict[str, RentalPrice] = {}
+    purchase: dict[str, PurchasePrice] = {}
+    priced_as: str | None = None
+    priced_as_basis: str = ""
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> GpuPrices:
+        if self.priced_as is not None:
+            if self.rental or self.purchase or self.default_rental or len(self.priced_as_basis) < 10:
+                raise ValueError("a GPU priced_as another has no prices of its own and says why (priced_as_basis)")
+            return self
+        if self.default_rental not in self.rental or self.default_purchase not in self.purchase:
+            raise ValueError("default_rental and default_purchase must name one of the GPU's own prices")
+        return self
+
+    def rental_at(self, key: str | None) -> tuple[str, RentalPrice]:
+        """The rental price `key` names, else the default one, with its key (of an entry with prices of its
+        own, as Catalog.gpu_prices returns: the validator above makes sure it has both defaults)."""
+        chosen = key if key in self.rental else self.default_rental
+        assert chosen is not None, "an entry priced as another has no prices of its own"
+        return chosen, self.rental[chosen]
+
+    def default_purchase_price(self) -> tuple[str, PurchasePrice]:
+        """The default purchase price and its key (of an entry with prices of its own)."""
+        assert self.default_purchase is not None, "an entry priced as another has no prices of its own"
+        return self.default_purchase, self.purchase[self.default_purchase]
 
 
 class ModelShape(_Entry):
@@ -132,7 +234,8 @@ class ArchEfficiency(BaseModel):
     attention_forward_fraction: float | None = Field(default=None, gt=0, le=1)
     attention_flash2_fraction: float = Field(gt=0, le=1)
     memory_efficiency: float = Field(gt=0, le=1)
-    # The serving model's single GEMM efficiency (legacy, until serving uses the shape curve).
+    # False: GEMMs run at their ceiling at every shape (kernels.toml's shape curve is fitted to GPU sweeps).
+    gemm_shape_curve: bool = True
     basis: str = Field(min_length=3)
 
 
@@ -187,6 +290,95 @@ class Workload(_Entry):
     train_gflop_per_sample: PositiveFloat | None = None
 
 
+class HostCpu(_Entry):
+    """One server CPU socket (catalog/host_cpus.toml [cpus.*]): the host that feeds the GPUs, and where it has
+    a matrix or dot-product unit, a compute device of its own."""
+
+    vendor: str
+    family: str
+    cores: PositiveInt
+    base_ghz: PositiveFloat
+    all_core_turbo_ghz: PositiveFloat | None = None
+    max_turbo_ghz: PositiveFloat
+    matrix_unit: Literal["amx", "avx512", "sve2", "none"]
+    bf16_flop_per_cycle: PositiveFloat | None = None
+    int8_ops_per_cycle: PositiveFloat | None = None
+    mem_channels: PositiveInt | None = None
+    mem_mt_s: PositiveFloat | None = None
+    mem_gb_s: PositiveFloat
+    # Memory per socket when the CPU is the compute device; unset: one DIMM of constants.dimm_gb per channel.
+    mem_gb: PositiveFloat | None = None
+    memory_in_tdp: bool = False
+    tdp_w: PositiveFloat
+    launch_year: int
+    arch: str | None = None
+
+    @property
+    def bf16_tflops(self) -> float | None:
+        """Dense BF16 peak per socket at the base clock: cores x FLOP per cycle x GHz."""
+        return None if self.bf16_flop_per_cycle is None else self.cores * self.bf16_flop_per_cycle * self.base_ghz / 1e3
+
+    @property
+    def int8_tops(self) -> float | None:
+        return None if self.int8_ops_per_cycle is None else self.cores * self.int8_ops_per_cycle * self.base_ghz / 1e3
+
+    def as_device(self, dimm_gb: float, idle_share: float) -> Accelerator:
+        """The socket as a cluster's compute device: its matrix peak as bf16_tflops, its DRAM bandwidth as
+        hbm_tb_s, its memory as hbm_gb; each socket its own scale-up domain (sockets talk over the node's
+        NICs: no measurement of UPI / xGMI socket links in the reference)."""
+        arch, bf16 = self.arch, self.bf16_tflops
+        if arch is None or bf16 is None:
+            raise ValueError(f"host_cpus.toml: {self.name} needs arch and a BF16 rate to be a compute device")
+        return Accelerator(
+            kind="cpu",
+            name=f"{self.name} (CPU socket)",
+            vendor=self.vendor,
+            arch=arch,
+            form_factor="CPU socket",
+            bf16_tflops=bf16,
+            hbm_gb=self.mem_gb or (self.mem_channels or 1) * dimm_gb,
+            hbm_tb_s=self.mem_gb_s / 1000.0,
+            tdp_w=self.tdp_w,
+            idle_w=idle_share * self.tdp_w,
+            idle_basis="codecarbon's CPU load model floor: 10% of TDP (host_cpus.toml cpu_idle_load_share, H047)",
+            scale_up="pcie-gen5",
+            scale_up_domain_gpus=1,
+            host_link="pcie-gen5",
+            launch_year=self.launch_year,
+            source=self.source,
+            confidence=self.confidence,
+            notes="A CPU socket as the compute device (catalog/host_cpus.toml). " + self.notes,
+        )
+
+
+class SamplePreprocessing(BaseModel):
+    """Host core-milliseconds to decode and augment one sample, and GPU milliseconds to decode it there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decode_core_ms: float = Field(ge=0)
+    augment_core_ms: float = Field(ge=0)
+    gpu_decode_ms: float = Field(ge=0)
+    source: str = Field(min_length=10)
+    confidence: str = ""
+    notes: str = ""
+
+
+class TextPreprocessing(BaseModel):
+    """Tokenising text on the host, an upper bound: tokenize_s_per_gb on reference_cores cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokenize_s_per_gb: PositiveFloat
+    bytes_per_token: PositiveFloat
+    reference_cores: PositiveFloat
+    source: str = Field(min_length=10)
+
+    @property
+    def core_s_per_token(self) -> float:
+        return self.tokenize_s_per_gb * self.reference_cores / 1e9 * self.bytes_per_token
+
+
 class LengthProfile(_Entry):
     """A request length profile (catalog/lengths.toml): mean prompt and output tokens and their spreads."""
 
@@ -224,6 +416,31 @@ class ErrorBand(BaseModel):
     basis: str = Field(min_length=3)
 
 
+class HostCatalog(BaseModel):
+    """catalog/host_cpus.toml: CPUs, CPU efficiency, preprocessing costs and host constants (the CPU each GPU
+    type's server carries is in hosts.toml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpus: dict[str, HostCpu]
+    efficiency: dict[str, ArchEfficiency]
+    preprocessing: dict[str, SamplePreprocessing]
+    text: TextPreprocessing
+    constants: dict[str, Constant]
+
+    def constant(self, key: str) -> float:
+        return self.constants[key].value
+
+    @model_validator(mode="after")
+    def _keys(self) -> HostCatalog:
+        for key, cpu in self.cpus.items():
+            if cpu.arch is not None and cpu.arch not in self.efficiency:
+                raise ValueError(f"cpus.{key}: arch {cpu.arch!r} is not an [efficiency.*] entry")
+            if cpu.arch is not None and cpu.bf16_flop_per_cycle is None:
+                raise ValueError(f"cpus.{key}: a compute device (arch set) needs bf16_flop_per_cycle")
+        return self
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -232,6 +449,10 @@ class Catalog(BaseModel):
     nvme: dict[str, Nvme]
     shared_fs: dict[str, SharedFs]
     cooling: dict[str, Cooling]
+    sites: dict[str, Site]
+    hosts: dict[str, HostPlatform]
+    failure_profiles: dict[str, FailureProfile]
+    prices: dict[str, GpuPrices]
     models: dict[str, ModelShape]
     workloads: dict[str, Workload]
     lengths: dict[str, LengthProfile]
@@ -241,9 +462,40 @@ class Catalog(BaseModel):
     fitted: dict[str, Fitted]
     # workload -> generation -> "dense" | "moe" -> band (catalog/error_bands.toml, written by validate --cross)
     error_bands: dict[str, dict[str, dict[str, ErrorBand]]]
+    # Host CPUs (catalog/host_cpus.toml); their compute-capable sockets are also in `accelerators` (kind "cpu").
+    host: HostCatalog
 
     def constant(self, key: str) -> float:
         return self.constants[key].value
+
+    def platform(self, gpu: str) -> HostPlatform:
+        """The server the GPU type is sold in (hosts.toml; [default] where it has none of its own)."""
+        return self.hosts.get(gpu, self.hosts["default"])
+
+    def gpu_prices(self, gpu: str) -> tuple[GpuPrices, str]:
+        """The prices a GPU type is charged at, and the GPU type whose prices they are (itself unless
+        priced_as another)."""
+        entry, key = self.prices[gpu], gpu
+        while entry.priced_as is not None:
+            key = entry.priced_as
+            entry = self.prices[key]
+        return entry, key
+
+    @model_validator(mode="after")
+    def _every_gpu_priced(self) -> Catalog:
+        # CPU sockets (kind "cpu") carry no catalog price: the reference has none (facility.usd_per_gpu_hour
+        # and facility.server_usd_per_gpu price them per socket).
+        missing = {k for k, a in self.accelerators.items() if a.kind == "gpu"} - set(self.prices)
+        unknown = set(self.prices) - set(self.accelerators)
+        bad = {k for k, p in self.prices.items() if p.priced_as is not None and p.priced_as not in self.prices}
+        if missing or unknown or bad:
+            raise ValueError(f"prices.toml: no prices for {missing}, unknown GPUs {unknown}, bad priced_as {bad}")
+        if "default" not in self.hosts or set(self.hosts) - set(self.accelerators) - {"default"}:
+            raise ValueError("hosts.toml: a [default] platform, and only accelerator keys besides it")
+        unknown_cpus = {k: h.host_cpu for k, h in self.hosts.items() if h.host_cpu not in self.host.cpus}
+        if unknown_cpus:
+            raise ValueError(f"hosts.toml: host_cpu not in host_cpus.toml [cpus.*]: {unknown_cpus}")
+        return self
 
     def kinds(self) -> dict[str, Mapping[str, _Entry]]:
         """Catalog sections by the name users see in `whatif catalog` and in error messages."""
@@ -253,6 +505,9 @@ class Catalog(BaseModel):
             "nvme": self.nvme,
             "shared-fs": self.shared_fs,
             "cooling": self.cooling,
+            "sites": self.sites,
+            "hosts": self.hosts,
+            "host-cpus": self.host.cpus,
             "models": self.models,
             "workloads": self.workloads,
         }
@@ -272,21 +527,36 @@ def _read(name: str) -> dict:
     return tomllib.loads(files("whatif.engine").joinpath("catalog", name).read_text(encoding="utf-8"))
 
 
+def _host_catalog() -> HostCatalog:
+    return HostCatalog.model_validate(_read("host_cpus.toml"))
+
+
 @cache
 def load_catalog() -> Catalog:
     storage = _read("storage.toml")
+    host = _host_catalog()
+    constants = _read("constants.toml")
+    dimm_gb, idle = constants["dram_dimm_gb"]["value"], host.constant("cpu_idle_load_share")
+    gpus = {k: Accelerator.model_validate(v) for k, v in _read("accelerators.toml").items()}
+    cpus = {k: cpu.as_device(dimm_gb, idle) for k, cpu in host.cpus.items() if cpu.arch is not None}
+    efficiency = {k: ArchEfficiency.model_validate(v) for k, v in _read("efficiency.toml").items()}
     return Catalog(
-        accelerators=_read("accelerators.toml"),
+        accelerators=gpus | cpus,
         fabrics=_read("fabrics.toml"),
         nvme=storage["nvme"],
         shared_fs=storage["shared_fs"],
         cooling=_read("cooling.toml"),
+        sites=_read("facilities.toml"),
+        hosts=_read("hosts.toml"),
+        failure_profiles=_read("reliability.toml"),
+        prices=_read("prices.toml"),
         models=_read("models.toml"),
         workloads=_read("workloads.toml"),
         lengths=_read("lengths.toml"),
-        efficiency=_read("efficiency.toml"),
+        efficiency=efficiency | dict(host.efficiency),
         kernels=Kernels.model_validate(_read("kernels.toml")),
-        constants=_read("constants.toml"),
+        constants=constants,
         fitted=_read("fitted.toml"),
         error_bands=_read("error_bands.toml"),
+        host=host,
     )

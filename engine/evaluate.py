@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import polars as pl
 
-from . import energy, goodput, serving, storage, workloads
+from . import cost, energy, goodput, host, serving, storage, workloads
 from .catalog import Catalog, load_catalog
 from .columns import Columns
 from .training import plans
@@ -28,14 +28,39 @@ BOTTLENECKS = (
     "memory capacity",
     "storage",
     "stragglers",
+    "host preprocessing",
 )
-# A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise).
+# The cost basis of every row (resolve._prices), carried into the results beside the figures it prices.
+BASIS_COLUMNS = (
+    "cost_model",
+    "usd_per_gpu_hour",
+    "price_key",
+    "price_provider",
+    "price_term",
+    "price_date",
+    "price_source",
+    "price_via",
+    "server_usd_per_gpu",
+    "purchase_key",
+    "purchase_what",
+    "purchase_date",
+    "purchase_source",
+    "purchase_via",
+    "network_capex_share",
+    "storage_capex_share",
+    "depreciation_years",
+    "usd_per_kw_month",
+    "usd_per_kwh",
+)
+# A storage stall above this share of the step names storage as the bottleneck (below it: rounding noise);
+# the same for the host's preprocessing stall (the larger of the two input stalls names the bottleneck).
 STORAGE_PACING_SHARE = 0.01
 IDLE_CAUSES = (
     "communication",
     "pipeline_bubble",
     "stragglers",
     "storage_stall",
+    "host_preprocessing",
     "checkpoint_stall",
     "failure_downtime",
     "lost_work",
@@ -82,6 +107,32 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
 
 def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
     scen = Columns.from_frame(frame)
+    blank = _BLANK_TRAINING.get(id(cat))
+    if blank is not None and not (scen.has_train == 1).any():
+        # Serving only: no plan to search or time; every row gets the training columns of "no training".
+        out = {k: np.full(scen.n, v, dtype=d) for k, (d, v) in blank.items()}
+    else:
+        out = _training(scen, cat)
+    # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
+    serves = bool((scen.has_infer == 1).any())
+    if serves:
+        out |= serving.serve(scen, cat)
+    result = pl.DataFrame(out, nan_to_null=True)
+    basis = [name for name in ("host_cpu", *BASIS_COLUMNS) if name in frame.columns]
+    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), *basis)
+    # A device without a catalog price (a CPU socket) has none: null, like every other missing figure.
+    ids = ids.with_columns(pl.col(pl.Float64).fill_nan(None))
+    result = pl.concat([ids, result], how="horizontal")
+    return add_text(result) if text else result
+
+
+# Per catalog: the training columns of a row without training (float figures NaN), kept from the first frame
+# that had one, so that serving-only frames skip the training stages.
+_BLANK_TRAINING: dict[int, dict[str, tuple[np.dtype, object]]] = {}
+
+
+def _training(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
+    """The training columns of every row (plans searched in chunks)."""
     parts, order = [], []
     for rows in _chunks(scen):
         part = scen.take(rows)
@@ -98,14 +149,11 @@ def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
         inverse = np.empty(scen.n, dtype=np.int64)
         inverse[np.concatenate(order)] = np.arange(scen.n)
         out = {k: v[inverse] for k, v in out.items()}
-    # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
-    serves = bool((scen.has_infer == 1).any())
-    if serves:
-        out |= serving.serve(scen, cat)
-    result = pl.DataFrame(out, nan_to_null=True)
-    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64))
-    result = pl.concat([ids, result], how="horizontal")
-    return add_text(result) if text else result
+    without = np.flatnonzero(scen.has_train != 1)
+    if len(without) and id(cat) not in _BLANK_TRAINING:
+        i = int(without[0])
+        _BLANK_TRAINING[id(cat)] = {k: (v.dtype, np.nan if v.dtype.kind == "f" else v[i]) for k, v in out.items()}
+    return out
 
 
 def add_text(result: pl.DataFrame) -> pl.DataFrame:
@@ -132,9 +180,10 @@ def _chunks(scen: Columns) -> list[np.ndarray]:
 
 def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_train == 1)
-    # Steady state: the step waits for its input where storage cannot keep up (storage.py).
+    # Steady state: the step waits for its input where storage, or the host CPUs preparing it, cannot keep up
+    # (storage.py, host.py).
     storage.data_loading(r, cat)
-    r.step_time_s = r.step_time_s + r.t_storage_stall_s
+    r.step_time_s = r.step_time_s + r.t_storage_stall_s + r.t_host_stall_s
     step = r.step_time_s
     r.tokens_per_s = r.tokens_per_step / step
     r.steps = r.tokens / r.tokens_per_step
@@ -149,6 +198,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
 
     busy = r.t_compute_s + r.t_optimizer_s
     energy.training_energy(r, cat)
+    cost.training_cost(r)
     idle = goodput.idle_breakdown(r)
     # A chosen plan whose run cannot be had gets a reason, never infinite or negative figures.
     r.reason = _unrunnable(r, runs, mfu)
@@ -171,14 +221,17 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
     # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
     shares = (
-        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s], axis=1) / step[:, None]
+        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s, r.t_host_stall_s], axis=1)
+        / step[:, None]
     )
     kind = np.argmax(shares[:, :5], axis=1)
-    # Input is prefetched, so a step waits on storage only when reading takes longer than everything else:
-    # then storage alone sets the pace (more compute or network would not shorten the step).
-    kind = np.where(shares[:, 5] > STORAGE_PACING_SHARE, 5, kind)
+    # Input is prefetched, so a step waits on storage (or on the host CPUs preparing it) only when that takes
+    # longer than everything else: then it alone sets the pace (more compute or network would not help).
+    waits = np.where(shares[:, 6] > shares[:, 5], 6, 5)
+    kind = np.where(np.maximum(shares[:, 5], shares[:, 6]) > STORAGE_PACING_SHARE, waits, kind)
     share = shares[np.arange(r.n), kind]
-    kind = np.select([kind == 4, kind == 5], [6, 5], kind)  # code 4 is memory capacity, which no share measures
+    # Code 4 is memory capacity, which no share measures; 6 stragglers, 7 host preprocessing.
+    kind = np.select([kind == 4, kind == 5, kind == 6], [6, 5, 7], kind)
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
     overheads = (
@@ -193,6 +246,7 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
                 r.t_cp_s,
                 r.t_nic_wait_s,
                 r.t_sync_s,
+                r.t_host_stall_s,
             ],
             axis=1,
         )
@@ -259,10 +313,23 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_data_demand_gb_s_per_gpu": keep(r.data_demand_gb_s_per_gpu),
         "train_data_supply_gb_s": keep(r.data_supply_gb_s),
         "train_storage_bound_gpus": keep(r.storage_bound_gpus),
+        "train_t_host_prep_s": keep(r.t_host_prep_s),
+        "train_t_host_stall_s": keep(r.t_host_stall_s),
+        "train_t_gpu_decode_s": keep(r.t_gpu_decode_s),
+        "train_host_core_us_per_unit": keep(r.host_core_s_per_unit * 1e6),
+        "train_host_cores_needed_per_gpu": keep(r.host_cores_needed_per_gpu),
+        "train_host_cores_free_per_gpu": keep(r.host_cores_free_per_gpu),
+        "train_host_sockets_per_node": keep(host.sockets_per_node(r)),
+        "train_host_load": keep(r.host_load),
+        "train_host_cpu_w_per_node": keep(r.host_cpu_w),
         "train_checkpoint_gb": keep(r.ckpt_gb),
         # (Infinite only without storage for checkpoints, which a run with checkpoints has as its reason.)
         "train_checkpoint_write_s": keep(np.where(np.isfinite(r.ckpt_write_s), r.ckpt_write_s, np.nan)),
         "train_checkpoint_stall_s": keep(r.ckpt_stall_s),
+        # No storage to write to is a reason where checkpoints are taken; without checkpoints: no figure.
+        "train_checkpoint_background_write_s": keep(
+            np.where(np.isfinite(r.ckpt_bg_write_s), r.ckpt_bg_write_s, np.nan)
+        ),
         "train_checkpoint_interval_min": keep(r.ckpt_interval_s / 60.0),
         "train_restart_min": keep(r.restart_total_s / 60.0),
         # No interruptions modelled: no MTBF figure (null), not an infinite one.
@@ -289,17 +356,37 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_gpu_energy_mwh": keep(r.gpu_energy_mwh),
         "train_host_energy_mwh": keep(r.host_energy_mwh),
         "train_switch_energy_mwh": keep(r.switch_energy_mwh),
+        "train_fan_energy_mwh": keep(r.fan_energy_mwh),
+        "train_psu_loss_energy_mwh": keep(r.psu_loss_energy_mwh),
+        "train_storage_energy_mwh": keep(r.storage_energy_mwh),
         "train_cost_usd": keep(r.cost_usd),
+        "train_cost_compute_usd": keep(r.cost_compute_usd),
+        "train_cost_network_usd": keep(r.cost_network_usd),
+        "train_cost_storage_usd": keep(r.cost_storage_usd),
+        "train_cost_facility_usd": keep(r.cost_facility_usd),
+        "train_cost_electricity_usd": keep(r.cost_electricity_usd),
+        "train_cost_usd_per_gpu_hour": keep(r.cost_usd_per_gpu_hour),
+        "train_electricity_usd": keep(r.electricity_usd),
         "train_co2_t": keep(r.co2_t),
+        "train_co2_market_t": keep(r.co2_market_t),
+        "train_co2_embodied_t": keep(r.co2_embodied_t),
+        "train_water_m3": keep(r.water_m3),
         "train_avg_power_mw": keep(r.facility_power_mw),
         "train_peak_power_mw": keep(r.peak_facility_power_mw),
         "train_gpu_avg_w": keep(r.gpu_avg_w),
+        "train_gpu_compute_w": keep(r.gpu_compute_w),
+        "train_gpu_wait_w": keep(r.gpu_wait_w),
+        "train_gpu_step_w": keep(r.gpu_step_w),
+        "train_gpu_utilisation": keep(r.gpu_utilisation),
+        "train_host_w_per_gpu": keep(r.host_w_per_gpu),
+        "train_peak_it_kw": keep(r.peak_it_kw),
         "train_tokens_per_kwh": keep(r.tokens_per_kwh),
         "train_node_peak_kw": keep(r.node_peak_kw),
         "train_rack_kw": keep(r.rack_kw),
         "train_rack_limit_kw": r.rack_limit_kw,
         "train_rack_over_limit": np.where(runs, r.rack_over_limit, False),
         "train_racks": keep(r.racks),
+        "train_floor_m2": keep(r.floor_m2),
         "train_pue": r.pue,
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
         "train_bottleneck_share": np.where(runs, share, np.nan),
@@ -319,10 +406,12 @@ def _unrunnable(r: Columns, runs: np.ndarray, mfu: np.ndarray) -> np.ndarray:
     non-negative (an override far outside what hardware has)."""
     samples = r.is_samples == 1
     with np.errstate(invalid="ignore"):
-        figures = [r.step_time_s, r.train_time_s, r.gpu_hours, r.mem_gb, r.energy_mwh, r.cost_usd, r.goodput]
+        figures = [r.step_time_s, r.train_time_s, r.gpu_hours, r.mem_gb, r.energy_mwh, r.goodput]
         bad = np.zeros(r.n, dtype=bool)
         for x in figures:
             bad |= ~np.isfinite(x) | (x < 0)
+        # A device without a catalog price (a CPU socket) has no cost (NaN, shown as '-'), which is no fault.
+        bad |= np.isinf(r.cost_usd) | (r.cost_usd < 0)
         bad |= ~samples & ~(np.isfinite(r.tokens_per_s) & (r.tokens_per_s > 0))
         bad |= ~samples & ~(np.isfinite(mfu) & (mfu >= 0) & (mfu <= 1))
         checks = [
@@ -397,6 +486,7 @@ def _training_text() -> dict[str, pl.Expr]:
         "context-parallel ring",
         "NIC contention",
         "waiting for stragglers",
+        "host preprocessing",
     ]
     pct = lambda col: _whole(pl.col(col) * 100)  # noqa: E731
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
@@ -437,6 +527,15 @@ def _training_text() -> dict[str, pl.Expr]:
         )
         .when(pl.col("train_bottleneck_code") == 6)
         .then(pl.format("stragglers: {}% of step time waiting for the slowest GPU", pct("train_bottleneck_share")))
+        .when(pl.col("train_bottleneck_code") == 7)
+        .then(
+            pl.format(
+                "host preprocessing: {}% of step time waiting for the host CPUs ({} cores per GPU needed, {} free)",
+                pct("train_bottleneck_share"),
+                pl.col("train_host_cores_needed_per_gpu").round(1).cast(pl.Utf8),
+                pl.col("train_host_cores_free_per_gpu").round(1).cast(pl.Utf8),
+            )
+        )
         .otherwise(pl.format("{}: {}% of step time exposed {}", bottleneck, pct("train_bottleneck_share"), overhead))
     )
     whole = lambda col: pl.col(col).cast(pl.Utf8)  # noqa: E731

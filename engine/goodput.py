@@ -3,16 +3,19 @@
 Failures arrive as a Poisson process at rate  n_gpus / gpu_mtbf + n_nodes / node_mtbf  (both derived from the
 Llama 3 interruption counts, constants.toml); the job's mean time between interruptions is M = 1 / rate.
 
-Each checkpoint stalls the GPUs for delta (storage.py). The interval between checkpoints, tau (work time), is
+Each checkpoint stalls the GPUs for delta (storage.py): the write for a synchronous checkpoint; the measured
+blocking time plus the shard's copy to host memory for an asynchronous one, whose write then drains in the
+background at a sustainable share of the storage bandwidth. The interval between checkpoints, tau (work time), is
 fixed or, on "auto", Daly's higher-order optimum (J. T. Daly, "A higher order estimate of the optimum
 checkpoint interval for restart dumps", Future Generation Computer Systems 22 (2006) 303-312):
 
     tau = sqrt(2 delta M) [1 + sqrt(delta / (2M)) / 3 + delta / (18 M)] - delta     (delta < 2M; else M)
 
 kept no shorter than one step, and for asynchronous checkpoints no shorter than the background write.
-A restart costs R = restart time + reading the checkpoint back (+ the background write time for an
-asynchronous checkpoint, whose newest snapshot is lost if the failure strikes before it is written: that much
-more work is redone on average). The expected wall-clock of W seconds of work
+A restart costs R = detection and rescheduling (restart_min) + start-up growing with the job
+(restart_s_per_gpu x GPUs: launch and NCCL initialisation) + reading the checkpoint back at the storage read
+rate (+ the background write time for an asynchronous checkpoint, whose newest snapshot is lost if the failure
+strikes before it is written: that much more work is redone on average). The expected wall-clock of W seconds of work
 cut into segments of tau (Daly 2006; exponential failures, which may also strike during a restart):
 
     T = M e^(R/M) (e^((tau + delta)/M) - 1) W / tau          (no failures: T = W (tau + delta) / tau)
@@ -68,17 +71,18 @@ def run(c: Columns, cat: Catalog) -> None:
 
     work = c.work_s
     mode = c.ckpt_mode  # 0 none, 1 sync, 2 async
-    delta = np.where(mode == 1, c.ckpt_write_s, np.where(mode == 2, c.ckpt_copy_s, 0.0))
-    floor = np.maximum(c.step_time_s, np.where(mode == 2, c.ckpt_write_s, 0.0))
+    delta = np.where(mode == 1, c.ckpt_write_s, np.where(mode == 2, c.ckpt_async_stall_s, 0.0))
+    drain = c.ckpt_bg_write_s
+    floor = np.maximum(c.step_time_s, np.where(mode == 2, drain, 0.0))
     auto = np.maximum(daly_interval_s(delta, mtbf_s), floor)
     tau = np.where(np.isnan(c.ckpt_interval_min), auto, c.ckpt_interval_min * 60.0)
     tau = np.where(mode == 0, work, np.minimum(tau, work))
     # An asynchronous snapshot cannot start before the previous one has drained to storage.
-    delta = np.where(mode == 2, delta + np.maximum(c.ckpt_write_s - tau, 0.0), np.where(mode == 0, 0.0, delta))
-    restart = c.restart_s + np.where(mode > 0, c.ckpt_read_s, 0.0)
+    delta = np.where(mode == 2, delta + np.maximum(drain - tau, 0.0), np.where(mode == 0, 0.0, delta))
+    restart = c.restart_s + cat.constant("restart_s_per_gpu") * used + np.where(mode > 0, c.ckpt_read_s, 0.0)
     # An asynchronous snapshot only counts once written: a failure while it drains falls back one more
     # interval, which adds the write time to the work lost per failure on average.
-    lag = np.where(mode == 2, np.minimum(c.ckpt_write_s, tau), 0.0)
+    lag = np.where(mode == 2, np.minimum(drain, tau), 0.0)
 
     total = wall_clock_s(work, tau, delta, restart + lag, mtbf_s)
     ckpt = work / tau * delta
@@ -109,6 +113,7 @@ def idle_breakdown(c: Columns) -> dict[str, np.ndarray]:
         "pipeline_bubble": steps * c.t_bubble_s,
         "stragglers": steps * c.t_sync_s,
         "storage_stall": steps * c.t_storage_stall_s,
+        "host_preprocessing": steps * c.t_host_stall_s,
         "checkpoint_stall": c.idle_ckpt_s,
         "failure_downtime": c.idle_restart_s,
         "lost_work": c.idle_lost_s,

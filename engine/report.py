@@ -11,7 +11,49 @@ from typing import Any
 
 import polars as pl
 
+from .cost import basis_label
 from .evaluate import IDLE_CAUSES
+
+COST_PARTS = ("compute", "network", "storage", "facility", "electricity")
+
+
+def cost_basis(r: dict, prefix: str) -> dict:
+    """What a cost figure rests on: the cost model, the price (key, provider, term, date, source) and, when
+    owned, the purchase price, depreciation, shares and facility price. The same for training and serving."""
+    g = lambda key: _num(r.get(key))  # noqa: E731
+    owned = r.get("cost_model") == "owned"
+    out = {
+        "label": basis_label(r, prefix),
+        "model": r.get("cost_model"),
+        "includes_electricity": not owned,
+        "usd_per_gpu_hour": g(f"{prefix}cost_usd_per_gpu_hour") if owned else g("usd_per_gpu_hour"),
+        "electricity_usd_per_kwh": g("usd_per_kwh"),
+    }
+    if not owned:
+        out["price"] = {
+            "key": r.get("price_key"),
+            "provider": r.get("price_provider"),
+            "term": r.get("price_term") or None,
+            "date": r.get("price_date") or None,
+            "source": r.get("price_source"),
+            "priced_as": r.get("price_via") or None,
+        }
+    else:
+        out["purchase"] = {
+            "key": r.get("purchase_key"),
+            "usd_per_gpu": g("server_usd_per_gpu"),
+            "what": r.get("purchase_what"),
+            "date": r.get("purchase_date") or None,
+            "source": r.get("purchase_source"),
+            "priced_as": r.get("purchase_via") or None,
+        }
+        out |= {
+            "depreciation_years": g("depreciation_years"),
+            "network_capex_share": g("network_capex_share"),
+            "storage_capex_share": g("storage_capex_share"),
+            "facility_usd_per_kw_month": g("usd_per_kw_month"),
+        }
+    return out
 
 
 def _num(value: Any) -> Any:
@@ -77,11 +119,28 @@ def _training(r: dict) -> dict:
             "storage_stall_per_step_s": g("train_t_storage_stall_s"),
             "storage_bound_gpus": g("train_storage_bound_gpus"),
         },
+        "host": {
+            "cpu": r.get("host_cpu") or None,
+            "sockets_per_node": g("train_host_sockets_per_node"),
+            "core_us_per_unit": g("train_host_core_us_per_unit"),
+            "unit": "sample"
+            if r.get("train_samples_per_s") is not None and r.get("train_tokens_per_s") is None
+            else "token",
+            "cores_needed_per_gpu": g("train_host_cores_needed_per_gpu"),
+            "cores_free_per_gpu": g("train_host_cores_free_per_gpu"),
+            "preprocessing_per_step_s": g("train_t_host_prep_s"),
+            "preprocessing_stall_per_step_s": g("train_t_host_stall_s"),
+            "gpu_decode_per_step_s": g("train_t_gpu_decode_s"),
+            "load": g("train_host_load"),
+            "cpu_power_w_per_node": g("train_host_cpu_w_per_node"),
+            "power_w_per_gpu": g("train_host_w_per_gpu"),
+        },
         "checkpoint": {
             "size_gb": g("train_checkpoint_gb"),
             "write_s": g("train_checkpoint_write_s"),
             "stall_s": g("train_checkpoint_stall_s"),
             "interval_min": g("train_checkpoint_interval_min"),
+            "background_write_s": g("train_checkpoint_background_write_s"),
         },
         "failures": {
             "mtbf_h": g("train_mtbf_h"),
@@ -111,7 +170,18 @@ def _training(r: dict) -> dict:
         "energy_mwh": g("train_energy_mwh"),
         "it_energy_mwh": g("train_it_energy_mwh"),
         "cost_usd": g("train_cost_usd"),
+        "cost_basis": cost_basis(r, "train_"),
+        "cost_breakdown_usd": {
+            part: g(f"train_cost_{part}_usd")
+            for part in (COST_PARTS if r.get("cost_model") == "owned" else ("compute",))
+        },
+        "cost_usd_per_gpu_hour": g("train_cost_usd_per_gpu_hour"),
         "co2_t": g("train_co2_t"),
+        "co2_breakdown_t": {
+            "location_based": g("train_co2_t"),
+            "market_based": g("train_co2_market_t"),
+            "embodied": g("train_co2_embodied_t"),
+        },
         "avg_power_mw": g("train_avg_power_mw"),
         "tokens_per_kwh": g("train_tokens_per_kwh"),
         "energy": {
@@ -120,10 +190,23 @@ def _training(r: dict) -> dict:
             "it_breakdown_mwh": {
                 "gpus": g("train_gpu_energy_mwh"),
                 "host": g("train_host_energy_mwh"),
+                "fans": g("train_fan_energy_mwh"),
+                "power_supply_losses": g("train_psu_loss_energy_mwh"),
                 "network_switches": g("train_switch_energy_mwh"),
+                "storage": g("train_storage_energy_mwh"),
             },
             "pue": g("train_pue"),
             "gpu_avg_w": g("train_gpu_avg_w"),
+            "gpu_power_w": {
+                "compute": g("train_gpu_compute_w"),
+                "wait": g("train_gpu_wait_w"),
+                "steady_step": g("train_gpu_step_w"),
+                "compute_utilisation": g("train_gpu_utilisation"),
+            },
+            "host_w_per_gpu": g("train_host_w_per_gpu"),
+            "peak_it_kw": g("train_peak_it_kw"),
+            "electricity_usd": g("train_electricity_usd"),
+            "water_m3": g("train_water_m3"),
             "peak_facility_mw": g("train_peak_power_mw"),
             "avg_facility_mw": g("train_avg_power_mw"),
             "tokens_per_kwh": g("train_tokens_per_kwh"),
@@ -136,6 +219,7 @@ def _training(r: dict) -> dict:
             "rack_limit_kw": g("train_rack_limit_kw"),
             "over_limit": bool(r["train_rack_over_limit"]) if r.get("train_rack_over_limit") is not None else None,
             "racks_needed": g("train_racks"),
+            "floor_m2": g("train_floor_m2"),
         },
         "bottleneck": r["train_bottleneck"],
         "bottleneck_detail": r["train_bottleneck_detail"],
@@ -210,6 +294,8 @@ def _inference(r: dict) -> dict:
         },
         "energy_wh_per_1k_tokens": g("infer_energy_wh_per_1k_tokens"),
         "cost_usd_per_1m_tokens": g("infer_cost_usd_per_1m_tokens"),
+        "cost_basis": cost_basis(r, "infer_"),
+        "electricity_usd_per_1m_tokens": g("infer_electricity_usd_per_1m_tokens"),
         "bottleneck": r.get("infer_bottleneck"),
         "bottleneck_detail": r.get("infer_bottleneck_detail"),
     }

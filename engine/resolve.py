@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from .catalog import Accelerator, Catalog, ModelShape, Workload, load_catalog
-from .scenario import Inference, ModelSpec, Scenario, Training
+from .scenario import Cluster, Inference, ModelSpec, Scenario, Training
 
 AUTO = -1
 RECOMPUTE_CODES = {"auto": AUTO, "none": 0, "selective": 1, "full": 2}
@@ -129,15 +129,21 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
     }
 
 
-def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog) -> float:
+def _sample_seconds(workload: Workload, gpu: Accelerator, catalog: Catalog, cluster: Cluster) -> float:
     """Seconds one GPU computes one sample at full speed. Architectures the benchmark measured use their
-    figure; others scale the newest measured architecture by HBM bandwidth (docs/model.md, "Sample workloads")."""
+    figure; others scale the newest measured architecture by HBM bandwidth (docs/model.md, "Sample workloads").
+    A CPU socket has no such measurement: its published FLOPs per sample at its large-GEMM ceiling."""
+    if gpu.kind == "cpu":
+        ceiling = (cluster.bf16_tflops or gpu.bf16_tflops) * catalog.efficiency[gpu.arch].gemm_bf16_fraction
+        # The schema refuses a CPU with a workload that publishes no FLOPs per sample (unless the scenario
+        # gives its own rate); NaN rather than a TypeError if one ever gets here.
+        return (workload.train_gflop_per_sample or math.nan) * 1e9 / (ceiling * 1e12)
     per_batch = workload.compute_s_per_batch
     if gpu.arch in per_batch:
         return per_batch[gpu.arch] / workload.batch_samples
     newest = max(per_batch, key=lambda arch: catalog.accelerators[workload.reference_gpu[arch]].launch_year)
     ref = catalog.accelerators[workload.reference_gpu[newest]]
-    return per_batch[newest] / workload.batch_samples * ref.hbm_tb_s / gpu.hbm_tb_s
+    return per_batch[newest] / workload.batch_samples * ref.hbm_tb_s / (cluster.hbm_tb_s or gpu.hbm_tb_s)
 
 
 def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerator, catalog: Catalog) -> dict:
@@ -156,7 +162,9 @@ def _sample_columns(s: Scenario, t: Training, workload: Workload, gpu: Accelerat
     )
     batch = t.global_batch_samples or workload.batch_samples * s.cluster.gpu_count
     sample_bytes = d.sample_mb * 1e6 if d.sample_mb else workload.sample_bytes
-    per_sample_s = 1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog)
+    per_sample_s = (
+        1.0 / d.samples_per_gpu_s if d.samples_per_gpu_s else _sample_seconds(workload, gpu, catalog, s.cluster)
+    )
     return model_columns("m_", stand_in) | {
         "is_samples": 1,
         "unit_bytes": sample_bytes,
@@ -212,6 +220,51 @@ def _no_training_plan(gpus: int) -> dict[str, int]:
     return {k: (fixed.get(k, 1) if v == AUTO else v) for k, v in _plan(Training()).items()}
 
 
+def _preprocess_costs(s: Scenario, gpu: Accelerator, catalog: Catalog) -> tuple[float, float]:
+    """(host core-seconds per unit of input, GPU seconds per sample of decoding): docs/model.md ("Host CPUs and
+    preprocessing"). A unit is a sample of a sample workload, a token of text."""
+    d, t = s.data, s.training
+    if gpu.kind == "cpu" or t is None or d.preprocess == "none":
+        return 0.0, 0.0
+    if isinstance(t.model, str) and t.model in catalog.workloads:
+        p = catalog.host.preprocessing.get(t.model)
+        decode = d.decode_core_ms if d.decode_core_ms is not None else (p.decode_core_ms if p else 0.0)
+        augment = d.augment_core_ms if d.augment_core_ms is not None else (p.augment_core_ms if p else 0.0)
+        if d.preprocess == "gpu-decode":
+            assert p is not None  # the schema allows gpu-decode only for workloads with a decode figure
+            return augment / 1e3, p.gpu_decode_ms / 1e3
+        return (decode + augment) / 1e3, 0.0
+    return catalog.host.text.core_s_per_token, 0.0
+
+
+def _host_columns(s: Scenario, gpu: Accelerator, catalog: Catalog) -> dict:
+    """The node's host as numbers (engine/host.py, engine/energy.py): the chosen CPU or the one of the GPU
+    type's server (hosts.toml), its sockets (as set, or the server's per GPU), cores, TDP, whether its memory is
+    inside its TDP, and the server's storage NICs. A CPU compute device is its own host: no host sockets (its
+    power is the device's), its memory counted as the host's DIMMs unless inside its TDP."""
+    c, h = s.cluster, catalog.host
+    platform = catalog.platform(c.gpu)
+    key = c.gpu if gpu.kind == "cpu" else (c.host_cpu or platform.host_cpu)
+    cpu = h.cpus[key]
+    core_s, gpu_decode_s = _preprocess_costs(s, gpu, catalog)
+    out = {
+        "host_cpu": key,
+        "is_cpu": int(gpu.kind == "cpu"),
+        "host_core_s_per_unit": core_s,
+        "gpu_decode_s": gpu_decode_s,
+        "host_cores": float(cpu.cores),
+        "host_tdp_w": cpu.tdp_w,
+        "dram_in_cpu": int(cpu.memory_in_tdp),
+        # A CPU server is taken to have the default platform's storage / front-end NICs.
+        "storage_nics": platform.storage_nics,
+    }
+    if gpu.kind == "cpu":
+        return out | {"host_sockets": 0.0, "host_sockets_per_gpu": 0.0}
+    if c.host_cpus_per_node is not None:
+        return out | {"host_sockets": float(c.host_cpus_per_node), "host_sockets_per_gpu": math.nan}
+    return out | {"host_sockets": math.nan, "host_sockets_per_gpu": platform.cpus_per_gpu}
+
+
 def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     c, n, st, co, f = s.cluster, s.network, s.storage, s.cooling, s.facility
     gpu = catalog.accelerators[c.gpu]
@@ -225,14 +278,9 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
     bf16 = c.bf16_tflops or gpu.bf16_tflops
     fp8 = c.fp8_tflops or gpu.fp8_tflops or math.nan
     clock = cool.sustained_clock_factor if gpu.tdp_w >= cool.clock_loss_min_tdp_w else 1.0
-    node_kw = gpu.node_max_kw or catalog.constant("node_overhead_ratio") * gpu.tdp_w * 8 / 1000
-    # What the vendor's 8-GPU node draws while training (measured below its rating), less its GPUs at their
-    # busy power: CPUs, memory, fans, NVSwitches, NICs and local drives, per GPU.
-    node_training_w = node_kw * 1000 * catalog.constant("node_training_power_fraction")
-    busy_w = gpu.tdp_w * catalog.constant("gpu_busy_power_fraction")
     # Compute-bound kernels slow with a power cap below TDP; memory-bound ones do not (constants.toml).
-    cap = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w) / gpu.tdp_w
-    power_clock = cap ** catalog.constant("power_cap_clock_exponent")
+    cap_w = min(c.power_cap_w or gpu.tdp_w, gpu.tdp_w)
+    power_clock = (cap_w / gpu.tdp_w) ** catalog.constant("power_cap_clock_exponent")
     peaks = {"bf16": bf16, "fp8": fp8, "fp4": gpu.fp4_tflops or math.nan}
     measured = {"bf16": gpu.gemm_bf16_tflops, "fp8": gpu.gemm_fp8_tflops, "fp4": gpu.gemm_fp4_tflops}
     fraction = {
@@ -250,6 +298,8 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         return (fraction[p] or math.nan) * peaks[p]  # NaN: no share measured for this format
 
     r = s.reliability
+    profile = catalog.failure_profiles[r.profile]
+    site = catalog.sites[f.site]
     row = {
         "scenario": index,
         "name": s.name,
@@ -258,20 +308,26 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "gpn": c.gpus_per_node,
         "nodes_per_rack": c.nodes_per_rack,
         "hbm_gb": c.hbm_gb or gpu.hbm_gb,
-        "hbm_tb_s": gpu.hbm_tb_s,
+        "hbm_tb_s": c.hbm_tb_s or gpu.hbm_tb_s,
         "bf16_tflops": bf16,
         "fp8_tflops": fp8,
         "fp4_peak_tflops": gpu.fp4_tflops or math.nan,
         "tdp_w": gpu.tdp_w,
         "idle_w": gpu.idle_w,
-        "host_w_per_gpu": max(node_training_w / 8 - busy_w, 0.0),
-        "host_link_gb_s": catalog.fabrics[gpu.host_link].gb_s_per_direction,
+        "power_cap_w_eff": cap_w,
+        # A CPU device's "host link" is its own memory: a copy reads and writes it.
+        "host_link_gb_s": (
+            (c.hbm_tb_s or gpu.hbm_tb_s) * 1000 * arch.memory_efficiency / 2
+            if gpu.kind == "cpu"
+            else catalog.fabrics[gpu.host_link].gb_s_per_direction
+        ),
         "mem_eff": arch.memory_efficiency,
         "clock": clock,
         "power_clock": power_clock,
         "gemm_bf16_tflops": gemm_ceiling("bf16"),
         "gemm_fp8_tflops": gemm_ceiling("fp8"),
         "gemm_fp4_tflops": gemm_ceiling("fp4"),
+        "gemm_d_half_scale": 1.0 if arch.gemm_shape_curve else 0.0,
         "attn_tflops": arch.attention_fraction * bf16,
         "attn2_tflops": arch.attention_flash2_fraction * bf16,
         "su_nvls": su.nvls_allreduce_gain,
@@ -288,6 +344,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "so_lat_us": n.scale_out_latency_us or so.latency_us,
         "host_mem_gb": c.host_memory_gb,
         "nvme_read_gb_s": nvme.read_gb_s,
+        "nvme_active_w": nvme.active_w,
         "nvme_write_gb_s": nvme.write_gb_s,
         "nvme_drives": st.nvme_drives_per_node,
         "fs_read_gb_s": fs.read_gb_s if st.shared_fs_read_gb_s is None else st.shared_fs_read_gb_s,
@@ -296,17 +353,29 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "ckpt_mode": CHECKPOINT_CODES[st.checkpoint_mode],
         "ckpt_interval_min": math.nan if st.checkpoint_interval_min == "auto" else st.checkpoint_interval_min,
         "node_storage_gb_s": (st.node_network_gbps or catalog.constant("storage_network_gbps_per_node")) / 8,
+        "ckpt_blocking_s": (
+            catalog.constant("checkpoint_async_blocking_s")
+            if st.checkpoint_blocking_s is None
+            else st.checkpoint_blocking_s
+        ),
+        "ckpt_write_share": st.checkpoint_write_share or catalog.constant("checkpoint_write_share"),
         "data_source": DATA_SOURCE_CODES[s.data.source],
         "fail_on": int(r.interruptions),
-        "gpu_mtbf_h": r.gpu_mtbf_hours or catalog.constant("gpu_mtbf_hours"),
-        "node_mtbf_h": r.node_mtbf_hours or catalog.constant("node_mtbf_hours"),
+        "gpu_mtbf_h": r.gpu_mtbf_hours or profile.gpu_mtbf_hours,
+        "node_mtbf_h": r.node_mtbf_hours or profile.node_mtbf_hours,
         "restart_s": 60.0 * (catalog.constant("restart_min") if r.restart_min is None else r.restart_min),
-        "pue": co.pue or cool.pue,
+        "site_pue": f.pue or site.pue,
+        "pue_factor": cool.pue_factor,
+        "pue": (f.pue or site.pue) * cool.pue_factor,
+        "wue_l_per_kwh": site.wue_l_per_kwh if f.wue_l_per_kwh is None else f.wue_l_per_kwh,
+        "water_factor": cool.water_factor,
+        "fan_share": cool.server_fan_share,
         "rack_limit_kw": co.rack_limit_kw or cool.rack_limit_kw,
         "usd_per_kwh": f.electricity_usd_per_kwh,
         "gco2_per_kwh": f.grid_gco2_per_kwh,
-        "gpu_hour_usd": f.gpu_hour_usd,
+        "gco2_market_per_kwh": f.grid_gco2_per_kwh if f.market_gco2_per_kwh is None else f.market_gco2_per_kwh,
     }
+    row |= _host_columns(s, gpu, catalog) | _prices(catalog, c.gpu, f)
     t = s.training
     row["has_train"] = int(t is not None)
     t = t or Training()
@@ -356,6 +425,51 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
 # Bytes per weight by format. FP4 carries one 8-bit scale per 16 values (NVFP4; MXFP4 has one per 32).
 PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}
 SPEC_CODES = {"none": 0, "draft": 1, "mtp": 2}
+COST_MODEL_CODES = {"rental": 0, "owned": 1}
+
+
+def _prices(catalog: Catalog, gpu: str, f) -> dict:
+    """The price basis of the scenario's cost (prices.toml): the rental price per GPU-hour and the purchase
+    price per GPU, each with its key, date and source (text columns the report and the explorer show)."""
+    own_rate, own_server = f.usd_per_gpu_hour is not None, f.server_usd_per_gpu is not None
+    if gpu in catalog.prices:
+        prices, via = catalog.gpu_prices(gpu)
+        via_text = "" if via == gpu else f"{gpu} priced as {via}: {catalog.prices[gpu].priced_as_basis}"
+        rental_key, r = prices.rental_at(f.rental_price)
+        purchase_key, p = prices.default_purchase_price()
+        rental = (r.usd_per_gpu_hour, r.provider, r.term, r.date, r.source)
+        purchase = (purchase_key, p.usd_per_gpu, p.what, p.date, p.source)
+    else:
+        # A CPU socket: no catalog price (the reference has none). Its cost is blank unless the scenario sets
+        # facility.usd_per_gpu_hour (per socket-hour) or facility.server_usd_per_gpu (per socket).
+        none = "no catalog price (CPU socket)"
+        via_text, rental_key = "", "none"
+        rental = (math.nan, none, "", "", "")
+        purchase = ("none", math.nan, none, "", "")
+    k = catalog.constant
+    return {
+        "cost_owned": COST_MODEL_CODES[f.cost_model],
+        "usd_per_gpu_hour": f.usd_per_gpu_hour if own_rate else rental[0],
+        "server_usd_per_gpu": f.server_usd_per_gpu if own_server else purchase[1],
+        "network_capex_share": (k("network_capex_share") if f.network_capex_share is None else f.network_capex_share),
+        "storage_capex_share": (k("storage_capex_share") if f.storage_capex_share is None else f.storage_capex_share),
+        "depreciation_years": f.depreciation_years or k("depreciation_years"),
+        "usd_per_kw_month": (
+            k("facility_usd_per_kw_month") if f.facility_usd_per_kw_month is None else f.facility_usd_per_kw_month
+        ),
+        "cost_model": f.cost_model,
+        "price_key": "facility.usd_per_gpu_hour" if own_rate else rental_key,
+        "price_provider": "set by the scenario" if own_rate else rental[1],
+        "price_term": "" if own_rate else rental[2],
+        "price_date": "" if own_rate else rental[3],
+        "price_source": "facility.usd_per_gpu_hour" if own_rate else rental[4],
+        "price_via": "" if own_rate else via_text,
+        "purchase_key": "facility.server_usd_per_gpu" if own_server else purchase[0],
+        "purchase_what": "set by the scenario" if own_server else purchase[2],
+        "purchase_date": "" if own_server else purchase[3],
+        "purchase_source": "facility.server_usd_per_gpu" if own_server else purchase[4],
+        "purchase_via": "" if own_server else via_text,
+    }
 
 
 def _band(catalog: Catalog, workload: str, arch: str, model) -> float:
@@ -477,6 +591,7 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
     # multiplies at the serving precision (Marlin / MXFP4 kernels on Hopper).
     expert_compute = expert_fmt if peaks[expert_fmt] else i.precision
     curves = catalog.kernels.gemm
+    curve = 1.0 if arch.gemm_shape_curve else 0.0  # CPU devices: no GPU shape curve (efficiency.gemm_shape_curve)
     lengths = catalog.lengths.get(i.length_profile)
     prompt = lengths.prompt_tokens if lengths else i.prompt_tokens
     output = lengths.output_tokens if lengths else i.output_tokens
@@ -489,15 +604,15 @@ def _serving(i: Inference, s: Scenario, gpu: Accelerator, catalog: Catalog) -> d
         "i_expert_bytes": PRECISION_BYTES[expert_fmt],
         "i_kv_bytes": PRECISION_BYTES[kv] if kv != "fp4" else 0.5625,
         "i_gemm_tflops": ceiling(i.precision),
-        "i_gemm_d_half": curves[i.precision].d_half,
+        "i_gemm_d_half": curves[i.precision].d_half * curve,
         "i_gemm_fixed_us": curves[i.precision].t_fixed_us,
         "i_expert_gemm_tflops": ceiling(expert_compute),
         "i_expert_compute_bytes": PRECISION_BYTES[expert_compute],
-        "i_expert_d_half": curves[expert_compute].d_half,
+        "i_expert_d_half": curves[expert_compute].d_half * curve,
         "i_expert_fixed_us": curves[expert_compute].t_fixed_us,
         # lm_head and attention stay in 16 bits (quantized checkpoints keep them so)
         "i_bf16_gemm_tflops": ceiling("bf16"),
-        "i_bf16_d_half": curves["bf16"].d_half,
+        "i_bf16_d_half": curves["bf16"].d_half * curve,
         "i_bf16_fixed_us": curves["bf16"].t_fixed_us,
         "i_attn_fwd_tflops": (arch.attention_forward_fraction or arch.attention_fraction) * bf16_peak,
         "i_prompt": prompt,

@@ -72,17 +72,55 @@ class Cluster(_Section):
     gpus_per_node: Annotated[int, Field(ge=1, le=72)] = 8
     nodes_per_rack: Annotated[int, Field(ge=1, le=72)] = 4
     hbm_gb: Annotated[float, Field(gt=0, le=65536)] | None = None
+    # Memory bandwidth per device (HBM of a GPU, DRAM of a CPU socket), TB/s; unset: the catalog's.
+    hbm_tb_s: Annotated[float, Field(gt=0, le=1000)] | None = None
     bf16_tflops: Annotated[float, Field(ge=0.1, le=100_000)] | None = None
     fp8_tflops: Annotated[float, Field(ge=0.1, le=100_000)] | None = None
     host_memory_gb: Annotated[float, Field(gt=0, le=65536)] = 2048.0
     # A board power limit below the GPU's TDP (nvidia-smi -pl): compute-bound kernels slow down with it,
     # memory-bound ones do not (docs/model.md, "Power cap").
     power_cap_w: Annotated[float, Field(ge=1, le=5000)] | None = None
+    # The host CPUs of each node (catalog/host_cpus.toml): they decode and augment the training input
+    # (engine/host.py) and draw the host's CPU power (engine/energy.py). Unset: the GPU's node type
+    # (catalog/hosts.toml: a DGX H100 has two 56-core Xeon 8480C), scaled to gpus_per_node at the same sockets
+    # per GPU. A CPU as `gpu` is its own host.
+    host_cpu: str | None = None
+    host_cpus_per_node: Annotated[int, Field(ge=1, le=64)] | None = None
 
     @field_validator("gpu")
     @classmethod
     def _gpu(cls, v: str) -> str:
         return _catalog_key("accelerators", "GPU", v)
+
+    @field_validator("host_cpu")
+    @classmethod
+    def _host_cpu(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        choices = list(load_catalog().host.cpus)
+        if v in choices:
+            return v
+        near = close_matches(v, choices)
+        hint = f"close matches: {', '.join(near)}" if near else f"choose one of: {', '.join(choices)}"
+        raise PydanticCustomError(
+            "unknown_catalog_key",
+            "unknown host CPU '{value}'; {hint} (`whatif catalog host-cpus` lists them)",
+            {"value": v, "hint": hint},
+        )
+
+    @model_validator(mode="after")
+    def _host(self) -> Self:
+        cat = load_catalog()
+        if cat.accelerators[self.gpu].kind == "cpu":
+            for key in ("host_cpu", "host_cpus_per_node"):
+                value = getattr(self, key)
+                if value is not None and value != self.gpu:
+                    raise PydanticCustomError(
+                        "cpu_is_its_own_host",
+                        "the compute device {gpu} is a CPU socket, its own host; allowed: leave it out",
+                        {"gpu": self.gpu, "field": key},
+                    )
+        return self
 
     @model_validator(mode="after")
     def _whole_nodes(self) -> Self:
@@ -131,6 +169,11 @@ class Storage(_Section):
     # Each node's own path to the shared file system (storage NICs), Gb/s per direction; unset: the
     # catalog's DGX SuperPOD figure (constants.toml storage_network_gbps_per_node).
     node_network_gbps: Annotated[float, Field(gt=0, le=1e7)] | None = None
+    # Asynchronous checkpoints: the seconds training stops for each (besides copying the GPU's shard to host
+    # memory; unset: PyTorch DCP's measured 6.3 s) and the share of the write bandwidth the background write
+    # drains at (unset: Tectonic's sustained / peak, constants.toml).
+    checkpoint_blocking_s: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    checkpoint_write_share: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @field_validator("nvme")
     @classmethod
@@ -144,9 +187,11 @@ class Storage(_Section):
 
 
 class Cooling(_Section):
+    """What the cooling changes for the same building (catalog cooling.toml): server fan power, the site's
+    cooling overhead and water use, rack density and sustained clocks. The site's PUE is facility.pue."""
+
     kind: str = "air"
-    pue: Annotated[float, Field(ge=1.0, le=3.0)] | None = None
-    rack_limit_kw: Annotated[float, Field(gt=0)] | None = None
+    rack_limit_kw: Annotated[float, Field(gt=0, le=10_000)] | None = None
 
     @field_validator("kind")
     @classmethod
@@ -168,22 +213,64 @@ class Data(_Section):
     samples_per_gpu_s: Annotated[float, Field(ge=1e-6, le=1e9)] | None = None
     source: Literal["shared-fs", "local-nvme"] = "shared-fs"
     dataset_gb: Annotated[float, Field(gt=0, le=1e10)] | None = None
+    # Where the input is prepared (engine/host.py): "cpu" decodes and augments each sample (tokenises text) on
+    # the host cores; "gpu-decode" decodes JPEGs on the GPUs (nvJPEG / DALI) and augments on the host; "none":
+    # stored ready to use (pre-decoded samples, pre-tokenised text). decode_core_ms and augment_core_ms
+    # override the catalog's host core-milliseconds per sample (catalog/host_cpus.toml [preprocessing]).
+    preprocess: Literal["cpu", "gpu-decode", "none"] = "cpu"
+    decode_core_ms: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    augment_core_ms: Annotated[float, Field(ge=0, le=1e6)] | None = None
 
 
 class Reliability(_Section):
-    """Unexpected interruptions and recovery (engine/goodput.py). Unset figures come from constants.toml
-    (per-GPU and per-node MTBF derived from the Llama 3 interruption counts; restart time an assumption)."""
+    """Unexpected interruptions and recovery (engine/goodput.py). `profile` picks a fleet's failure rates
+    (catalog reliability.toml: Llama 3's H100 fleet by default); gpu_mtbf_hours / node_mtbf_hours override
+    either term. restart_min is the fixed part of a restart (detection, rescheduling); job start-up and the
+    checkpoint read are added (constants.toml)."""
 
     interruptions: bool = True
+    profile: str = "llama3-h100-2024"
     gpu_mtbf_hours: Annotated[float, Field(gt=0, le=1e9)] | None = None
     node_mtbf_hours: Annotated[float, Field(gt=0, le=1e9)] | None = None
     restart_min: Annotated[float, Field(ge=0, le=100_000)] | None = None
 
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        return _catalog_key("failure_profiles", "failure-rate profile", v)
+
 
 class Facility(_Section):
+    """The building and the bill (engine/energy.py, engine/cost.py; docs/model.md, "Cost").
+
+    site: a catalog facility (facilities.toml) giving the PUE and water use; pue / wue_l_per_kwh override it.
+    cost_model "rental": GPU-hours x a dated catalog price per GPU-hour (rental_price names one of the GPU's
+    catalog prices; usd_per_gpu_hour sets a price of your own); electricity is in the price. "owned": the
+    servers' capex (server_usd_per_gpu, catalog default) with network and storage as shares of it,
+    depreciated over depreciation_years, the facility's cost per kW-month of peak IT power, plus electricity.
+    CO2: grid_gco2_per_kwh is the location-based factor; market_gco2_per_kwh the contractual (market-based)
+    one, unset: the same.
+    """
+
+    site: str = "uptime-2025-large"
+    pue: Annotated[float, Field(ge=1.0, le=3.0)] | None = None
+    wue_l_per_kwh: Annotated[float, Field(ge=0, le=20)] | None = None
     electricity_usd_per_kwh: Annotated[float, Field(ge=0, le=10)] = 0.0862
     grid_gco2_per_kwh: Annotated[float, Field(ge=0, le=2000)] = 384.0
-    gpu_hour_usd: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    market_gco2_per_kwh: Annotated[float, Field(ge=0, le=2000)] | None = None
+    cost_model: Literal["rental", "owned"] = "rental"
+    rental_price: str | None = None
+    usd_per_gpu_hour: Annotated[float, Field(ge=0, le=1000)] | None = None
+    server_usd_per_gpu: Annotated[float, Field(ge=0, le=10_000_000)] | None = None
+    network_capex_share: Annotated[float, Field(ge=0, le=10)] | None = None
+    storage_capex_share: Annotated[float, Field(ge=0, le=10)] | None = None
+    depreciation_years: Annotated[float, Field(gt=0, le=50)] | None = None
+    facility_usd_per_kw_month: Annotated[float, Field(ge=0, le=100_000)] | None = None
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, v: str) -> str:
+        return _catalog_key("sites", "facility site", v)
 
 
 class ModelSpec(_Section):
@@ -525,6 +612,26 @@ class Inference(_Section):
         return self
 
 
+def repriced(data: dict, old_gpu: str | None) -> dict:
+    """`data` (a scenario as a dict) after its GPU type changed from `old_gpu`: a catalog rental price the new
+    type does not have gives way to the new type's default (a price belongs to a GPU type). Used where the
+    GPU is changed by an edit, a sweep or a goal search, never when a file is read (there it is an error)."""
+    gpu = (data.get("cluster") or {}).get("gpu", Cluster().gpu)
+    key = (data.get("facility") or {}).get("rental_price")
+    if key is None or gpu == old_gpu or gpu not in load_catalog().prices:
+        return data
+    if key not in load_catalog().gpu_prices(gpu)[0].rental:
+        data = data | {"facility": {k: v for k, v in data["facility"].items() if k != "rental_price"}}
+    return data
+
+
+# Keys that moved: a file that still uses one is told where it went.
+MOVED_KEYS = {
+    ("cooling", "pue"): "facility.pue (the site's PUE; the cooling kind scales it)",
+    ("facility", "gpu_hour_usd"): "facility.usd_per_gpu_hour (or a catalog price: facility.rental_price)",
+}
+
+
 class Scenario(BaseModel):
     """A whole what-if scenario, as stored in a preset TOML file."""
 
@@ -543,6 +650,19 @@ class Scenario(BaseModel):
     # A section left out of a file means no such workload (a serving-only or training-only scenario).
     training: Training | None = None
     inference: Inference | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for (section, key), new in MOVED_KEYS.items():
+                if isinstance(data.get(section), dict) and key in data[section]:
+                    raise PydanticCustomError(
+                        "moved_key",
+                        "{old} is now {new}",
+                        {"old": f"{section}.{key}", "new": new, "field": f"{section}.{key}"},
+                    )
+        return data
 
     @field_validator("schema_version", mode="before")
     @classmethod
@@ -595,6 +715,67 @@ class Scenario(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _preprocessing(self) -> Self:
+        cat = load_catalog()
+        device = cat.accelerators[self.cluster.gpu]
+        model = self.training.model if self.training is not None else None
+        samples = isinstance(model, str) and model in cat.workloads
+        if self.data.preprocess == "gpu-decode":
+            decodes = samples and model in cat.host.preprocessing
+            if device.kind == "cpu" or not decodes:
+                why = (
+                    f"the compute device {self.cluster.gpu} is a CPU"
+                    if device.kind == "cpu"
+                    else "the training workload has no images to decode"
+                )
+                raise PydanticCustomError(
+                    "gpu_decode_without_images",
+                    "'gpu-decode' moves JPEG decoding to the GPUs, but {why}; allowed: 'cpu' or 'none'",
+                    {"why": why, "field": "data.preprocess"},
+                )
+        workload = cat.workloads.get(model) if isinstance(model, str) else None
+        if (
+            workload is not None
+            and device.kind == "cpu"
+            and workload.train_gflop_per_sample is None
+            and self.data.samples_per_gpu_s is None
+        ):
+            raise PydanticCustomError(
+                "cpu_sample_workload",
+                "{model} publishes no FLOPs per sample to time on the CPU {gpu}; allowed: a workload with "
+                "train_gflop_per_sample (resnet50), a transformer, or data.samples_per_gpu_s",
+                {"model": model, "gpu": self.cluster.gpu, "field": "training.model"},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rental_price(self) -> Self:
+        key = self.facility.rental_price
+        if key is None:
+            return self
+        cat = load_catalog()
+        if self.cluster.gpu not in cat.prices:
+            raise PydanticCustomError(
+                "unknown_price",
+                "{gpu} has no catalog prices (a CPU socket); set facility.usd_per_gpu_hour instead",
+                {"gpu": self.cluster.gpu, "field": "facility.rental_price"},
+            )
+        prices, via = cat.gpu_prices(self.cluster.gpu)
+        if key not in prices.rental:
+            raise PydanticCustomError(
+                "unknown_price",
+                "no rental price {key} for {gpu}{via}; choose one of: {choices} (or set facility.usd_per_gpu_hour)",
+                {
+                    "key": key,
+                    "gpu": self.cluster.gpu,
+                    "via": "" if via == self.cluster.gpu else f" (priced as {via})",
+                    "choices": ", ".join(prices.rental),
+                    "field": "facility.rental_price",
+                },
+            )
+        return self
+
+    @model_validator(mode="after")
     def _serving_gpus(self) -> Self:
         i = self.inference
         if i is not None and i.gpu_count is not None and i.gpu_count > self.cluster.gpu_count:
@@ -627,4 +808,4 @@ class Scenario(BaseModel):
             data |= changes
         else:
             data[section] = (data.get(section) or {}) | changes
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(repriced(data, self.cluster.gpu))

@@ -13,14 +13,17 @@ so only 1/epochs of the steps wait on storage.
 
 Checkpoints. Size = parameters x checkpoint_bytes_per_param (16-bit weights + fp32 master weights and Adam
 moments). A synchronous checkpoint stalls for size / write bandwidth (shared file system, or local NVMe where
-there is none); an asynchronous one stalls only for each GPU's copy of its shard to host memory over its host
-link, and the write drains in the background.
+there is none). An asynchronous one stalls for the measured blocking time of an asynchronous checkpointer
+(PyTorch DCP: planning, staging, collectives; constant checkpoint_async_blocking_s) plus each GPU's copy of
+its shard to host memory over its host link; the write then drains in the background at a sustainable share
+of the write bandwidth (checkpoint_write_share), not at its peak.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import host
 from .catalog import Catalog
 from .columns import Columns
 
@@ -51,7 +54,8 @@ def gpus_supported(supply_gb_s, demand_gb_s_per_gpu, au_threshold) -> np.ndarray
 
 
 def data_loading(c: Columns, cat: Catalog) -> None:
-    """Adds the input demand, supply, storage stall per step and the GPUs the storage can feed."""
+    """Adds the input demand, supply, storage stall per step and the GPUs the storage can feed; then the host's
+    preprocessing of that input (engine/host.py: t_host_prep_s, t_host_stall_s)."""
     step = c.step_time_s  # the compute-and-communication step, before any wait on input
     step_bytes = c.gbs * c.seq * c.unit_bytes
     supply = read_supply_gb_s(c)
@@ -69,6 +73,8 @@ def data_loading(c: Columns, cat: Catalog) -> None:
     c.data_demand_gb_s_per_gpu = step_bytes / np.maximum(c.n_gpus, 1) / step / GB
     c.data_supply_gb_s = supply
     c.storage_bound_gpus = gpus_supported(supply, c.data_demand_gb_s_per_gpu, cat.constant("storage_au_threshold"))
+    # The host cores that decode, augment or tokenise the same input, and their stall beyond storage's.
+    host.preprocessing(c, cat)
 
 
 def checkpoint_costs(c: Columns, cat: Catalog) -> None:
@@ -85,3 +91,6 @@ def checkpoint_costs(c: Columns, cat: Catalog) -> None:
         c.ckpt_read_s = np.where(read > 0, size / (read * GB), np.inf)
     c.ckpt_gb = size / GB
     c.ckpt_copy_s = size / np.maximum(c.n_gpus, 1) / (c.host_link_gb_s * GB)
+    c.ckpt_async_stall_s = c.ckpt_blocking_s + c.ckpt_copy_s
+    with np.errstate(divide="ignore"):
+        c.ckpt_bg_write_s = np.where(write > 0, size / (write * c.ckpt_write_share * GB), np.inf)

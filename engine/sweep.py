@@ -28,7 +28,7 @@ from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_valid
 from .evaluate import add_text, evaluate
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
-from .scenario import Scenario
+from .scenario import Scenario, repriced
 from .training import plans
 
 # A grid beyond this is refused rather than left to exhaust memory (~130 result columns of 8 bytes a point:
@@ -43,7 +43,7 @@ AUTO_CHUNK_ROWS = 1_024
 CROSS_RULES = {"partial_node", "too_many_per_node", "too_many_serving_gpus"}
 NOT_VARIED = {"schema_version", "name", "description"}
 # Columns `frame` adds for the mapping and the cross-field checks; evaluate never sees them.
-HELPERS = ["_i_gpus_follow", "_gbs_per_gpu", "_pod_follow"]
+HELPERS = ["_i_gpus_follow", "_gbs_per_gpu", "_pod_follow", "_market_follows"]
 
 
 @dataclass(frozen=True)
@@ -178,11 +178,39 @@ COLUMN_KEYS: dict[str, Callable[[pl.Expr], dict[str, pl.Expr]]] = {
     "reliability.gpu_mtbf_hours": _direct("gpu_mtbf_h"),
     "reliability.node_mtbf_hours": _direct("node_mtbf_h"),
     "reliability.restart_min": _direct("restart_s", 60.0),
-    "cooling.pue": _direct("pue"),
+    "storage.checkpoint_blocking_s": _direct("ckpt_blocking_s"),
+    "storage.checkpoint_write_share": _direct("ckpt_write_share"),
     "cooling.rack_limit_kw": _direct("rack_limit_kw"),
+    "facility.pue": lambda v: {"site_pue": v, "pue": v * pl.col("pue_factor")},
+    "facility.wue_l_per_kwh": _direct("wue_l_per_kwh"),
     "facility.electricity_usd_per_kwh": _direct("usd_per_kwh"),
-    "facility.grid_gco2_per_kwh": _direct("gco2_per_kwh"),
-    "facility.gpu_hour_usd": _direct("gpu_hour_usd"),
+    "facility.grid_gco2_per_kwh": lambda v: {
+        "gco2_per_kwh": v,
+        "gco2_market_per_kwh": pl.when(pl.col("_market_follows")).then(v).otherwise(pl.col("gco2_market_per_kwh")),
+    },
+    "facility.market_gco2_per_kwh": _direct("gco2_market_per_kwh"),
+    # A price of one's own replaces the catalog price and its basis (resolve._prices).
+    "facility.usd_per_gpu_hour": lambda v: {
+        "usd_per_gpu_hour": v,
+        "price_key": pl.lit("facility.usd_per_gpu_hour"),
+        "price_provider": pl.lit("set by the scenario"),
+        "price_term": pl.lit(""),
+        "price_date": pl.lit(""),
+        "price_source": pl.lit("facility.usd_per_gpu_hour"),
+        "price_via": pl.lit(""),
+    },
+    "facility.server_usd_per_gpu": lambda v: {
+        "server_usd_per_gpu": v,
+        "purchase_key": pl.lit("facility.server_usd_per_gpu"),
+        "purchase_what": pl.lit("set by the scenario"),
+        "purchase_date": pl.lit(""),
+        "purchase_source": pl.lit("facility.server_usd_per_gpu"),
+        "purchase_via": pl.lit(""),
+    },
+    "facility.network_capex_share": _direct("network_capex_share"),
+    "facility.storage_capex_share": _direct("storage_capex_share"),
+    "facility.depreciation_years": _direct("depreciation_years"),
+    "facility.facility_usd_per_kw_month": _direct("usd_per_kw_month"),
     "training.train_tokens": _when(~SAMPLES, "tokens"),
     "training.seq_len_tokens": _when(~SAMPLES, "seq"),
     "training.global_batch_seqs": _when(~SAMPLES, "gbs"),
@@ -304,7 +332,7 @@ def build(base: Scenario, axes: Sequence[Axis]) -> Grid:
     scenarios = []
     for values in itertools.product(*(axes[i].values for i in resolved_axes)):
         settings = [(axes[i].key, v) for i, v in zip(resolved_axes, values, strict=True)]
-        scenarios.append(_validate(with_settings(data, settings), settings))
+        scenarios.append(_validate(with_settings(data, settings), settings, _gpu(data)))
     combos = resolve(scenarios).with_columns(**_row_helpers(scenarios))
     return Grid(base, axes, combos, resolved_axes, column_axes, points)
 
@@ -322,16 +350,20 @@ def _validate_one(data: dict, key: str, value: Any) -> None:
     if key.startswith("training.parallelism.") and value == "auto":
         return  # left to the plan search, as a key missing from the table is
     try:
-        Scenario.model_validate(with_settings(data, [(key, value)]))
+        Scenario.model_validate(repriced(with_settings(data, [(key, value)]), _gpu(data)))
     except ValidationError as exc:
         if all(e["type"] in CROSS_RULES for e in exc.errors(include_url=False)):
             return
         raise _relabel(from_validation_error(exc, Scenario, "--vary")) from None
 
 
-def _validate(data: dict, settings: list[tuple[str, Any]]) -> Scenario:
+def _gpu(data: dict) -> str | None:
+    return (data.get("cluster") or {}).get("gpu")
+
+
+def _validate(data: dict, settings: list[tuple[str, Any]], old_gpu: str | None = None) -> Scenario:
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(repriced(data, old_gpu))
     except ValidationError as exc:
         shown = ", ".join(f"{k}={v}" for k, v in settings)
         err = from_validation_error(exc, Scenario, "--vary")
@@ -350,10 +382,11 @@ def _row_helpers(scenarios: list[Scenario]) -> dict[str, pl.Series]:
     inference.gpu_count, no network.pod_gpus), and the per-GPU batch of a sample workload whose global batch
     follows the GPU count (resolve._sample_columns)."""
     cat = load_catalog()
-    follow, per_gpu, pod = [], [], []
+    follow, per_gpu, pod, market = [], [], [], []
     for s in scenarios:
         follow.append(s.inference is None or s.inference.gpu_count is None)
         pod.append(s.network.pod_gpus is None)
+        market.append(s.facility.market_gco2_per_kwh is None)
         t = s.training
         model = t.model if t is not None else None
         workload = cat.workloads.get(model) if t is not None and isinstance(model, str) else None
@@ -363,6 +396,7 @@ def _row_helpers(scenarios: list[Scenario]) -> dict[str, pl.Series]:
         "_i_gpus_follow": pl.Series(follow, dtype=pl.Boolean),
         "_gbs_per_gpu": pl.Series(per_gpu, dtype=pl.Float64),
         "_pod_follow": pl.Series(pod, dtype=pl.Boolean),
+        "_market_follows": pl.Series(market, dtype=pl.Boolean),
     }
 
 
@@ -411,6 +445,8 @@ def frame(grid: Grid, start: int = 0, stop: int | None = None) -> pl.DataFrame:
         rows = rows.with_columns(_i_gpus_follow=pl.lit(False))
     if "network.pod_gpus" in column_keys:
         rows = rows.with_columns(_pod_follow=pl.lit(False))
+    if "facility.market_gco2_per_kwh" in column_keys:
+        rows = rows.with_columns(_market_follows=pl.lit(False))
     return rows.with_columns(scenario=pl.arange(start, stop, dtype=pl.Int64)).drop("__value", strict=False)
 
 

@@ -269,7 +269,31 @@ def scenario_data(s: Source) -> dict:
         if s.chance(0.5):
             data["reliability"]["restart_min"] = s.log(0.01, 100_000)
     if s.chance(0.1):
-        data["facility"] = {"electricity_usd_per_kwh": s.log(1e-3, 10), "gpu_hour_usd": s.log(1e-3, 1000)}
+        data["facility"] = {"electricity_usd_per_kwh": s.log(1e-3, 10), "usd_per_gpu_hour": s.log(1e-3, 1000)}
+    if s.chance(0.1):
+        facility = data.setdefault("facility", {})
+        facility["site"] = s.pick(list(CAT.sites))
+        facility["cost_model"] = s.pick(["rental", "owned"])
+        for key, lo, hi in (
+            ("pue", 1.0, 3.0),
+            ("server_usd_per_gpu", 1, 1e7),
+            ("depreciation_years", 0.1, 50),
+            ("facility_usd_per_kw_month", 0.01, 1e5),
+        ):
+            if s.chance(0.3):
+                facility.pop("usd_per_gpu_hour", None) if key == "server_usd_per_gpu" else None
+                facility[key] = s.log(lo, hi)
+    # The host side (issue 15): another host CPU, more or fewer sockets, where the input is prepared.
+    if s.chance(0.15):
+        cluster["host_cpu"] = s.pick(list(CAT.host.cpus))
+    if s.chance(0.1):
+        cluster["host_cpus_per_node"] = s.integer(1, 64)
+    if s.chance(0.1):
+        prep = data.setdefault("data", {})
+        prep["preprocess"] = s.pick(["cpu", "gpu-decode", "none"])
+        for key in ("decode_core_ms", "augment_core_ms"):
+            if s.chance(0.4):
+                prep[key] = 0.0 if s.chance(0.2) else s.log(1e-3, 1e6)
     kinds = s.unit()
     if kinds < 0.75:
         data["training"] = training(s, gpu, gpus)

@@ -90,10 +90,43 @@ def test_fabric_bandwidth_is_per_direction():
     assert CAT.fabrics["ib-ndr"].gb_s_per_direction == 400 / 8
 
 
-def test_cooling_kinds_and_pue_order():
+def test_cooling_kinds_change_fans_overhead_and_water_in_order():
     kinds = CAT.cooling
     assert set(kinds) == {"air", "rear-door", "direct-liquid", "immersion"}
-    assert kinds["air"].pue >= kinds["rear-door"].pue >= kinds["direct-liquid"].pue >= kinds["immersion"].pue
+    order = [kinds[k] for k in ("air", "rear-door", "direct-liquid", "immersion")]
+    for attr in ("server_fan_share", "pue_factor", "water_factor"):
+        values = [getattr(k, attr) for k in order]
+        assert values == sorted(values, reverse=True), attr
+    # Reference EN-LIQUID-VERTIV: 100% air -> 75% direct-to-chip liquid, total data-centre power -10.2% and
+    # PUE -3.3%, so IT power -7.1%; with the fans of the remaining 25% of heat kept, the air fan share is
+    # 0.071 / 0.75 = 0.095 and direct liquid keeps a quarter of it.
+    it_drop = 1 - (1 - 0.102) / (1 - 0.033)
+    assert kinds["air"].server_fan_share == pytest.approx(it_drop / 0.75, abs=0.001)
+    assert kinds["direct-liquid"].server_fan_share == pytest.approx(0.25 * it_drop / 0.75, abs=0.001)
+    assert kinds["direct-liquid"].pue_factor == pytest.approx(1 - 0.033)
+
+
+def test_every_gpu_has_a_dated_nonzero_default_rental_and_purchase_price():
+    # CPU sockets (kind "cpu") have none: the reference holds no CPU server price.
+    for key in (k for k, a in CAT.accelerators.items() if a.kind == "gpu"):
+        prices, via = CAT.gpu_prices(key)
+        rental = prices.rental[prices.default_rental]
+        purchase = prices.purchase[prices.default_purchase]
+        assert rental.usd_per_gpu_hour > 0 and purchase.usd_per_gpu > 0, key
+        assert rental.date and purchase.date and len(rental.source) >= 10, key
+        assert via == key or len(CAT.prices[key].priced_as_basis) >= 10, key
+
+
+def test_catalog_prices_are_the_reference_rows():
+    # reference kernels/prices.csv R001 (p5.48xlarge $55.04 / 8), R017 (RunPod H100 3.99, 2024-07), R022
+    # (HGX H100 listing / 8, 2025-01), R024 (DGX B200 listing / 8).
+    h100, _ = CAT.gpu_prices("h100-sxm")
+    assert h100.rental["aws-2026-01"].usd_per_gpu_hour == pytest.approx(55.04 / 8, abs=0.001)
+    assert (h100.rental["runpod-2024-07"].usd_per_gpu_hour, h100.rental["runpod-2024-07"].date) == (3.99, "2024-07")
+    assert h100.purchase["hgx-listing-2025-01"].usd_per_gpu == 31904.63
+    b200, _ = CAT.gpu_prices("b200")
+    assert b200.rental["aws-2026-01"].usd_per_gpu_hour == pytest.approx(113.9328 / 8, abs=0.001)
+    assert b200.purchase["dgx-listing-2024-12"].usd_per_gpu == 47409.13
 
 
 @pytest.mark.parametrize("key", [k for k, m in CAT.models.items() if m.attention != "mla"])

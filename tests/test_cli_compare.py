@@ -78,6 +78,7 @@ def test_zero_baseline_gives_a_difference_not_a_ratio(capsys, tmp_path):
         (PRESETS / "default.toml")
         .read_text()
         .replace("electricity_usd_per_kwh = 0.0862", "electricity_usd_per_kwh = 0")
+        .replace('rental_price = "aws-2026-01"', "usd_per_gpu_hour = 0")
     )
     free.write_text(text)
     (other,) = records(capsys, "default")

@@ -1,4 +1,5 @@
-"""The energy model against published training energy: BLOOM-176B and GPT-3 175B, within 20%.
+"""The energy model against published training energy: BLOOM-176B and GPT-3 175B (reference calibration
+energy.csv), each comparison on the published figure's own basis.
 
 Both runs go end to end through the engine (its own step time, plan, goodput losses and power model); the
 published figures and the assumptions each comparison needs are written out below.
@@ -24,16 +25,19 @@ def _bloom() -> Scenario:
     # the facility as published. Assumptions: sync checkpoints to the default shared file system (BLOOM saved
     # 2.3 TB in 40 s to GPFS), failures at the Llama 3-derived rates (BLOOM: "every week or so" a GPU died).
     case = next(s for c, s in calibration_cases() if c.id == "PAPER-BLOOM-176B")
-    s = case.edited("cooling", pue=1.2).edited("facility", grid_gco2_per_kwh=57.0)
+    s = case.edited("facility", pue=1.2, grid_gco2_per_kwh=57.0)
     return s.edited("storage", checkpoint_mode="sync")
 
 
-def test_bloom_gpu_energy_within_20_percent():
-    # Like for like: the engine's GPU energy (busy at TDP, waiting at idle power) against the published
-    # GPU-hours x TDP. The engine's GPU-hours come from its own step time and goodput.
+def test_bloom_gpu_energy_within_20_percent_on_the_published_tdp_basis():
+    # The published GPU energy is TDP-based (energy.csv notes: GPU-hours x 0.4 kW, not metered), so like for
+    # like is the engine's GPU-hours x 400 W. The engine's own GPU energy is by activity (compute at the power
+    # limit, waiting in P0 at 35% of TDP): below the TDP basis, by the run's waiting share (-14.5%).
     r = row(_bloom())
-    assert r["train_gpu_energy_mwh"] == pytest.approx(BLOOM_GPU_MWH, rel=0.20)
     assert r["train_gpu_hours"] == pytest.approx(BLOOM_GPU_HOURS, rel=0.20)
+    assert r["train_gpu_hours"] * 0.4 / 1000 == pytest.approx(BLOOM_GPU_MWH, rel=0.20)
+    assert r["train_gpu_energy_mwh"] < r["train_gpu_hours"] * 0.4 / 1000
+    assert r["train_gpu_energy_mwh"] == pytest.approx(BLOOM_GPU_MWH, rel=0.20)
 
 
 def test_bloom_it_energy_within_20_percent():
@@ -42,6 +46,15 @@ def test_bloom_it_energy_within_20_percent():
     # energy (GPUs + host + switches), before PUE.
     r = row(_bloom())
     assert r["train_it_energy_mwh"] == pytest.approx(BLOOM_GPU_MWH + BLOOM_IDLE_INFRA_MWH, rel=0.20)
+
+
+def test_bloom_carbon_operational_and_embodied():
+    # Luccioni et al. (reference EN-BLOOM-TRAIN): 24.7 t dynamic + 14.6 t idle/infrastructure = 39.3 t of
+    # operational CO2e on the French grid, and 50.5 t in all including embodied: 50.5 - 39.3 = 11.2 t
+    # embodied. The engine's embodied figure uses the paper's own per-unit figures (constants.toml).
+    r = row(_bloom())
+    assert r["train_co2_t"] == pytest.approx(24.7 + 14.6, rel=0.10)
+    assert r["train_co2_embodied_t"] == pytest.approx(50.5 - 24.7 - 14.6, rel=0.05)
 
 
 # --- GPT-3 175B ---------------------------------------------------------------------------------------------
@@ -65,7 +78,7 @@ def _gpt3() -> Scenario:
             "cluster": {"gpu": "v100-sxm2", "gpu_count": 10_000, "gpus_per_node": 8},
             "network": {"scale_out": "roce-100g", "nics_per_node": 4},
             "storage": {"checkpoint_mode": "sync"},
-            "cooling": {"pue": 1.1},
+            "facility": {"pue": 1.1},
             "training": {
                 "model": "gpt-3-175b",
                 "train_tokens": 300e9,
@@ -86,13 +99,13 @@ def test_gpt3_facility_energy_within_20_percent():
     assert r["train_energy_mwh"] == pytest.approx(GPT3_MWH, rel=0.20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="392 W vs 330 W: power is still a fixed share of TDP by phase; issue 11 replaces it with power by activity",
-)
 def test_gpt3_power_per_gpu_within_10_percent():
-    # The power model alone, free of the time model's error: facility energy / PUE / GPU-hours against the
-    # published 330 W average system power per accelerator.
+    # The power model alone, free of the time model's error. Patterson et al.'s 330 W is the measured system
+    # power per accelerator including its memory, network interface, fans and host CPU: the server's share,
+    # not the scale-out switches or the file system. So: the nodes' energy (GPUs, host parts, fans, power
+    # supplies) / GPU-hours. (With the switches and storage the IT power per GPU is 9.5% above 330 W.)
     r = row(_gpt3())
-    w_per_gpu = r["train_it_energy_mwh"] * 1e6 / r["train_gpu_hours"]
+    servers = r["train_it_energy_mwh"] - r["train_switch_energy_mwh"] - r["train_storage_energy_mwh"]
+    w_per_gpu = servers * 1e6 / r["train_gpu_hours"]
     assert w_per_gpu == pytest.approx(GPT3_W_PER_GPU, rel=0.10)
+    assert r["train_it_energy_mwh"] * 1e6 / r["train_gpu_hours"] == pytest.approx(GPT3_W_PER_GPU, rel=0.10)

@@ -83,8 +83,9 @@ def test_reverse_question_matches_the_tp_search_and_holds_its_limits():
 
 
 def test_cost_per_million_tokens_by_hand():
-    """Cost per 1M output tokens = (facility kW x USD/kWh + GPUs x USD/GPU-hour) / output tokens per hour x 1e6:
-    a price per GPU-hour higher by 2 USD adds 2 x GPUs / (R x 256 x 3,600) x 1e6 at the same fleet."""
+    """Cost per 1M output tokens on a rental basis = GPUs x USD/GPU-hour (electricity inside the price) / output
+    tokens per hour x 1e6: a price per GPU-hour higher by 2 USD adds 2 x GPUs / (R x 256 x 3,600) x 1e6 at the
+    same fleet."""
     s = _scenario()
     a = fleet_goal(s, 30.0, gpu_hour_usd={"h100-sxm": 1.0}).best.row(0, named=True)
     b = fleet_goal(s, 30.0, gpu_hour_usd={"h100-sxm": 3.0}).best.row(0, named=True)

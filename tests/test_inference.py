@@ -184,10 +184,11 @@ def test_moe_decode_streams_only_the_experts_it_touches():
 
 
 def test_energy_per_token_is_facility_power_over_throughput():
-    """Offline on a DGX H100 (busy all the time): each GPU draws its iteration's power (between the decode
-    share of TDP and TDP, docs/model.md "Power by phase"); the host share is the node's measured draw under
-    load (82% of its 10.2 kW rating, Latif et al. 2025) over 8 GPUs, less the GPUs' 700 W:
-    0.82 x 10,200 / 8 - 700 = 345.5 W per GPU; PUE 1.44 (air): facility = 8 x (P_gpu + 345.5) x 1.44."""
+    """Offline on a DGX H100 (busy all the time): each GPU draws its iteration's power, between the decode
+    share of TDP (0.58 x 700 W, Splitwise P005/P006) and TDP; the host parts of a DGX H100 by hand (2 x 350 W
+    CPUs at half load, 32 DIMMs at 3.9375 W, 8 x 400 Gb/s compute and 800 Gb/s storage NICs at 25 W per
+    400 Gb/s, 8 idle drives at 5 W, 40 W of baseboard per GPU = 1,086 W per node); fans 9.5% (air) and 96%
+    supplies; PUE 1.44 (the default site)."""
     r = _one(
         gpu="h100-sxm",
         gpus=8,
@@ -199,13 +200,43 @@ def test_energy_per_token_is_facility_power_over_throughput():
         request_rate_per_s=0.0,
         tp=2,
     )
-    gpu_w = r["infer_gpu_power_w"]
-    assert 0.58 * 700 <= gpu_w <= 700
-    assert r["infer_power_kw"] == pytest.approx(8 * (gpu_w + 345.5) * 1.44 / 1000)
-    assert r["infer_energy_wh_per_1k_tokens"] == pytest.approx(
-        r["infer_power_kw"] * 1e6 / r["infer_tokens_per_s"] / 3600
-    )
+    run_w = r["infer_gpu_run_power_w"]
+    assert 0.58 * 700 < run_w < 700
+    host = 350 + 2048 / 64 * 3.9375 + 8 * 25 + 2 * 25 + 8 * 5 + 8 * 40
+    facility_w = (8 * run_w + host) / (1 - 0.095) / 0.96 * 1.44
+    assert r["infer_power_kw"] == pytest.approx(facility_w / 1000, rel=1e-9)
+    assert r["infer_energy_wh_per_1k_tokens"] == pytest.approx(facility_w / r["infer_tokens_per_s"] * 1000 / 3600)
     assert r["infer_idle_gpu_pct"] == pytest.approx(0.0)
+    # Cost on the same basis as training: rental, AWS p5.48xlarge on-demand, $55.04 / 8 per GPU-hour
+    # (reference prices.csv R001), for 8 GPUs over the tokens of an hour.
+    usd_per_hour = 8 * 55.04 / 8
+    assert r["infer_cost_usd_per_1m_tokens"] == pytest.approx(usd_per_hour / (r["infer_tokens_per_s"] * 3600) * 1e6)
+
+
+def test_prefill_draws_more_power_than_decode():
+    # Prompt-heavy iterations are compute-bound (near TDP, Splitwise P004), decode-heavy ones stream memory
+    # (P006: 380 of 700 W on H100).
+    common = dict(gpu="h100-sxm", gpus=8, model="llama-3.1-70b", precision="fp8", concurrency=64, tp=8)
+    prompt = _one(prompt_tokens=8192, output_tokens=16, request_rate_per_s=0.0, **common)
+    decode = _one(prompt_tokens=128, output_tokens=2048, request_rate_per_s=0.0, **common)
+    assert prompt["infer_gpu_run_power_w"] > decode["infer_gpu_run_power_w"]
+    assert prompt["infer_gpu_run_power_w"] <= 700 and decode["infer_gpu_run_power_w"] >= 0.35 * 700
+
+
+def test_serving_power_by_part_by_hand():
+    # One iteration's parts (physics.PARTS order): streaming 4 ms, GEMMs 0, KV reads 2 ms, prompt attention
+    # 3 ms, communication 1 ms: (6 x 0.58 x 700 + 3 x 700 + 1 x 0.35 x 700) / 10 W; a 500 W cap holds the
+    # compute part at 500 W.
+    import numpy as np
+    from whatif.engine import load_catalog
+    from whatif.engine.columns import Columns
+    from whatif.engine.energy import serving_run_w
+
+    parts = np.array([[4e-3, 4e-3], [0.0, 0.0], [2e-3, 2e-3], [3e-3, 3e-3], [1e-3, 1e-3], [0.0, 0.0]])
+    c = Columns({"tdp_w": np.array([700.0, 700.0]), "power_cap_w_eff": np.array([700.0, 500.0])}, 2)
+    w = serving_run_w(c, load_catalog(), parts)
+    assert w[0] == pytest.approx((6 * 0.58 * 700 + 3 * 700 + 0.35 * 700) / 10)
+    assert w[1] == pytest.approx((6 * 0.58 * 700 + 3 * 500 + 0.35 * 700) / 10)
 
 
 def test_power_by_phase():

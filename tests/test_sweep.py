@@ -53,11 +53,20 @@ COLUMN_VALUES = {
     "reliability.gpu_mtbf_hours": (10000, 80000),
     "reliability.node_mtbf_hours": (5000, 40000),
     "reliability.restart_min": (0, 30),
-    "cooling.pue": (1.1, 1.5),
+    "storage.checkpoint_blocking_s": (2.0, 30.0),
+    "storage.checkpoint_write_share": (0.1, 0.5),
+    "facility.pue": (1.1, 1.5),
+    "facility.wue_l_per_kwh": (0.2, 2.0),
+    "facility.market_gco2_per_kwh": (0, 100),
+    "facility.server_usd_per_gpu": (0, 40000),
+    "facility.network_capex_share": (0.1, 0.3),
+    "facility.storage_capex_share": (0.0, 0.1),
+    "facility.depreciation_years": (4, 6),
+    "facility.facility_usd_per_kw_month": (0, 250),
     "cooling.rack_limit_kw": (20, 120),
     "facility.electricity_usd_per_kwh": (0.05, 0.2),
     "facility.grid_gco2_per_kwh": (50, 700),
-    "facility.gpu_hour_usd": (0, 2.5),
+    "facility.usd_per_gpu_hour": (0, 2.5),
     "training.train_tokens": (1e12, 3e12),
     "training.seq_len_tokens": (2048, 4096),
     "training.global_batch_seqs": (1024, 4096),
@@ -148,11 +157,14 @@ def test_two_by_two_sweep_matches_single_scenarios_and_hand_figures():
             assert math.isclose(row[column], one[column], rel_tol=1e-12), column
         # By hand: GPU-hours are GPUs x wall-clock hours.
         assert math.isclose(row["train_gpu_hours"], row["cluster.gpu_count"] * row["train_wall_clock_days"] * 24)
-    # By hand: with no GPU-hour price the cost is energy x price, so doubling the price doubles the cost.
-    cheap, dear = out.filter(pl.col("cluster.gpu_count") == 512)["train_cost_usd"].to_list()
+    # By hand: the metered electricity is energy x price, so doubling the price doubles it; a rental cost has
+    # the electricity in its price per GPU-hour and does not move.
+    half = out.filter(pl.col("cluster.gpu_count") == 512)
+    cheap, dear = half["train_electricity_usd"].to_list()
     assert math.isclose(dear, 2 * cheap, rel_tol=1e-12)
     energy = out["train_energy_mwh"][0]
     assert math.isclose(cheap, energy * 1000 * 0.05, rel_tol=1e-12)
+    assert half["train_cost_usd"].n_unique() == 1
 
 
 def test_training_and_serving_evaluated_apart_give_the_whole_grid_answer(monkeypatch):

@@ -263,6 +263,26 @@ async def test_compare_rows_are_each_presets_hardware_running_the_current_worklo
             assert table.get_cell(preset.key, "days").plain.startswith(fmt.duration_days(row["train_wall_clock_days"]))
 
 
+async def test_compare_puts_the_cpu_only_cluster_beside_the_gpus_days_against_hours():
+    # Opened on the DGX H100 half of the CPU-only pair, the Compare view runs the same fine-tune on every
+    # preset's hardware: the 10 Xeon 6980P sockets take days where the current scenario takes hours.
+    gpu = files.load_scenario(files.shipped_presets()["llama8b-finetune-dgx-h100"])
+    app = app_for(gpu)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        table = app.main.compare
+        cpu_preset = next(p for p in app.presets if p.key.endswith(":llama8b-finetune-cpu-xeon6"))
+        on_cpus = engine_row(with_workload(cpu_preset.scenario, app.scenario))
+        here = engine_row(app.scenario)
+        cpu_cell = table.get_cell(cpu_preset.key, "days").plain
+        assert cpu_cell.startswith(fmt.duration_days(on_cpus["train_wall_clock_days"]))
+        assert cpu_cell.split()[1] == "d" and on_cpus["train_wall_clock_days"] > 2
+        own = table.get_cell(CURRENT, "days").plain
+        assert own.startswith(fmt.duration_days(here["train_wall_clock_days"])) and own.split()[1] == "h"
+
+
 async def test_compare_sorts_by_any_column_and_pins_the_current_scenario():
     app = app_for()
     async with app.run_test(size=SIZE) as pilot:
@@ -311,6 +331,9 @@ async def test_editing_runs_one_engine_call_that_covers_every_row():
         for comparison, row in outcome.comparisons:
             if row is not None:
                 ref = engine_row(comparison.scenario)
+                if comparison.scenario.training is None:  # a serving-only preset runs no training
+                    assert comparison.error and row["train_gpu_hours"] is None
+                    continue
                 assert comparison.scenario.training.train_tokens == 2e12
                 assert row["train_gpu_hours"] == ref["train_gpu_hours"]
         for point in outcome.sweep[::4]:

@@ -245,7 +245,10 @@ async def test_keys_the_engine_adds_later_are_shown_when_present(monkeypatch):
         assert figure(app, "days") == f"{days} ±12%"
         runner = app.main.query_one("#runner-up").render().plain
         assert runner == "Runner-up  TP8 PP2 DP64, 6.8% slower (19.50 s a step): more bubble"
-        assert app.main.query_one("#cost-basis").render().plain == "cost: electricity + gpu rental"
+        # The cost line comes from the engine's price basis (AWS on-demand H100, 2026-01, in prices.toml).
+        assert app.main.query_one("#cost-basis").render().plain == (
+            "cost, rental at $6.88/GPU-h (2026-01); electricity in the price"
+        )
         await pilot.press("f5")
         await settle(pilot)
         assert "Training > error band: ±12%" in app.main.details.lines

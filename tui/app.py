@@ -34,7 +34,7 @@ from whatif.engine.errors import ScenarioError, printable
 from whatif.engine.report import records
 from whatif.engine.scenario import Scenario
 
-from . import config, files, form, textual_fixes
+from . import config, files, form, numbers, textual_fixes
 from .form import FIELDS, PANES, Built
 from .screens.dialogs import (
     NAME_RULE,
@@ -45,6 +45,7 @@ from .screens.dialogs import (
     name_problem,
     save_target,
 )
+from .screens.goal import Applied, GoalScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .screens.palette import Palette
@@ -71,7 +72,7 @@ VIEWS = {
 DEFAULT_THEME = "textual-dark"
 # Actions that act on the explorer behind a dialog, or open one: only from the main screen (a key pressed
 # in a dialog, or twice before the first dialog is drawn, never stacks a second Save or Open).
-MAIN_SCREEN_ONLY = frozenset({"open_preset", "save", "undo", "redo", "focus_pane", "reset_all", "reset_field"})
+MAIN_SCREEN_ONLY = frozenset({"open_preset", "save", "goal", "undo", "redo", "focus_pane", "reset_all", "reset_field"})
 
 
 def palette_text(text: str, limit: int | None = 80) -> str:
@@ -97,6 +98,7 @@ class WhatIfApp(App[int]):
         Binding("f4", "view('scale')", "Scale", id="view-scale", tooltip=VIEWS["scale"]),
         Binding("f5", "view('details')", "Details", id="view-details", tooltip=VIEWS["details"]),
         Binding("f6", "view('figures')", "Figures", id="view-figures", tooltip="The figures (narrow layout)"),
+        Binding("f7", "goal", "Goal", id="goal", show=False, tooltip="Goal seek: how many GPUs, of which type"),
         Binding("ctrl+t", "toggle_theme", "Theme", id="theme", show=False, tooltip="Switch between light and dark"),
         *(
             Binding(key, f"focus_pane('{pane}')", f"Edit {pane}", show=False, id=f"pane-{pane}")
@@ -400,7 +402,7 @@ class WhatIfApp(App[int]):
         extra = {
             "band_pct": training_record.get("error_band_pct"),
             "runner_up": training_record.get("runner_up"),
-            "cost_basis": cost_basis(training_record, s.facility.gpu_hour_usd),
+            "cost_basis": cost_basis(training_record),
             "ttft_limit": serving.ttft_p99_limit_ms if serving else None,
             "tpot_limit": serving.tpot_p99_limit_ms if serving else None,
             "has_limits": bool(serving and (serving.ttft_p99_limit_ms or serving.tpot_p99_limit_ms)),
@@ -532,6 +534,30 @@ class WhatIfApp(App[int]):
         read as markup), with control characters written as escapes. The app's notifications go through it."""
         text = "\n".join(printable(line, None) for line in str(message).split("\n"))
         self.notify(text, title=printable(title, None), severity=severity, timeout=timeout, markup=False)
+
+    def action_goal(self) -> None:
+        """The Goal view on the current (last valid) scenario; its answer comes back as one undoable edit."""
+        if self.screen is self.main:
+            self.push_screen(GoalScreen(self.scenario), self._goal_applied)
+
+    def _goal_applied(self, applied: Applied | None) -> None:
+        if applied is None or self._main is None:
+            return
+        values = {"cluster.gpu": applied.gpu, "cluster.gpu_count": str(applied.gpu_count)}
+        goal = applied.goal
+        if goal.kind == "inference":
+            # The search served on the whole cluster at the goal's rate and limits: show the figures it found.
+            values |= {"inference.gpu_count": "", "inference.request_rate_per_s": numbers.show(goal.rate_per_s)}
+            for key, value in (
+                ("inference.ttft_p99_limit_ms", goal.ttft_p99_ms),
+                ("inference.tpot_p99_limit_ms", goal.tpot_p99_ms),
+            ):
+                if value is not None:
+                    values[key] = numbers.show(value)
+        if self.main.editor.set_fields(values, "cluster.gpu_count"):
+            self.say(f"Goal answer applied: {applied.gpu_count:,} {applied.gpu} (ctrl+z undoes)", timeout=4)
+        else:
+            self.say("The scenario already is the goal's answer", timeout=3)
 
     def action_view(self, view: str) -> None:
         if self.screen is self.main:
@@ -775,6 +801,11 @@ class WhatIfApp(App[int]):
         )
         for view, text in VIEWS.items():
             yield SystemCommand(f"Show {view}", text, lambda v=view: self.action_view(v))
+        yield SystemCommand(
+            "Goal seek...",
+            "The smallest GPU count (and cheapest GPU type) for a time, budget or serving goal (F7)",
+            self.action_goal,
+        )
         yield SystemCommand("Toggle light/dark theme", "Remembered for next time (ctrl+t)", self.action_toggle_theme)
         yield SystemCommand(
             "Use terminal colours",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from whatif.engine.catalog import load_catalog
 from whatif.engine.errors import FieldIssue, from_validation_error
-from whatif.engine.scenario import Inference, Scenario, Training
+from whatif.engine.scenario import Inference, Scenario, Training, repriced
 
 from . import numbers
 
@@ -86,6 +86,19 @@ def _scale_up_choices(raw: Raw) -> list[tuple[str, str]]:
     return [(own_scale_up_label(raw.get("cluster.gpu", "")), UNSET)] + _catalog_choices("fabrics", "scale-up")(raw)
 
 
+def _host_cpu_choices(raw: Raw) -> list[tuple[str, str]]:
+    return [(own_host_label(raw.get("cluster.gpu", "")), UNSET)] + [(k, k) for k in load_catalog().host.cpus]
+
+
+def own_host_label(gpu_key: str) -> str:
+    """The 'leave it to the node type' choice, named by the CPU the catalog gives that GPU ('node: xeon-8480c')."""
+    cat = load_catalog()
+    gpu = cat.accelerators.get(gpu_key)
+    if gpu is not None and gpu.kind == "cpu":
+        return "itself"
+    return f"node: {cat.platform(gpu_key).host_cpu}"
+
+
 def own_scale_up_label(gpu_key: str) -> str:
     """The 'leave it to the GPU' choice, named by the fabric the catalog gives that GPU ('own: nvlink3')."""
     gpu = load_catalog().accelerators.get(gpu_key)
@@ -121,6 +134,22 @@ def _cooling_figure(attr: str) -> Callable[[Raw], float | None]:
         return getattr(kind, attr) if kind else None
 
     return default
+
+
+def _site_pue(raw: Raw) -> float | None:
+    site = load_catalog().sites.get(raw.get("facility.site", ""))
+    return site.pue if site else None
+
+
+def _rental_price(raw: Raw) -> float | None:
+    """The catalog price the scenario rents at: its facility.rental_price where the GPU type has it, else
+    the type's default (as scenario.repriced does when the GPU changes)."""
+    cat = load_catalog()
+    if raw.get("cluster.gpu", "") not in cat.prices:
+        return None
+    prices, _ = cat.gpu_prices(raw["cluster.gpu"])
+    key = raw.get("facility.__rental_price__")
+    return prices.rental_at(key)[1].usd_per_gpu_hour
 
 
 def _fs_read(raw: Raw) -> float | None:
@@ -171,6 +200,22 @@ PANES: tuple[Pane, ...] = (
                 follows="cluster.gpu",
             ),
             FieldSpec("cluster.host_memory_gb", "host memory", "float", "GB", "CPU memory per node", minimum=0),
+            FieldSpec(
+                "cluster.host_cpu",
+                "host CPU",
+                "choice",
+                help="CPU of each node (default: the GPU's node type)",
+                choices=_host_cpu_choices,
+            ),
+            FieldSpec(
+                "cluster.host_cpus_per_node",
+                "CPUs/node",
+                "optional_int",
+                "",
+                "host CPU sockets per node (empty: the node type's)",
+                minimum=1,
+                maximum=64,
+            ),
         ),
     ),
     Pane(
@@ -226,15 +271,6 @@ PANES: tuple[Pane, ...] = (
         (
             FieldSpec("cooling.kind", "cooling", "choice", choices=_catalog_choices("cooling")),
             FieldSpec(
-                "cooling.pue",
-                "PUE",
-                "override",
-                "",
-                "facility power / IT power",
-                default=_cooling_figure("pue"),
-                follows="cooling.kind",
-            ),
-            FieldSpec(
                 "cooling.rack_limit_kw",
                 "rack limit",
                 "override",
@@ -243,9 +279,28 @@ PANES: tuple[Pane, ...] = (
                 default=_cooling_figure("rack_limit_kw"),
                 follows="cooling.kind",
             ),
+            FieldSpec("facility.site", "site", "choice", choices=_catalog_choices("sites")),
+            FieldSpec(
+                "facility.pue",
+                "PUE",
+                "override",
+                "",
+                "the site's facility power / IT power (the cooling kind scales it)",
+                default=_site_pue,
+                follows="facility.site",
+            ),
             FieldSpec("facility.electricity_usd_per_kwh", "electricity", "float", "USD/kWh", minimum=0),
             FieldSpec("facility.grid_gco2_per_kwh", "grid carbon", "float", "gCO2/kWh", minimum=0),
-            FieldSpec("facility.gpu_hour_usd", "GPU rental", "float", "USD/GPU-h", "0: own hardware", minimum=0),
+            FieldSpec("facility.cost_model", "cost model", "choice", choices=_fixed("rental", "owned")),
+            FieldSpec(
+                "facility.usd_per_gpu_hour",
+                "GPU rental",
+                "override",
+                "USD/GPU-h",
+                "rental price (empty: the GPU's catalog price)",
+                default=_rental_price,
+                follows="cluster.gpu",
+            ),
         ),
     ),
     Pane(
@@ -298,6 +353,13 @@ PANES: tuple[Pane, ...] = (
                 "training.parallelism.zero", "ZeRO stage", "auto_int", "", "0-3 (empty: searched)", minimum=0, maximum=3
             ),
             FieldSpec("training.recompute", "recompute", "choice", choices=_fixed("auto", "none", "selective", "full")),
+            FieldSpec(
+                "data.preprocess",
+                "input prep",
+                "choice",
+                help="where samples are decoded (none: stored ready to use)",
+                choices=_fixed("cpu", "gpu-decode", "none"),
+            ),
         ),
     ),
     Pane(
@@ -377,6 +439,7 @@ def form_values(scenario: Scenario) -> Raw:
         model = shown[section].get("model")
         if isinstance(model, dict):
             raw[f"{section}.__custom_name__"] = model.get("name", "custom model")
+    raw["facility.__rental_price__"] = scenario.facility.rental_price
     for spec in FIELDS.values():
         if spec.kind == "toggle":
             continue
@@ -436,6 +499,8 @@ def _describe(spec: FieldSpec) -> str:
     empty["optional_float"] = "none"
     if spec.key == "inference.gpu_count":
         empty["optional_int"] = "every GPU of the cluster"
+    if spec.key == "cluster.host_cpus_per_node":
+        empty["optional_int"] = "the node type's"
     return text + (f" (empty: {empty[spec.kind]})" if spec.kind in empty else "")
 
 
@@ -558,6 +623,7 @@ def build(base: Scenario, raw: Raw) -> Built:
         kept = {k: v for k, v in base_plan.items() if k not in PARALLEL_KEYS} if isinstance(base_plan, dict) else {}
         chosen = {k: v for k, v in plan.items() if v is not None} | kept
         data["training"]["parallelism"] = chosen or "auto"
+    data = repriced(data, base.cluster.gpu)
     scenario, found = _validate(data)
     issues.extend(found)
     if not issues:
@@ -612,6 +678,8 @@ def _shown(spec: FieldSpec, value: Any, raw: Raw) -> str:
         return "on" if value else "off"
     if spec.kind == "choice":
         if value == UNSET:
+            if spec.key == "cluster.host_cpu":
+                return own_host_label(raw.get("cluster.gpu", ""))
             return own_scale_up_label(raw.get("cluster.gpu", "")) if spec.key == "network.scale_up" else "default"
         if value == CUSTOM:
             return "custom model"

@@ -109,6 +109,7 @@ IDLE_LABELS = (
     ("communication", "comm"),
     ("pipeline_bubble", "bubble"),
     ("storage_stall", "storage"),
+    ("host_preprocessing", "host CPU"),
     ("checkpoint_stall", "checkpoints"),
     ("failure_downtime", "restarts"),
     ("lost_work", "lost work"),
@@ -131,6 +132,28 @@ def input_data(r: dict) -> str:
     if not _ok(gpus) or gpus > 1e6:
         return f"{si(need * 1e9, 'B/s')} per GPU; storage is far from the limit"
     return f"{si(need * 1e9, 'B/s')} per GPU; storage keeps {gpus:,.0f} GPUs >= 90% busy"
+
+
+def host_cpus(r: dict) -> str:
+    """'2x xeon-8480c: 5.7 of 12.5 free cores per GPU at 3,175 core-us per sample' (text: per token)."""
+    need, free, cost = (
+        field(r, "train_host_cores_needed_per_gpu"),
+        field(r, "train_host_cores_free_per_gpu"),
+        field(r, "train_host_core_us_per_unit"),
+    )
+    cpu = r.get("host_cpu")
+    if not cpu:
+        return DASH
+    sockets = r.get("train_host_sockets_per_node")
+    if sockets == 0:
+        return f"the compute devices ({cpu}) are their own host"
+    name = f"{number(sockets)}x {cpu}" if _ok(sockets) else cpu
+    if not (_ok(need) and _ok(free) and _ok(cost)):
+        return name
+    unit = "token" if r.get("train_tokens_per_s") is not None else "sample"
+    per = f"{cost:,.0f}" if cost >= 10 else f"{cost:.2f}"
+    busy = f"{need:.2f}" if need < 1 else f"{need:.1f}"
+    return f"{name}: {busy} of {free:.1f} free cores per GPU at {per} core-us per {unit}"
 
 
 def checkpoints(r: dict) -> str:
@@ -188,3 +211,40 @@ def serving_plan(r: dict) -> str:
         return DASH
     pp = f" PP{int(r['infer_pp'])}" if (r.get("infer_pp") or 1) > 1 else ""
     return f"TP{int(r['infer_tp'])}{pp} x {int(r['infer_replicas'] or 0)} replicas"
+
+
+def cost_with_basis(r: dict, prefix: str = "train_") -> str:
+    """'$24.88M, rental at $6.88/GPU-h (2026-01)': the cost and what it rests on (engine/cost.py)."""
+    from whatif.engine.cost import basis_label
+
+    key = "train_cost_usd" if prefix == "train_" else "infer_cost_usd_per_1m_tokens"
+    value = money(r.get(key)) if prefix == "train_" else money_small(r.get(key))
+    label = basis_label(r, prefix)
+    return value if value == DASH or not label else f"{value}, {label}"
+
+
+def electricity(r: dict, prefix: str = "train_") -> str:
+    """The metered electricity's price, and whether the cost includes it on top (owned) or in the rental."""
+    key = "train_electricity_usd" if prefix == "train_" else "infer_electricity_usd_per_1m_tokens"
+    value = money(r.get(key)) if prefix == "train_" else money_small(r.get(key))
+    if value == DASH:
+        return value
+    where = "in the rental price" if r.get("cost_model") == "rental" else "part of the cost"
+    if r.get("cost_model") == "rental" and not _ok(r.get("usd_per_gpu_hour")):
+        where = "metered; no catalog price for CPU sockets"
+    rate = r.get("usd_per_kwh")
+    at = f" at ${rate:g}/kWh" if _ok(rate) else ""
+    return f"{value}{' per 1M tokens' if prefix != 'train_' else ''}{at} ({where})"
+
+
+def carbon(r: dict) -> str:
+    """'1,947 t location-based, 1,947 t market-based; + 31 t embodied'."""
+    loc, market, embodied = r.get("train_co2_t"), r.get("train_co2_market_t"), r.get("train_co2_embodied_t")
+    if not _ok(loc):
+        return DASH
+    text = f"{number(loc)} t location-based"
+    if _ok(market):
+        text += f", {number(market)} t market-based"
+    if _ok(embodied):
+        text += f"; + {number(embodied)} t embodied"
+    return text

@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import ValidationError
 from whatif.engine import ScenarioError, evaluate, resolve
 from whatif.engine.errors import from_validation_error
+from whatif.engine.presets_merge import workload_kinds
 from whatif.engine.scenario import Scenario
 
 from . import files
@@ -99,11 +100,23 @@ def comparisons_for(current: Scenario, presets: Iterable[Preset], own_workload: 
     return out
 
 
+_ONLY = {"training": "serving-only", "inference": "training-only"}
+
+
 def _on_preset_hardware(preset: Preset, hardware: Scenario, current: Scenario) -> Comparison:
     """The current workload on the preset's hardware. Where only one workload cannot run there (e.g. FP8
     serving on an A100), the other still does, and the row says what was left out."""
+    # The rule `--workload` follows (engine/presets_merge.py): a preset that runs only one kind of work (a
+    # serving node, a training cluster) is not given the other.
+    runs = workload_kinds(hardware.model_dump(exclude_none=True))
+    skipped = [k for k in ("training", "inference") if runs and k not in runs and getattr(current, k) is not None]
+    if skipped:
+        current = current.model_copy(update={k: None for k in skipped})
+        if current.training is None and current.inference is None:
+            return Comparison(preset, None, f"{_ONLY[skipped[0]]} preset: it runs no {skipped[0]}")
+    note = f"{' and '.join(skipped)} left out here: {_ONLY[skipped[0]]} preset" if skipped else None
     try:
-        return Comparison(preset, with_workload(hardware, current), None)
+        return Comparison(preset, with_workload(hardware, current), note)
     except ValidationError as exc:
         issues = from_validation_error(exc, Scenario).issues
     sections = {issue.key.split(".")[0] for issue in issues}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .. import cost, energy
 from ..catalog import Catalog
 from ..columns import Columns
 from . import physics
@@ -329,7 +330,7 @@ def _serve(scen: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     slo_rps = rates_within_limits(cand, plans, scen.n)
     slo_tps = slo_rps * cand.i_output
     best = _select(cand, scen.n, np.nan_to_num(slo_tps, nan=-1.0))
-    return _results(cand.take(best), plans.rows(best), counts, slo_rps[best], slo_tps[best])
+    return _results(cand.take(best), plans.rows(best), counts, slo_rps[best], slo_tps[best], cat)
 
 
 def rates_within_limits(cand: Columns, plans: Plans, n_scenarios: int) -> np.ndarray:
@@ -521,7 +522,9 @@ def _ttft_quantiles(lat, medians: bool):
     return np.full_like(p99, np.nan), p99
 
 
-def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool = True) -> dict[str, np.ndarray]:
+def _results(
+    r: Columns, plans: Plans, counts, slo_rps, slo_tps, cat: Catalog, medians: bool = True
+) -> dict[str, np.ndarray]:
     runs = (r.reason == 0) & (r.has_infer == 1)
     online = r.i_rate > 0
     disagg = plans.disagg
@@ -581,12 +584,19 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool =
 
     # Power and energy by phase: a serving GPU draws its iteration's power while its replica runs (physics.
     # power_w: decode-heavy iterations well below TDP, prompt-heavy ones near it) and idle power otherwise;
-    # GPUs outside every replica idle; host share for every serving GPU; facility = IT x PUE (energy.py).
+    # GPUs outside every replica idle; host parts per node (energy.host_node_w), fans and supplies
+    # (energy.wall_factor); facility = IT x PUE.
     gpu_w = gpu_w + (gpus - in_replicas) * r.idle_w
-    facility_w = (gpu_w + gpus * r.host_w_per_gpu) * r.pue
+    host_w = sum(energy.host_node_w(r, cat).values()) / r.gpn
+    wall = energy.wall_factor(r, cat)
+    facility_w = (gpu_w + gpus * host_w) * wall * r.pue
+    peak_it_kw = gpus * (r.power_cap_w_eff + host_w) * wall / 1000.0
     per_token_s = 1.0 / np.maximum(tokens_per_s, 1e-300)
     wh_per_1k = facility_w * per_token_s * 1000.0 / 3600.0
-    usd_per_1m = (facility_w / 1000.0 * r.usd_per_kwh + gpus * r.gpu_hour_usd) * per_token_s * 1e6 / 3600.0
+    # The same basis as training (engine/cost.py): rental GPU-hours, or owned capex, facility and electricity.
+    usd_per_hour = cost.serving_usd_per_hour(r, gpus, facility_w, peak_it_kw)
+    usd_per_1m = usd_per_hour * per_token_s * 1e6 / 3600.0
+    electricity_per_1m = facility_w / 1000.0 * r.usd_per_kwh * per_token_s * 1e6 / 3600.0
     ms = 1e3
 
     def keep(x):
@@ -654,6 +664,8 @@ def _results(r: Columns, plans: Plans, counts, slo_rps, slo_tps, medians: bool =
         "infer_ttft_limit_ms": np.where(has, lim_t, np.nan),
         "infer_tpot_limit_ms": np.where(has, lim_p, np.nan),
         "infer_meets_limits": meets,
+        "infer_electricity_usd_per_1m_tokens": keep(electricity_per_1m),
+        "infer_cost_usd_per_gpu_hour": keep(usd_per_hour / np.maximum(gpus, 1.0)),
         "infer_slo_rps": keep(slo_rps),
         "infer_slo_tokens_per_s": keep(slo_tps),
         "infer_bottleneck_code": np.where(has & (runs | (r.reason == 9)), kind, -1),

@@ -105,9 +105,10 @@ def fleet_goal(
     one per goal. `gpus`: accelerator keys to try (default: each scenario's own); the scenario's other settings
     are kept, its per-part overrides (cluster.hbm_gb, bf16_tflops, fp8_tflops) dropped for another part. Plans:
     every TP where inference.tp = "auto" (else the scenario's), its PP, EP and prefill pool as set.
-    `gpu_hour_usd`: price per GPU-hour by accelerator key (default: facility.gpu_hour_usd for every type);
-    cost per 1M output tokens = (facility power x electricity price + GPUs x price per GPU-hour) / output
-    tokens per hour. Raises ScenarioError (each issue naming its argument) for input it cannot use."""
+    `gpu_hour_usd`: a rental price per GPU-hour by accelerator key, in place of each type's own (the
+    scenario's facility.usd_per_gpu_hour or rental_price, else the catalog's default rental, prices.toml); cost
+    per 1M output tokens = the fleet's cost per hour on the scenario's basis (engine/cost.py) / output tokens
+    per hour. Raises ScenarioError (each issue naming its argument) for input it cannot use."""
     cat = catalog or load_catalog()
     items = _scenarios(scenario)
     rate = _per_goal("rate_rps", rate_rps)
@@ -177,8 +178,8 @@ def fleet_goal(
                 sub, rate[goal_idx[rows]], ttft[goal_idx[rows]], tpot[goal_idx[rows]], cat
             )
             for g, price in prices.items():
-                cand.gpu_hour_usd = np.where(cand.gpu_key == g, price, cand.gpu_hour_usd)
-            figures = _sized(cand, plans, lam, lam_p)
+                cand.usd_per_gpu_hour = np.where(cand.gpu_key == g, price, cand.usd_per_gpu_hour)
+            figures = _sized(cand, plans, lam, lam_p, cat)
         cand_goal = goal_idx[rows][cand.scenario_row]
         cand_gpu = cand.gpu_key
     else:
@@ -235,7 +236,7 @@ def _candidates(sub: Columns, rate, ttft_ms, tpot_ms, cat: Catalog):
     return cand, plans, lam, lam_p
 
 
-def _sized(cand: Columns, plans, lam, lam_p) -> dict[str, np.ndarray]:
+def _sized(cand: Columns, plans, lam, lam_p, cat: Catalog) -> dict[str, np.ndarray]:
     """Replicas per pool for each runnable candidate (one, at an unloaded rate, where the limits cannot be met
     at all) and serving's figures at that fleet."""
     runs = cand.reason == 0
@@ -270,7 +271,7 @@ def _sized(cand: Columns, plans, lam, lam_p) -> dict[str, np.ndarray]:
     r.capacity_rps, r.capacity_tps = cap, cap * r.i_output
     r.stable = r.i_rate < cap
     slo = np.minimum(lam[rows] * p.main.replicas, np.where(r.i_disagg == 1, lam_p[rows] * rep_p[rows], np.inf))
-    res = fleet._results(r, p, np.ones(r.n), slo, slo * r.i_output, medians=False)
+    res = fleet._results(r, p, np.ones(r.n), slo, slo * r.i_output, cat, medians=False)
     for k, v in res.items():
         full = np.full(cand.n, np.nan) if v.dtype.kind == "f" else np.zeros(cand.n, dtype=v.dtype)
         full[rows] = v

@@ -44,7 +44,10 @@ def step_compute(c: Columns, cat: Catalog) -> None:
 
     lin_rate = _precision_pick(c, c.gemm_bf16_tflops, c.gemm_fp8_tflops, c.gemm_fp4_tflops) * 1e12 * clock * instep
     bf16_rate = c.gemm_bf16_tflops * 1e12 * clock * instep
-    d_half = _precision_pick(c, g["bf16"].d_half, g["fp8"].d_half, g["fp4"].d_half)
+    # CPU devices take no shape curve (efficiency gemm_shape_curve = false): their d_half is scaled to 0.
+    curve = c.gemm_d_half_scale
+    d_half = _precision_pick(c, g["bf16"].d_half, g["fp8"].d_half, g["fp4"].d_half) * curve
+    d_half_16 = g["bf16"].d_half * curve
     t0 = _precision_pick(c, g["bf16"].t_fixed_us, g["fp8"].t_fixed_us, g["fp4"].t_fixed_us) * 1e-6
     hbm = c.hbm_tb_s * 1e12 * c.mem_eff
 
@@ -66,7 +69,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
         + gemm(F["shared"], Tc, (c.m_mats - 1) * c.m_expert_ffn / t, h, share=ms * (c.m_shared > 0))
         + gemm(F["routed"] * c.moe_imb * (c.m_mats - 1) / c.m_mats, Me, e_up_n, h, share=ms)
         + gemm(F["routed"] * c.moe_imb / c.m_mats, Me, h, e_down_k, share=ms)
-        + gemm(F["router"], Tc, np.maximum(c.m_experts, 1.0), h, rate=bf16_rate, dh=g["bf16"].d_half, share=ms)
+        + gemm(F["router"], Tc, np.maximum(c.m_experts, 1.0), h, rate=bf16_rate, dh=d_half_16, share=ms)
     )
 
     # Attention core. FlashAttention: causal FLOPs at the in-step rate along the curve (a CP rank's kernel
@@ -75,7 +78,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     flash_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
     flash_rate = flash_rate * kernels.attention_relative(seq_rank, cat)
     unfused_fwd = kernels.gemm_s(
-        2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, g["bf16"].d_half, 2 * g["bf16"].t_fixed_us * 1e-6
+        2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
     )
     flash = c.attn_kernel > 0
     t_attn_fwd = np.where(flash, F["attn"] / flash_rate, unfused_fwd)
@@ -112,9 +115,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     t_route_fb = ms * Tc * c.m_topk * c.etp / t * c.k_moe_copy_overhead_ns * 1e-9
     c.t_layer_fwd_s = t_lin + t_attn_fwd + t_ew_fwd + t_cast_fb / 3.0 + t_perm_fwd + t_route_fb / 3.0
     c.t_layer_fb_s = 3.0 * t_lin + c.t_attn_fb_s + 3.0 * t_ew_fwd + t_cast_fb + 3.0 * t_perm_fwd + t_route_fb
-    logits_fwd = kernels.gemm_s(
-        F["logits"], Tc, c.m_vocab / t, h, bf16_rate, g["bf16"].d_half, g["bf16"].t_fixed_us * 1e-6
-    )
+    logits_fwd = kernels.gemm_s(F["logits"], Tc, c.m_vocab / t, h, bf16_rate, d_half_16, g["bf16"].t_fixed_us * 1e-6)
     # Loss: the logits read and softmax written and read in fp32 (Megatron's fused cross entropy).
     loss = Tc * c.m_vocab / t * (ACT_BYTES + 8.0) / hbm
     c.t_logits_fb_s = 3.0 * logits_fwd + loss

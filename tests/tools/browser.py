@@ -36,7 +36,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-async def _session(url: str, png_path: str, size=(1400, 900), min_ratio: float = 3.0, timeout_s: float = 60) -> float:
+async def _session(url: str, png_path: str, size=(1400, 900), timeout_s: float = 60) -> dict:
     import aiohttp
 
     port = _port()
@@ -78,17 +78,22 @@ async def _session(url: str, png_path: str, size=(1400, 900), min_ratio: float =
             for kind in ("mousePressed", "mouseReleased"):
                 await call("Input.dispatchMouseEvent", type=kind, x=size[0] // 2, y=size[1] // 2, button="left",
                            clickCount=1)  # fmt: skip
-            # The terminal draws on a canvas, so the page has no text to wait for: wait until the
-            # screenshot stops being the plain start card (a drawn explorer is several times larger).
-            shot, deadline = start, time.monotonic() + timeout_s
-            while len(shot["data"]) < min_ratio * len(start["data"]) and time.monotonic() < deadline:
+            # The terminal draws on a canvas, so the page has no text to wait for. textual-serve marks the body
+            # '-first-byte' once the app's first output arrives (the start card's size in PNG bytes depends on
+            # whether its background image had loaded, so it is no yardstick).
+            deadline = time.monotonic() + timeout_s
+            drawn = False
+            while not drawn and time.monotonic() < deadline:
                 await asyncio.sleep(1)
-                shot = await call("Page.captureScreenshot", format="png")
-            await asyncio.sleep(2)  # let the figures settle after the first frame
+                got = await call("Runtime.evaluate", expression="document.body.classList.contains('-first-byte')",
+                                 returnByValue=True)  # fmt: skip
+                drawn = bool(got.get("result", {}).get("value"))
+            await asyncio.sleep(4)  # let the figures settle after the first frame
             shot = await call("Page.captureScreenshot", format="png")
             with open(png_path, "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
-            return len(shot["data"]) / len(start["data"])
+            return {"drawn": drawn, "differs": shot["data"] != start["data"],
+                    "ratio": len(shot["data"]) / len(start["data"])}  # fmt: skip
     finally:
         proc.terminate()
         try:
@@ -98,7 +103,8 @@ async def _session(url: str, png_path: str, size=(1400, 900), min_ratio: float =
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def screenshot(url: str, png_path: str) -> float:
-    """Open `url`, start the session, wait until the explorer is drawn; save a PNG. Returns how many times
-    larger (in PNG bytes) the final screen is than the start card."""
+def screenshot(url: str, png_path: str) -> dict:
+    """Open `url`, start the session, wait until the terminal has drawn the app's first output; save a PNG.
+    Returns {drawn: the app's output arrived, differs: the final screen is not the start card, ratio: PNG bytes
+    of the final screen over the start card's}."""
     return asyncio.run(_session(url, png_path))

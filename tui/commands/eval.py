@@ -92,6 +92,7 @@ ROWS = [
     ("    of which", lambda r: fmt.idle_parts(r), None),
     ("  goodput", lambda r: fmt.pct(r.get("train_goodput")), "train_goodput"),
     ("  input data", lambda r: fmt.input_data(r), None),
+    ("  host CPUs", lambda r: fmt.host_cpus(r), None),
     ("  checkpoints", lambda r: fmt.checkpoints(r), None),
     ("  interruptions", lambda r: fmt.interruptions(r), "train_interruptions"),
     ("  power (facility)", lambda r: fmt.power(r), "train_peak_power_mw"),
@@ -101,12 +102,9 @@ ROWS = [
         lambda r: fmt.number(r["train_energy_mwh"]) + " MWh" if r["train_energy_mwh"] is not None else fmt.DASH,
         "train_energy_mwh",
     ),
-    ("  cost", lambda r: fmt.money(r["train_cost_usd"]), "train_cost_usd"),
-    (
-        "  CO2e",
-        lambda r: fmt.number(r["train_co2_t"]) + " t" if r["train_co2_t"] is not None else fmt.DASH,
-        "train_co2_t",
-    ),
+    ("  cost", lambda r: fmt.cost_with_basis(r), "train_cost_usd"),
+    ("  electricity", lambda r: fmt.electricity(r), "train_electricity_usd"),
+    ("  CO2e", lambda r: fmt.carbon(r), "train_co2_t"),
     ("  bottleneck", lambda r: r["train_bottleneck_detail"] or fmt.DASH, None),
     ("Serving", None, None),
     ("  plan", lambda r: fmt.serving_plan(r), None),
@@ -148,9 +146,10 @@ ROWS = [
     ),
     (
         "  cost / 1M tokens",
-        lambda r: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens")),
+        lambda r: fmt.cost_with_basis(r, "infer_"),
         "infer_cost_usd_per_1m_tokens",
     ),
+    ("  electricity", lambda r: fmt.electricity(r, "infer_"), "infer_electricity_usd_per_1m_tokens"),
     ("  bottleneck", lambda r: r.get("infer_bottleneck_detail") or fmt.DASH, None),
 ]
 

@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from whatif.engine.cost import basis_label
+
 from .. import format as fmt
 
 
@@ -79,11 +81,26 @@ FIGURES: list[Figure] = [
     _fig("tokens_s", "tokens/s", TR, "train_tokens_per_s", fmt.si, HIGH),
     _fig("goodput", "goodput", TR, "train_goodput", fmt.pct, HIGH, "points"),
     _fig("hfu", "HFU", TR, "train_hfu", fmt.pct, HIGH),
-    _fig("co2", "CO2e", TR, "train_co2_t", _unit("t"), LOW),
+    _fig("cost_basis", "cost basis", TR, None, lambda r: basis_label(r) or fmt.DASH),
+    _fig("electricity", "electricity", TR, "train_electricity_usd", fmt.money, LOW),
+    _fig("co2", "CO2e (location-based)", TR, "train_co2_t", _unit("t"), LOW),
+    _fig("co2_market", "CO2e (market-based)", TR, "train_co2_market_t", _unit("t"), LOW),
+    _fig("co2_embodied", "CO2e (embodied)", TR, "train_co2_embodied_t", _unit("t"), LOW),
     _fig("power", "peak power (facility)", TR, "train_peak_power_mw", _unit("MW"), LOW),
     _fig("racks", "racks", TR, "train_racks", fmt.number, LOW),
     _fig("interruptions", "interruptions", TR, "train_interruptions", fmt.number, LOW),
     _fig("memory", "memory per GPU", TR, "train_mem_gb", _unit("GB"), LOW),
+    _fig("host_cpus", "host CPUs", TR, None, fmt.host_cpus),
+    _fig("host_cores", "host cores per GPU needed", TR, "train_host_cores_needed_per_gpu", fmt.number, LOW),
+    _fig(
+        "host_stall",
+        "idle on host preprocessing",
+        TR,
+        "train_idle_host_preprocessing_pct",
+        fmt.pct_points,
+        LOW,
+        "points",
+    ),
     _fig("training_why", "training bottleneck detail", TR, "train_bottleneck_detail", _text),
     _fig("serve_plan", "serving plan", SV, None, _serving_plan),
     _fig("ttft_p50", "TTFT p50", SV, "infer_ttft_ms", fmt.ms, LOW),
@@ -98,6 +115,7 @@ FIGURES: list[Figure] = [
     _fig("serve_idle", "idle GPU (serving)", SV, "infer_idle_gpu_pct", fmt.pct_points, LOW, "points"),
     _fig("serve_energy", "energy / 1k tokens", SV, "infer_energy_wh_per_1k_tokens", _unit("Wh"), LOW),
     _fig("serve_cost", "cost / 1M tokens", SV, "infer_cost_usd_per_1m_tokens", fmt.money_small, LOW, headline=True),
+    _fig("serve_cost_basis", "serving cost basis", SV, None, lambda r: basis_label(r, "infer_") or fmt.DASH),
     _fig("serve_bottleneck", "serving bottleneck", SV, "infer_bottleneck", _text, headline=True),
     _fig("serving_why", "serving bottleneck detail", SV, "infer_bottleneck_detail", _text),
 ]

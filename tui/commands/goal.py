@@ -11,6 +11,7 @@ import sys
 from whatif.engine import ScenarioError, load_catalog
 from whatif.engine import goal as engine_goal
 from whatif.engine.catalog import close_matches
+from whatif.engine.cost import basis_label
 
 from .. import format as fmt
 from . import common
@@ -161,8 +162,11 @@ def _print(item, goal, answers) -> None:
         con.print(f"    limit: {a.limit}")
         if a.one_node_fewer is not None and rank == 0:
             con.print(f"    one node fewer ({a.gpu_count - gpn:,}) misses: {_summary(goal, a.one_node_fewer)}")
-    price = item.scenario.facility.gpu_hour_usd
-    if price == 0:
-        con.print("cost: electricity only (facility.gpu_hour_usd = 0; --set facility.gpu_hour_usd=... to price GPUs)")
+    price = item.scenario.facility.usd_per_gpu_hour
+    prefix = "train_" if goal.kind == "training" else "infer_"
+    if best.row is not None and (label := basis_label(best.row, prefix)):
+        con.print(f"cost: {label}")
+    if price is not None and len(answers) > 1:
+        con.print(f"cost: every GPU type priced at facility.usd_per_gpu_hour = {price:g} per GPU-hour")
     elif len(answers) > 1:
-        con.print(f"cost: every GPU type priced at facility.gpu_hour_usd = {price:g} per GPU-hour")
+        con.print("cost: each GPU type at its own catalog price (engine/catalog/prices.toml)")

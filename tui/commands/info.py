@@ -15,13 +15,26 @@ from . import common
 def add(sub) -> None:
     k = sub.add_parser(
         "catalog",
-        help="list catalog entries (GPUs, fabrics, storage, cooling, models, workloads)",
+        help="list catalog entries (GPUs, fabrics, storage, cooling, sites, hosts, host CPUs, prices...)",
         description="List the catalog: keys to use in scenario files, key figures and sources.",
     )
     k.add_argument(
         "kind",
         nargs="?",
-        choices=["gpus", "fabrics", "nvme", "shared-fs", "cooling", "models", "workloads"],
+        choices=[
+            "gpus",
+            "fabrics",
+            "nvme",
+            "shared-fs",
+            "cooling",
+            "sites",
+            "hosts",
+            "host-cpus",
+            "prices",
+            "failure-profiles",
+            "models",
+            "workloads",
+        ],
         help="one section (default: all keys, briefly)",
     )
     k.add_argument("--sources", action="store_true", help="show each entry's source and notes")
@@ -45,14 +58,21 @@ def catalog(args) -> int:
     if args.kind is None:
         for kind, entries in kinds.items():
             console.print(f"[bold]{kind}[/bold]: {common.markup(', '.join(entries), None)}")
+        console.print(f"[bold]failure-profiles[/bold]: {common.markup(', '.join(cat.failure_profiles), None)}")
+        console.print("[bold]prices[/bold]: dated rental and purchase prices per GPU (`whatif catalog prices`)")
         console.print("`whatif catalog KIND` shows figures; add --sources for sources.")
         return 0
+    if args.kind in ("prices", "failure-profiles"):
+        return _prices(cat, console, args.sources) if args.kind == "prices" else _profiles(cat, console, args.sources)
     columns = {
         "gpus": ("bf16_tflops", "fp8_tflops", "hbm_gb", "hbm_tb_s", "tdp_w", "scale_up"),
         "fabrics": ("kind", "gb_s_per_direction", "busbw_efficiency", "latency_us"),
         "nvme": ("pcie_gen", "read_gb_s", "write_gb_s"),
         "shared-fs": ("read_gb_s", "write_gb_s"),
-        "cooling": ("pue", "rack_limit_kw", "sustained_clock_factor"),
+        "cooling": ("server_fan_share", "pue_factor", "water_factor", "rack_limit_kw", "sustained_clock_factor"),
+        "sites": ("pue", "wue_l_per_kwh"),
+        "hosts": ("host_cpu", "cpus_per_gpu", "storage_nics"),
+        "host-cpus": ("cores", "base_ghz", "matrix_unit", "bf16_tflops", "int8_tops", "mem_gb_s", "tdp_w"),
         "models": ("params_total_b", "params_active_b", "layers", "hidden", "heads", "kv_heads"),
         "workloads": ("sample_bytes", "batch_samples", "compute_s_per_batch", "au_threshold"),
     }[args.kind]
@@ -61,10 +81,50 @@ def catalog(args) -> int:
         table.add_column(col, overflow="fold")
     # Catalog text is shipped data, but its sources hold brackets: shown literally, never as markup.
     for key, entry in kinds[args.kind].items():
-        cells = [key, entry.name] + ["-" if getattr(entry, c) is None else str(getattr(entry, c)) for c in columns]
+        cells = [key, entry.name] + [_cell(getattr(entry, c)) for c in columns]
         if args.sources:
             cells.append(entry.source + (f" NOTE: {entry.notes}" if getattr(entry, "notes", "") else ""))
         table.add_row(*(common.cell(c, None) for c in cells))
+    console.print(table)
+    return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _prices(cat, console, sources: bool) -> int:
+    """Every GPU type's rental and purchase prices, its default first (facility.rental_price takes a key)."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("gpu", "key", "price", "term", "date", "provider / what", *(("source",) if sources else ())):
+        table.add_column(col, overflow="fold")
+    for gpu in cat.prices:  # CPU sockets have no catalog prices
+        prices, via = cat.gpu_prices(gpu)
+        mark = lambda key, default: key + (" (default)" if key == default else "")  # noqa: E731
+        for key, p in prices.rental.items():
+            who = p.provider + ("" if via == gpu else f" (priced as {via})")
+            cells = [gpu, mark(key, prices.default_rental), f"${p.usd_per_gpu_hour:g}/GPU-h", p.term, p.date, who]
+            table.add_row(*cells, *((p.source,) if sources else ()))
+        for key, p in prices.purchase.items():
+            cells = [gpu, mark(key, prices.default_purchase), f"${p.usd_per_gpu:,.0f}/GPU", "purchase", p.date, p.what]
+            table.add_row(*cells, *((p.source,) if sources else ()))
+    console.print(table)
+    return 0
+
+
+def _profiles(cat, console, sources: bool) -> int:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("key", "name", "gpu_mtbf_hours", "node_mtbf_hours", *(("basis",) if sources else ())):
+        table.add_column(col, overflow="fold")
+    for key, p in cat.failure_profiles.items():
+        cells = [key, p.name, f"{p.gpu_mtbf_hours:g}", f"{p.node_mtbf_hours:g}"]
+        table.add_row(*cells, *((p.basis,) if sources else ()))
     console.print(table)
     return 0
 

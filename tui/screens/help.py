@@ -23,6 +23,9 @@ comparison row and the scale chart, from the same engine. The full formulas and 
   **page down / page up** go to the next / previous pane.
 - **ctrl+z** undo, **ctrl+y** redo, **ctrl+r** resets the focused field to the opened preset's value;
   "Reset scenario" in the palette resets every field (undoable). **ctrl+a** selects a field's text.
+- **F7** Goal: the smallest GPU count (and, over several GPU types, the cheapest type) that trains within
+  N days or a budget, or serves a request rate within p99 limits, as `whatif goal`; **a** applies the answer
+  (GPU type and count) to the scenario as one undoable edit.
 - **ctrl+s** save, **ctrl+o** open (both ask before dropping unsaved edits, as **ctrl+q** quit does),
   **ctrl+p** the command palette (every action, a screenshot, the theme), **F1** this help.
 

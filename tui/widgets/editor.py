@@ -154,7 +154,8 @@ class FieldRow(Widget):
         else:
             placeholder = {"auto_int": "auto", "auto_float": "auto", "override": "none"}.get(spec.kind, "")
             if spec.kind.startswith("optional"):
-                placeholder = "all" if spec.key == "inference.gpu_count" else "none"
+                named = {"inference.gpu_count": "all", "cluster.host_cpus_per_node": "node's"}
+                placeholder = named.get(spec.key, "none")
             # Plain text, not type="number": "15T" must reach the parser whole (a number-only box would drop
             # the T and leave 15, a silently different number).
             box = FieldInput(
@@ -363,9 +364,10 @@ class ScenarioEditor(VerticalScroll):
             for follower in refilled:
                 if follower in self._rows:
                     self._rows[follower].set_value(self.raw[follower], self.raw)
-        if key == "cluster.gpu" and "network.scale_up" in self._rows:
-            # The scale-up choice names the GPU's own fabric.
-            self._rows["network.scale_up"].set_value(self.raw["network.scale_up"], self.raw)
+        for named in ("network.scale_up", "cluster.host_cpu"):
+            if key == "cluster.gpu" and named in self._rows:
+                # The scale-up and host choices name the GPU's own fabric and node type's CPU.
+                self._rows[named].set_value(self.raw[named], self.raw)
         self.built = form.build(self.base, self.raw)
         self._refresh_marks()
         self.post_message(self.Edited(self.built, key))
@@ -404,6 +406,20 @@ class ScenarioEditor(VerticalScroll):
         raw = self.raw | {key: opened.get(key)}
         if any(spec.follows == key for spec in FIELDS.values()):
             raw = form.refill_followers(raw, key)
+        self._apply(raw, key)
+        return True
+
+    def set_fields(self, values: form.Raw, key: str) -> bool:
+        """Several fields at once (a goal's answer: GPU type and count), as one undoable step; the fields that
+        follow a changed one (a GPU's memory and peaks) are refilled. False when nothing changes."""
+        raw = self.raw | {k: v for k, v in values.items() if k in FIELDS}
+        if raw == self.raw:
+            return False
+        for changed in [k for k in values if k in FIELDS and values[k] != self.raw.get(k)]:
+            if any(spec.follows == changed for spec in FIELDS.values()):
+                raw = form.refill_followers(raw, changed)
+        self._undo.append((key, self.raw))
+        self._redo.clear()
         self._apply(raw, key)
         return True
 

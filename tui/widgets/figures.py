@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Static
+from whatif.engine.cost import basis_label
 
 from .. import format as fmt
 
@@ -86,6 +87,7 @@ TRAINING = (
     ("idle", "idle GPU", lambda r, x: fmt.pct_points(r.get("train_idle_gpu_pct"))),
     ("mwh", "energy", lambda r, x: _mwh(r.get("train_energy_mwh"))),
     ("cost", "cost", lambda r, x: fmt.money(r.get("train_cost_usd"))),
+    ("electricity", "electric", lambda r, x: fmt.money(r.get("train_electricity_usd"))),
     ("co2", "CO2e", lambda r, x: _tonnes(r.get("train_co2_t"))),
     ("train_tps", "tok/s", lambda r, x: fmt.si(r.get("train_tokens_per_s"))),
 )
@@ -116,6 +118,7 @@ IDLE_PARTS = (
     (("communication",), "comm", "▓"),
     (("pipeline_bubble",), "bubble", "▒"),
     (("storage_stall",), "storage", "░"),
+    (("host_preprocessing",), "host CPU", "┼"),
     (("checkpoint_stall",), "ckpt", "╳"),
     (("failure_downtime", "lost_work"), "failures", "×"),
 )
@@ -159,6 +162,16 @@ def runner_up(second) -> str:
     return text + (f": {second['why']}" if second.get("why") else "")
 
 
+def cost_basis_line(row: dict) -> str:
+    """'cost, rental at $6.88/GPU-h (2026-01); electricity in the price': what the cost figure rests on, and
+    whether the electricity line is part of it (engine/cost.py)."""
+    label = basis_label(row)
+    if not label or row.get("train_cost_usd") is None:
+        return ""
+    where = "in the price" if row.get("cost_model") == "rental" else "part of the cost"
+    return f"cost, {label}; electricity {where}"
+
+
 class Figure(Static):
     """Text that repaints only when it changes (a figure, a title, a status line)."""
 
@@ -182,6 +195,7 @@ class GpuHoursBar(Widget):
         "bar--comm",
         "bar--bubble",
         "bar--storage",
+        "bar--host",
         "bar--ckpt",
         "bar--failures",
         "bar--other",
@@ -198,7 +212,7 @@ class GpuHoursBar(Widget):
             self.refresh(layout=True)
 
     def _style(self, name: str):
-        key = f"bar--{name}"
+        key = f"bar--{name.split()[0]}"
         return self.get_component_rich_style(key if key in self.COMPONENT_CLASSES else "bar--other")
 
     def render(self) -> Text:
@@ -311,8 +325,7 @@ class FiguresPanel(VerticalScroll):
         tr = train_row or {}
         for fid, _, read in TRAINING:
             self.figures[fid].show(read(tr, extra))
-        basis = extra.get("cost_basis")
-        self._set("cost-basis", f"cost: {basis}" if basis and tr.get("train_cost_usd") is not None else "")
+        self._set("cost-basis", cost_basis_line(tr))
         sr = serve_row or {}
         for fid, _, read in SERVING:
             self.figures[fid].show(read(sr, extra))
