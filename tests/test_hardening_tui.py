@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import tiers
 from conftest import settle
 from rich.style import Style
 from textual import events
@@ -29,6 +30,7 @@ from whatif.tui.screens.dialogs import (
     preset_stem,
     save_target,
 )
+from whatif.tui.screens.goal import GoalScreen
 from whatif.tui.screens.help import HelpScreen
 from whatif.tui.screens.main import MainScreen
 from whatif.tui.session import Explorer, discover_presets
@@ -93,6 +95,22 @@ def test_saving_an_opened_file_under_its_name_keeps_the_file_name(tmp_path):
     assert kept_file_name("notes.txt") == "notes.toml"
 
 
+def test_a_preset_of_your_own_opened_by_name_is_saved_back_to_its_file(monkeypatch):
+    import sys
+
+    import whatif.tui.app as app_module
+    from whatif.tui.cli import main
+
+    _user_preset("My Plan 70B", "my-plan")
+    opened: list = []
+    monkeypatch.setattr(app_module, "run_app", lambda scenario, path=None: opened.append(path) or 0)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    assert main(["my-plan"]) == 0 and main(["default"]) == 0
+    # Your own preset by name: its file (re-saving keeps it); a shipped one: a copy.
+    assert opened == [str(files.user_presets_dir() / "my-plan.toml"), None]
+
+
 @pytest.mark.parametrize("text", [MARKUP_NAME, "[/]", "x\\", "\\[y]", "bell\x07 esc\x1b[2J", "\u202eevil"])
 def test_palette_text_shows_what_was_written(text):
     shown = Content.from_markup(palette_text(text, None)).plain
@@ -111,8 +129,12 @@ def test_every_preset_stacks_its_training_and_serving_rows():
     # two halves would not stack, and opening it crashed the explorer.
     explorer = Explorer()
     presets = [p for p in discover_presets() if p.scenario is not None]
-    assert any(p.scenario.training and isinstance(p.scenario.training.model, str) for p in presets)
-    for p in presets:
+    samples = [
+        p for p in presets if p.key in ("shipped:vision-resnet50-undersized-fs", "shipped:medical-unet3d-shared-fs")
+    ]
+    assert len(samples) == 2
+    # Every preset in the full suite; the quick tier, the two sample workloads and the default.
+    for p in presets if not tiers.QUICK else [*samples, next(p for p in presets if p.key == "shipped:default")]:
         job = explorer.prepare(p.scenario, [])
         assert job.frame[0].height == 2, p.key
 
@@ -339,7 +361,7 @@ def bound_keys() -> list[str]:
     """Every key the explorer binds, on every screen it shows, plus the keys that edit and move."""
     keys: set[str] = {"ctrl+p", "ctrl+c"}
     for holder in (WhatIfApp, MainScreen, ScenarioEditor, CompareTable, ConfirmScreen, SaveScreen, OpenScreen,
-                   HelpScreen, CommandPalette):  # fmt: skip
+                   HelpScreen, GoalScreen, CommandPalette):  # fmt: skip
         for binding in holder.BINDINGS:
             key = binding.key if hasattr(binding, "key") else binding[0]
             keys.update(k.strip() for k in key.split(","))

@@ -115,10 +115,16 @@ def _explore(ref: str | None, extra: list[str]) -> int:
         from .app import run_app
     except ImportError:  # the explorer lands with its own issue; until then, the figures
         return eval_cmd.print_results([scenario], as_json=False, markdown=False)
-    # Only a real file is the explorer's to save over; a preset name opens a copy.
+    # A file, or a preset of your own by name, is the explorer's to save back to (as ctrl+o opens it); a
+    # shipped preset's name opens a copy.
     from pathlib import Path
 
-    return run_app(scenario, path=ref if ref and Path(ref).is_file() else None)
+    own, found = False, None
+    if ref and ref != files.STDIN:
+        found = files.find(ref)
+        own = isinstance(found, Path) and found.is_file()
+        own = own and (Path(ref).is_file() or Path(str(found)).parent == files.user_presets_dir())
+    return run_app(scenario, path=str(found) if own else None)
 
 
 if __name__ == "__main__":
