@@ -4,12 +4,13 @@ import numpy as np
 from goodput_helpers import rows, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiers import examples
 from whatif.engine import load_catalog
 from whatif.engine.columns import Columns
 from whatif.engine.energy import gpu_power_w
 
 SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "30")),
+    max_examples=examples(int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "30"))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -12,6 +12,7 @@ from goodput_helpers import QUIET, merge, row, rows, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tiers import examples
 from whatif.engine import evaluate, load_catalog, resolve
 from whatif.engine.report import records
 from whatif.tui import files
@@ -160,7 +161,7 @@ def test_gpu_decode_moves_the_decode_onto_the_gpus():
 
 
 SETTINGS = settings(
-    max_examples=int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "25")),
+    max_examples=examples(int(__import__("os").environ.get("WHATIF_HYPOTHESIS_EXAMPLES", "25"))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
