@@ -25,6 +25,7 @@ def _known_misses() -> str:
     return text[start:end]
 
 
+@pytest.mark.slow  # every serving case, about a second
 def test_serving_calibration_meets_the_target():
     cases = _cases("inference")
     results = evaluate(resolve([s for _, s in cases]))

@@ -41,6 +41,7 @@ def test_budget_caps_the_days_goal():
     assert capped.gpu_count is None and capped.limit.startswith("over budget: the cheapest run that meets the time")
 
 
+@pytest.mark.slow  # about a second: a search per GPU type
 def test_budget_alone_is_the_fastest_run_within_it():
     (answer,) = g.seek(DGX, g.Goal(budget_usd=60_000))
     at = one(train_only(DGX), gpu_count=answer.gpu_count)

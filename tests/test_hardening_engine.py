@@ -9,6 +9,7 @@ import io
 import json
 
 import pytest
+import tiers
 from annotated_types import Ge, Gt, Le, Lt
 from invariants import problems
 from test_hardening_input import NUMBER_KEYS, base_data, with_key
@@ -131,7 +132,7 @@ def test_checkpoints_without_anywhere_to_write_them_say_so():
 
 
 @pytest.mark.parametrize("output", [1, 2, 16])
-@pytest.mark.parametrize("vocab", [1, 64, 262_144])
+@pytest.mark.parametrize("vocab", tiers.share([1, 64, 262_144], 2))
 @pytest.mark.parametrize("ffn", [1, 64])
 def test_the_smallest_model_shapes_give_no_negative_or_missing_figures(output, vocab, ffn):
     shape = {"layers": 1, "hidden": 64, "heads": 1, "vocab": vocab, "ffn_hidden": ffn, "tied_embeddings": False}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tiers
 from whatif.engine import evaluate, resolve
 from whatif.tui import files
 
@@ -103,7 +104,7 @@ def _e2e(row: dict, output: int) -> float:
 
 
 @pytest.mark.parametrize("gpus", [8, 16, 64, 128])
-@pytest.mark.parametrize("rate", [1.0, 10.0, 50.0, 100.0, 150.0])
+@pytest.mark.parametrize("rate", tiers.share([1.0, 10.0, 50.0, 100.0, 150.0], 2))
 def test_the_searched_serving_plan_is_never_slower_than_an_explicit_one(gpus, rate):
     s = files.load_scenario(files.shipped_presets()["default"])
     base = s.edited("inference", gpu_count=gpus, request_rate_per_s=rate)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+import tiers
 from whatif.engine import ScenarioError, evaluate, resolve
 from whatif.engine import sweep as sw
 from whatif.engine.presets_merge import with_settings
@@ -113,7 +114,7 @@ def _bases_for(key):
     return bases
 
 
-@pytest.mark.parametrize("key", sorted(COLUMN_VALUES))
+@pytest.mark.parametrize("key", tiers.share(sorted(COLUMN_VALUES)))
 def test_column_key_writes_what_resolve_writes(key):
     """The grid's input frame equals resolve() of the validated scenarios, column by column."""
     for base in _bases_for(key):
@@ -309,7 +310,7 @@ def test_plan_neutral_keys_are_the_expected_ones():
         assert key not in NEUTRAL
 
 
-@pytest.mark.parametrize("key", NEUTRAL)
+@pytest.mark.parametrize("key", tiers.share(NEUTRAL))
 def test_plans_searched_once_give_the_figures_of_searching_every_point(key, monkeypatch):
     grid = sw.build(AUTO_TRAINING, [sw.parse_axis(f"{key}={','.join(str(v) for v in COLUMN_VALUES[key])}")])
     assert sw._plan_grid(grid) is not None and sw._plan_grid(grid).points == 1

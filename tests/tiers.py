@@ -8,3 +8,11 @@ QUICK = False
 
 def examples(full: int) -> int:
     return max(5, full // 4) if QUICK else full
+
+
+def share(values, every: int = 4) -> list:
+    """A parametrized list's quick-tier share: every `every`-th value runs in both tiers, the others carry
+    the slow mark (the whole suite runs them all)."""
+    import pytest
+
+    return [v if i % every == 0 else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from statistics import median
 
 import polars as pl
@@ -168,6 +169,13 @@ def summarize(comparisons: list[Comparison], workload: str, kind: str = "through
 
 def load_cases() -> list[tuple[Case, Scenario]]:
     """Every shipped case, by file name: the published figure and the scenario that reproduces the run."""
+    return list(_load_cases())
+
+
+@cache
+def _load_cases() -> tuple[tuple[Case, Scenario], ...]:
+    # Read once a process: the cases are package data, and cases and scenarios are frozen (a new list each
+    # call, the same objects). Parsing the 300-odd files takes a quarter of a second.
     from importlib.resources import files
 
     from ..text import parse_scenario
@@ -184,7 +192,7 @@ def load_cases() -> list[tuple[Case, Scenario]]:
                 [FieldIssue("published", "(missing)", "a calibration case needs [published]")], entry.name
             )
         out.append((Case(file=entry.name, **pub), scenario))
-    return out
+    return tuple(out)
 
 
 @dataclass
