@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 
 import polars as pl
+import polars.selectors as cs
 
 from .catalog import Accelerator, Catalog, ModelShape, Workload, load_catalog
 from .scenario import Cluster, Inference, ModelSpec, Scenario, Training
@@ -669,12 +670,10 @@ def resolve(scenarios: Iterable[Scenario], catalog: Catalog | None = None) -> pl
     """One row per scenario, in order; `scenario` is the row's index."""
     catalog = catalog or load_catalog()
     rows = [_row(i, s, catalog) for i, s in enumerate(scenarios)]
-    frame = pl.DataFrame(rows, infer_schema_length=None)
     # One column order whatever the workloads (a sample workload's row lists its plan keys in another order
     # than a model's): frames resolved apart stack, and a row hashes the same resolved alone or with others.
-    frame = frame.select(sorted(frame.columns, key=lambda name: (name not in ("scenario", "name"), name)))
-    # The engine computes in float64: store numbers that way so reading a column is a zero-copy view.
-    ints = ("scenario", "n_gpus")
-    return frame.with_columns(
-        pl.col(n).cast(pl.Float64) for n, d in frame.schema.items() if d.is_numeric() and n not in ints
-    )
+    keys = sorted(set().union(*rows), key=lambda name: (name not in ("scenario", "name"), name))
+    frame = pl.DataFrame([{k: r.get(k) for k in keys} for r in rows], infer_schema_length=None)
+    # The engine computes in float64: store numbers that way so reading a column is a zero-copy view (one
+    # selector, not an expression per column: a third of resolve's time went into building those).
+    return frame.with_columns(cs.numeric().exclude("scenario", "n_gpus").cast(pl.Float64))

@@ -109,7 +109,7 @@ STORAGE_LEFT_OUT = [
 
 
 @pytest.mark.parametrize("storage", STORAGE_LEFT_OUT)
-@pytest.mark.parametrize("mode", ["sync", "async", "none"])
+@pytest.mark.parametrize("mode", tiers.share(["sync", "async", "none"], 2))
 def test_a_scenario_without_storage_says_so(storage, mode):
     data = base_data() | {"storage": storage | {"checkpoint_mode": mode}}
     del data["inference"]

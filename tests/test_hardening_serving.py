@@ -103,7 +103,7 @@ def _e2e(row: dict, output: int) -> float:
     return row["infer_ttft_mean_ms"] + (output - 1) * row["infer_tpot_mean_ms"]
 
 
-@pytest.mark.parametrize("gpus", [8, 16, 64, 128])
+@pytest.mark.parametrize("gpus", tiers.share([8, 16, 64, 128], 2))
 @pytest.mark.parametrize("rate", tiers.share([1.0, 10.0, 50.0, 100.0, 150.0], 2))
 def test_the_searched_serving_plan_is_never_slower_than_an_explicit_one(gpus, rate):
     s = files.load_scenario(files.shipped_presets()["default"])

@@ -70,6 +70,7 @@ def test_closed_form_matches_simulation(config, rho):
         assert abs(value / simulated[key] - 1.0) <= 0.15, (key, value, simulated[key])
 
 
+@pytest.mark.slow  # two simulations of 20,000 requests
 def test_simulation_is_seeded_and_quick():
     import time
 

@@ -310,7 +310,7 @@ def test_plan_neutral_keys_are_the_expected_ones():
         assert key not in NEUTRAL
 
 
-@pytest.mark.parametrize("key", tiers.share(NEUTRAL))
+@pytest.mark.parametrize("key", tiers.share(NEUTRAL, 6))
 def test_plans_searched_once_give_the_figures_of_searching_every_point(key, monkeypatch):
     grid = sw.build(AUTO_TRAINING, [sw.parse_axis(f"{key}={','.join(str(v) for v in COLUMN_VALUES[key])}")])
     assert sw._plan_grid(grid) is not None and sw._plan_grid(grid).points == 1

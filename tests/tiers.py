@@ -1,13 +1,13 @@
 """How many examples each tier draws. The whole suite (`pytest`, the README's test command and CI) draws a
-property test's full count; the quick tier (`pytest -m "not slow"`, run before every commit) a quarter of it,
-at least five, so it stays under 30 s. tests/conftest.py sets QUICK from the mark expression before the test
+property test's full count; the quick tier (`pytest -m "not slow"`, run before every commit) an eighth of
+it, at least five, so it stays under 30 s. tests/conftest.py sets QUICK from the mark expression before the test
 modules are imported."""
 
 QUICK = False
 
 
 def examples(full: int) -> int:
-    return max(5, full // 4) if QUICK else full
+    return max(5, full // 8) if QUICK else full
 
 
 def share(values, every: int = 4) -> list:

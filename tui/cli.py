@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from whatif.engine import ScenarioError
@@ -40,6 +41,7 @@ def _version() -> str:
         return "unknown"
 
 
+@cache  # the same parser for every call in a process (tests call main() hundreds of times)
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="whatif",

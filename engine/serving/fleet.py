@@ -498,17 +498,22 @@ def _tpot_past_capacity(main: Pool, r: Columns, rows: np.ndarray, p50, p99, mean
     grid = np.broadcast_to(np.asarray(APPROACH), (n, len(APPROACH)))
     values = at(grid)
     best = [v.max(axis=1) for v in values]
-    for q in range(3):  # each figure's own peak
-        top = values[q].argmax(axis=1)
-        lo = grid[np.arange(n), np.maximum(top - 1, 0)]
-        hi = grid[np.arange(n), np.minimum(top + 1, grid.shape[1] - 1)]
-        for _ in range(REFINE):
-            points = lo[:, None] + (hi - lo)[:, None] * (np.arange(1, 8) / 8.0)[None, :]
-            found = at(points)[q]
+    rows_n = np.arange(n)
+    # Each figure's own peak, bracketed by the grid points beside its highest; the three brackets are
+    # refined together (one latency call a pass, each figure read at its own points).
+    top = [v.argmax(axis=1) for v in values]
+    lo = [grid[rows_n, np.maximum(t - 1, 0)] for t in top]
+    hi = [grid[rows_n, np.minimum(t + 1, grid.shape[1] - 1)] for t in top]
+    inner = np.arange(1, 8) / 8.0
+    for _ in range(REFINE):
+        points = [lo[q][:, None] + (hi[q] - lo[q])[:, None] * inner[None, :] for q in range(3)]
+        found_all = at(np.concatenate(points, axis=1))
+        for q in range(3):
+            found = found_all[q][:, 7 * q : 7 * (q + 1)]
             best[q] = np.maximum(best[q], found.max(axis=1))
-            centre = points[np.arange(n), found.argmax(axis=1)]
-            step = (hi - lo) / 8.0
-            lo, hi = np.maximum(centre - step, 0.0), np.minimum(centre + step, SATURATED)
+            centre = points[q][rows_n, found.argmax(axis=1)]
+            step = (hi[q] - lo[q]) / 8.0
+            lo[q], hi[q] = np.maximum(centre - step, 0.0), np.minimum(centre + step, SATURATED)
     for out, highest in ((p50, best[0]), (p99, best[1]), (mean, best[2])):
         out[rows] = np.fmax(out[rows], np.where(np.isfinite(highest), highest, np.nan))
     return p50, p99, mean
