@@ -17,6 +17,16 @@ def answer_text(screen) -> str:
     return str(screen.query_one("#goal-answer", Static).render())
 
 
+async def open_goal(pilot) -> GoalScreen:
+    """The explorer settled on its scenario, then F7: the Goal view in front."""
+    await settle(pilot)
+    await pilot.press("f7")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, GoalScreen)
+    return screen
+
+
 async def seek(pilot) -> None:
     await pilot.press("f9")
     await settle(pilot)
@@ -25,12 +35,8 @@ async def seek(pilot) -> None:
 async def test_training_goal_is_sought_shown_and_applied_as_one_undoable_edit():
     app = app_for()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        screen = await open_goal(pilot)
         start = app.scenario
-        await pilot.press("f7")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, GoalScreen)
         screen.query_one("#goal-days", Input).value = "30"
         await seek(pilot)
         expected = engine_goal.seek(start, engine_goal.Goal(days=30), ["h100-sxm"])[0]
@@ -53,10 +59,7 @@ async def test_training_goal_is_sought_shown_and_applied_as_one_undoable_edit():
 async def test_bad_goal_input_is_named_under_its_field_and_the_app_keeps_running():
     app = app_for()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("f7")
-        await pilot.pause()
-        screen = app.screen
+        screen = await open_goal(pilot)
         screen.query_one("#goal-days", Input).value = "thirty"
         await seek(pilot)
         problem = str(screen.query_one("#goal-days-problem", Static).render())
@@ -82,10 +85,7 @@ async def test_serving_goal_over_two_gpu_types_applies_the_cheapest_with_its_rat
     scenario = files.load_scenario(files.shipped_presets()["serve-llama70b-8xh100"])
     app = app_for(scenario)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("f7")
-        await pilot.pause()
-        screen = app.screen
+        screen = await open_goal(pilot)
         screen.query_one("#goal-kind", Select).value = "rate"
         await pilot.pause()
         screen.query_one("#goal-rate", Input).value = "20"

@@ -13,7 +13,7 @@ from whatif.engine import goal as engine_goal
 from whatif.engine.catalog import close_matches
 from whatif.engine.cost import basis_label
 
-from .. import format as fmt
+from .. import goal_text
 from . import common
 
 
@@ -131,37 +131,15 @@ def _json(item, goal, answers) -> dict:
     }
 
 
-def _summary(goal, row: dict) -> str:
-    if goal.kind == "inference":
-        return (
-            f"{fmt.number(row['infer_slo_rps'] or row['infer_capacity_rps'])} req/s, TTFT p99 "
-            f"{fmt.ms(row['infer_ttft_p99_ms'])}, TPOT p99 {fmt.ms(row['infer_tpot_p99_ms'])}, "
-            f"{fmt.money(row['cost'])}/h"
-        )
-    return (
-        f"{fmt.duration_days(row['train_wall_clock_days'])}, {fmt.money(row['train_cost_usd'])}, "
-        f"MFU {fmt.pct(row['train_mfu'])}, {fmt.plan(row)}"
-    )
-
-
 def _print(item, goal, answers) -> None:
     con = common.console()
     gpn = item.scenario.cluster.gpus_per_node
     con.print(f"goal: {goal.describe()} ({common.markup(item.label)}: {common.markup(item.scenario.name)})")
-    best, *rest = answers
+    best = answers[0]
     if best.gpu_count is None:
         con.print(f"[bold]no GPU count up to {engine_goal.MAX_GPUS:,} meets it[/bold]")
-    for rank, a in enumerate(answers):
-        title = "answer" if rank == 0 else "runner-up" if rank == 1 else "also"
-        if a.gpu_count is None:
-            con.print(f"{title}: {a.gpu}: does not meet it: {a.limit}")
-            continue
-        nodes = a.gpu_count // gpn
-        head = f"[bold]{a.gpu_count:,} {a.gpu}[/bold]" if rank == 0 else f"{a.gpu_count:,} {a.gpu}"
-        con.print(f"{title}: {head} ({nodes:,} node{'s' if nodes != 1 else ''} of {gpn}): {_summary(goal, a.row)}")
-        con.print(f"    limit: {a.limit}")
-        if a.one_node_fewer is not None and rank == 0:
-            con.print(f"    one node fewer ({a.gpu_count - gpn:,}) misses: {_summary(goal, a.one_node_fewer)}")
+    for line in goal_text.answer_lines(goal, answers, gpn, emphasis=lambda t: f"[bold]{t}[/bold]"):
+        con.print(line)
     price = item.scenario.facility.usd_per_gpu_hour
     prefix = "train_" if goal.kind == "training" else "infer_"
     if best.row is not None and (label := basis_label(best.row, prefix)):

@@ -20,8 +20,7 @@ from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from whatif.engine import Scenario, ScenarioError, load_catalog
 from whatif.engine import goal as engine_goal
 
-from .. import format as fmt
-from .. import numbers
+from .. import goal_text, numbers
 from .dialogs import Dialog
 
 KINDS = [
@@ -204,20 +203,8 @@ class GoalScreen(Dialog[Applied | None]):
         if not self.is_attached:
             return
         self.answers, self.sought = answers, goal
-        gpn = self.scenario.cluster.gpus_per_node
         lines = [f"goal: {goal.describe()}"]
-        for rank, a in enumerate(answers):
-            title = "answer" if rank == 0 else "runner-up" if rank == 1 else "also"
-            if a.gpu_count is None:
-                lines.append(f"{title}: {a.gpu}: does not meet it: {a.limit}")
-                continue
-            nodes = a.gpu_count // gpn
-            lines.append(
-                f"{title}: {a.gpu_count:,} {a.gpu} ({nodes:,} node{'s' if nodes != 1 else ''}): {summary(goal, a.row)}"
-            )
-            lines.append(f"    limit: {a.limit}")
-            if rank == 0 and a.one_node_fewer is not None:
-                lines.append(f"    one node fewer ({a.gpu_count - gpn:,}) misses: {summary(goal, a.one_node_fewer)}")
+        lines += goal_text.answer_lines(goal, answers, self.scenario.cluster.gpus_per_node)
         meets = answers and answers[0].gpu_count is not None
         if meets:
             lines.append("a applies the answer to the scenario (ctrl+z undoes)")
@@ -244,20 +231,3 @@ class GoalScreen(Dialog[Applied | None]):
         if not self._leaving:
             self._leaving = True
             self.dismiss(None)
-
-
-def summary(goal: engine_goal.Goal, row: dict | None) -> str:
-    """One line of the figures at an answer: days, cost, MFU and plan (training); rate within the limits,
-    p99 latencies and fleet cost per hour (serving)."""
-    if row is None:
-        return "-"
-    if goal.kind == "inference":
-        rate = row.get("infer_slo_rps") or row.get("infer_capacity_rps")
-        return (
-            f"{fmt.number(rate)} req/s, TTFT p99 {fmt.ms(row.get('infer_ttft_p99_ms'))}, "
-            f"TPOT p99 {fmt.ms(row.get('infer_tpot_p99_ms'))}, {fmt.money(row.get('cost'))}/h"
-        )
-    return (
-        f"{fmt.duration_days(row.get('train_wall_clock_days'))}, {fmt.money(row.get('train_cost_usd'))}, "
-        f"MFU {fmt.pct(row.get('train_mfu'))}, {fmt.plan(row)}"
-    )
