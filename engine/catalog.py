@@ -16,8 +16,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
-class _Entry(BaseModel):
+class _Frozen(BaseModel):
+    """A catalog record: unknown keys are errors, and nothing changes once read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Sourced(_Frozen):
+    """A record that carries its source (at least a citation's length) and how sure it is."""
+
+    source: str = Field(min_length=10)
+    confidence: str = ""
+
+
+class _Entry(_Frozen):
+    """A named catalog entry with its source."""
 
     name: str
     source: str = Field(min_length=3)
@@ -117,47 +130,32 @@ class HostPlatform(_Entry):
     storage_nics: int = Field(ge=0, le=16)
 
 
-class FailureProfile(BaseModel):
+class FailureProfile(_Entry):
     """One fleet's unexpected-interruption rates (reliability.toml); inf: nothing charged to that term."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
     gpu_mtbf_hours: PositiveFloat
     node_mtbf_hours: PositiveFloat
     basis: str = Field(min_length=20)
-    source: str = Field(min_length=3)
-    confidence: str = ""
 
 
 _DATE = r"^(\d{4}-\d{2}|undated)$"
 
 
-class RentalPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RentalPrice(_Sourced):
     usd_per_gpu_hour: float = Field(ge=0)
     provider: str = Field(min_length=3)
     term: str = Field(min_length=3)
     date: str = Field(pattern=_DATE)
-    source: str = Field(min_length=10)
-    confidence: str = ""
 
 
-class PurchasePrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PurchasePrice(_Sourced):
     usd_per_gpu: float = Field(ge=0)
     what: str = Field(min_length=3)
     date: str = Field(pattern=_DATE)
-    source: str = Field(min_length=10)
-    confidence: str = ""
 
 
-class GpuPrices(BaseModel):
+class GpuPrices(_Frozen):
     """A GPU type's dated prices (prices.toml), or the GPU type it is priced as."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_rental: str | None = None
     default_purchase: str | None = None
@@ -219,11 +217,9 @@ class ModelShape(_Entry):
     sliding_window_layers: int = Field(default=0, ge=0)
 
 
-class ArchEfficiency(BaseModel):
+class ArchEfficiency(_Frozen):
     """Per-generation kernel anchors (fractions of the datasheet's dense peak, from kernel measurements);
     see efficiency.toml and docs/model.md ("Efficiency")."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     gemm_bf16_fraction: float = Field(gt=0, le=1)
@@ -239,27 +235,21 @@ class ArchEfficiency(BaseModel):
     basis: str = Field(min_length=3)
 
 
-class GemmCurve(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GemmCurve(_Frozen):
     d_half: PositiveFloat
     t_fixed_us: float = Field(ge=0)
     basis: str = Field(min_length=3)
 
 
-class AttentionCurve(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AttentionCurve(_Frozen):
     seq_tokens: list[PositiveFloat]
     relative_rate: list[PositiveFloat]
     causal_half_tokens: PositiveFloat
     basis: str = Field(min_length=3)
 
 
-class NcclModel(BaseModel):
+class NcclModel(_Frozen):
     """NCCL's cost-model constants, per protocol in the order LL, LL128, Simple."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_us: tuple[float, float, float]
     nvlink_step_us: tuple[float, float, float]
@@ -269,9 +259,7 @@ class NcclModel(BaseModel):
     basis: str = Field(min_length=3)
 
 
-class Kernels(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Kernels(_Frozen):
     gemm: dict[Literal["bf16", "fp8", "fp4"], GemmCurve]
     attention: AttentionCurve
     nccl: NcclModel
@@ -351,28 +339,21 @@ class HostCpu(_Entry):
         )
 
 
-class SamplePreprocessing(BaseModel):
+class SamplePreprocessing(_Sourced):
     """Host core-milliseconds to decode and augment one sample, and GPU milliseconds to decode it there."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     decode_core_ms: float = Field(ge=0)
     augment_core_ms: float = Field(ge=0)
     gpu_decode_ms: float = Field(ge=0)
-    source: str = Field(min_length=10)
-    confidence: str = ""
     notes: str = ""
 
 
-class TextPreprocessing(BaseModel):
+class TextPreprocessing(_Sourced):
     """Tokenising text on the host, an upper bound: tokenize_s_per_gb on reference_cores cores."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tokenize_s_per_gb: PositiveFloat
     bytes_per_token: PositiveFloat
     reference_cores: PositiveFloat
-    source: str = Field(min_length=10)
 
     @property
     def core_s_per_token(self) -> float:
@@ -388,18 +369,14 @@ class LengthProfile(_Entry):
     output_cv: float = Field(ge=0, le=10)
 
 
-class Constant(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Constant(_Frozen):
     value: float
     unit: str
     basis: str = Field(min_length=3)
 
 
-class Fitted(BaseModel):
+class Fitted(_Frozen):
     """A fitted model constant (catalog/fitted.toml): its value, unit, the grid the fit searches, and basis."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: float
     unit: str
@@ -408,19 +385,15 @@ class Fitted(BaseModel):
     basis: str = Field(min_length=3)
 
 
-class ErrorBand(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ErrorBand(_Frozen):
     band_pct: float = Field(ge=0)
     cases: int = Field(ge=0)
     basis: str = Field(min_length=3)
 
 
-class HostCatalog(BaseModel):
+class HostCatalog(_Frozen):
     """catalog/host_cpus.toml: CPUs, CPU efficiency, preprocessing costs and host constants (the CPU each GPU
     type's server carries is in hosts.toml)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     cpus: dict[str, HostCpu]
     efficiency: dict[str, ArchEfficiency]
