@@ -1,6 +1,7 @@
 """Shared fixtures: the user's preset folder in a temporary directory for every test, and helpers for
 driving the explorer (no cursor blink, the engine's thread waited for)."""
 
+import contextlib
 import itertools
 import os
 
@@ -32,6 +33,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("WHATIF_HOME", str(home))
     monkeypatch.delenv("WHATIF_THEME", raising=False)
     yield
+
+
+@contextlib.asynccontextmanager
+async def running(app, size):
+    """`app` under Pilot at `size`, settled on its first figures: `async with running(...) as (app, pilot)`."""
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        yield app, pilot
 
 
 async def settle(pilot) -> None:

@@ -12,7 +12,7 @@ import random
 
 import pytest
 import tiers
-from conftest import settle
+from conftest import running, settle
 from rich.style import Style
 from textual import events
 from textual.command import CommandPalette
@@ -146,6 +146,11 @@ def app_for(**kw) -> WhatIfApp:
     return make_app(cursor_blink=False, **kw)
 
 
+def explorer(**kw):
+    """app_for's explorer at SIZE, settled: `async with explorer() as (app, pilot)`."""
+    return running(app_for(**kw), SIZE)
+
+
 def send(app, *keys: str) -> None:
     """Queue `keys` at once, as a terminal delivers them (the way Pilot sends one key)."""
     for key in keys:
@@ -184,9 +189,7 @@ def _user_preset(name: str, stem: str) -> None:
     ids=" ".join,
 )
 async def test_the_palette_survives_keys_before_it_is_drawn(keys):
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await burst(pilot, *keys)
         await burst(pilot, "escape")
         assert app.is_running and app.screen is app.main
@@ -229,9 +232,7 @@ async def test_an_option_list_pages_before_it_is_laid_out(action, expected):
     ids=" ".join,
 )
 async def test_a_dialog_answers_once(keys):
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await burst(pilot, *keys)
         for _ in range(3):
             if app.screen is app.main:
@@ -243,9 +244,7 @@ async def test_a_dialog_answers_once(keys):
 
 @pytest.mark.slow
 async def test_a_name_of_121_characters_is_refused_with_the_rule():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("ctrl+s")
         await settle(pilot)
         box = app.screen.query_one("#save-name", Input)
@@ -263,9 +262,7 @@ async def test_a_name_of_121_characters_is_refused_with_the_rule():
 
 @pytest.mark.slow
 async def test_a_non_latin_name_is_saved_under_its_own_letters():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("ctrl+s")
         await settle(pilot)
         app.screen.query_one("#save-name", Input).value = "Лама 70B"
@@ -280,9 +277,7 @@ async def test_a_non_latin_name_is_saved_under_its_own_letters():
 @pytest.mark.slow
 async def test_resaving_an_opened_file_keeps_its_name():
     _user_preset("My Plan 70B", "my-plan")
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         assert app.open_preset("user:my-plan")
         await settle(pilot)
         app.main.query_one("#" + _gpu_count_id()).value = "256"
@@ -308,9 +303,7 @@ async def test_markup_and_escapes_in_names_are_shown_as_written():
     _user_preset(MARKUP_NAME, "x[b]y")
     bad = files.user_presets_dir() / "bad\x1b[2J.toml"
     bad.write_text("[cluster]\ngpu = 'h10'\n")
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         # The palette lists every preset by name: "a[/b]" crashed it (MarkupError).
         await burst(pilot, "ctrl+p", *"open preset", "down", "down")
         assert isinstance(app.screen, CommandPalette)
@@ -330,9 +323,7 @@ async def test_markup_and_escapes_in_names_are_shown_as_written():
 
 @pytest.mark.slow
 async def test_the_scale_chart_draws_in_the_terminal_colours_theme():
-    app = app_for(theme="ansi-dark")
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer(theme="ansi-dark") as (app, pilot):
         await burst(pilot, "f4")
         await pilot.pause(0.2)
         assert app.is_running and app.main.view == "scale"
@@ -340,9 +331,7 @@ async def test_the_scale_chart_draws_in_the_terminal_colours_theme():
 
 @pytest.mark.slow
 async def test_fitting_the_columns_after_sorting_by_one_that_does_not_fit():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await burst(pilot, "f3")
         table = app.main.compare
         beyond = [c.key for c in COLUMNS if c.key not in fit_columns(table.size.width)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import settle
+from conftest import running, settle
 from textual.widgets import Input
 from whatif.engine import evaluate, resolve
 from whatif.engine.catalog import load_catalog
@@ -72,10 +72,13 @@ def app_for(scenario=None, **kw):
     return make_app(scenario, cursor_blink=False, **kw)
 
 
+def explorer(scenario=None, **kw):
+    """app_for's explorer at SIZE, settled: `async with explorer() as (app, pilot)`."""
+    return running(app_for(scenario, **kw), SIZE)
+
+
 async def test_opens_on_the_default_with_the_engines_figures():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         assert app.scenario == files.load_scenario(files.shipped_presets()["default"])
         assert headline(app) == expected_headline(engine_row(app.scenario))
         assert app.main.query_one("#status").render().plain.startswith("● live")
@@ -83,9 +86,7 @@ async def test_opens_on_the_default_with_the_engines_figures():
 
 
 async def test_typing_a_gpu_count_changes_the_headline_to_the_engines_figures():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         before = headline(app)
         await replace_text(pilot, "cluster.gpu_count", "2048")
         expected = app.scenario.edited("cluster", gpu_count=2048)
@@ -95,9 +96,7 @@ async def test_typing_a_gpu_count_changes_the_headline_to_the_engines_figures():
 
 
 async def test_switching_gpu_type_fills_its_catalog_values_and_recomputes():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         select = field(app, "cluster.gpu")
         select.focus()
         await pilot.press("enter")
@@ -116,9 +115,7 @@ async def test_switching_gpu_type_fills_its_catalog_values_and_recomputes():
 
 
 async def test_overriding_a_catalog_value_is_marked_and_used():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "cluster.bf16_tflops", "800")
         assert app.scenario.cluster.bf16_tflops == 800
         row = app.main.query_one("#field-cluster-bf16_tflops")
@@ -141,9 +138,7 @@ BAD_VALUES = [
 
 
 async def test_a_bad_value_never_changes_the_results():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         for setup, key, text, words in BAD_VALUES:
             app.open_scenario(files.load_scenario(files.shipped_presets()["default"]))
             for other, value in setup.items():
@@ -172,9 +167,7 @@ async def test_a_bad_value_never_changes_the_results():
 
 
 async def test_what_cannot_be_read_is_named_under_the_field_never_dropped():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         before, scenario = headline(app), app.scenario
         await pilot.press("x", "y", "z")
         await settle(pilot)
@@ -186,9 +179,7 @@ async def test_what_cannot_be_read_is_named_under_the_field_never_dropped():
 
 
 async def test_engineering_notation_is_typed_into_a_workload_field():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await replace_text(pilot, "training.train_tokens", "20T")
         assert app.scenario.training.train_tokens == 20e12
         assert headline(app) == expected_headline(engine_row(app.scenario))
@@ -197,9 +188,7 @@ async def test_engineering_notation_is_typed_into_a_workload_field():
 
 
 async def test_fixing_a_bad_value_brings_the_figures_back_live():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "cluster.gpu_count", "0")
         assert app.main.figures.has_class("-stale")
         await put(pilot, "cluster.gpu_count", "512")
@@ -208,9 +197,7 @@ async def test_fixing_a_bad_value_brings_the_figures_back_live():
 
 
 async def test_a_plan_that_does_not_fit_keeps_the_last_figures_and_says_why():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         before = headline(app)
         # Llama 3.1 70B on one 8-GPU node: no plan fits in 80 GB.
         await put(pilot, "cluster.gpu_count", "8")
@@ -227,9 +214,7 @@ async def test_a_plan_that_does_not_fit_keeps_the_last_figures_and_says_why():
 
 
 async def test_an_explicit_plan_that_cannot_run_is_named_under_its_field():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         before = headline(app)
         await put(pilot, "training.parallelism.tp", "3")
         assert app.scenario.training.parallelism.tp == 3
@@ -240,9 +225,7 @@ async def test_an_explicit_plan_that_cannot_run_is_named_under_its_field():
 
 
 async def test_compare_rows_are_each_presets_hardware_running_the_current_workload():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f3")
         table = app.main.compare
         presets = [p for p in app.presets if p.scenario is not None]
@@ -267,9 +250,7 @@ async def test_compare_puts_the_cpu_only_cluster_beside_the_gpus_days_against_ho
     # Opened on the DGX H100 half of the CPU-only pair, the Compare view runs the same fine-tune on every
     # preset's hardware: the 10 Xeon 6980P sockets take days where the current scenario takes hours.
     gpu = files.load_scenario(files.shipped_presets()["llama8b-finetune-dgx-h100"])
-    app = app_for(gpu)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer(gpu) as (app, pilot):
         await pilot.press("f3")
         await settle(pilot)
         table = app.main.compare
@@ -284,9 +265,7 @@ async def test_compare_puts_the_cpu_only_cluster_beside_the_gpus_days_against_ho
 
 
 async def test_compare_sorts_by_any_column_and_pins_the_current_scenario():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f3")
         table = app.main.compare
         assert app.focused is table
@@ -313,9 +292,7 @@ async def test_compare_sorts_by_any_column_and_pins_the_current_scenario():
 
 
 async def test_editing_runs_one_engine_call_that_covers_every_row():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         calls = app.explorer.calls
         field(app, "training.train_tokens").value = "2e12"  # one change (typing would make several)
         await settle(pilot)
@@ -346,9 +323,7 @@ async def test_editing_runs_one_engine_call_that_covers_every_row():
 
 
 async def test_saving_then_reopening_a_preset_restores_every_field():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "cluster.gpu_count", "512")
         await put(pilot, "cluster.hbm_gb", "96")
         await put(pilot, "training.parallelism.tp", "8")
@@ -391,9 +366,7 @@ async def test_saving_over_an_existing_preset_asks_first():
     default = files.load_scenario(files.shipped_presets()["default"])
     files.save_scenario(default.edited(None, name="mine"), existing)
     original = existing.read_text()
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "cluster.gpu_count", "256")
         for answer in ("escape", "y"):
             await pilot.press("ctrl+s")
@@ -410,9 +383,7 @@ async def test_saving_over_an_existing_preset_asks_first():
 
 
 async def test_saving_is_refused_while_a_field_is_wrong():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "cluster.gpu_count", "0")
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -424,9 +395,7 @@ async def test_a_malformed_preset_is_named_and_never_opened():
     folder = files.user_presets_dir()
     folder.mkdir(parents=True)
     (folder / "broken.toml").write_text("[cluster]\ngpu = 'h10'\n")
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         scenario = app.scenario
         broken = next(p for p in app.presets if p.key == "user:broken")
         assert broken.scenario is None and "cluster.gpu" in broken.error
@@ -438,9 +407,7 @@ async def test_a_malformed_preset_is_named_and_never_opened():
 
 
 async def test_switching_training_off_and_on():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         field(app, "training").value = False
         await settle(pilot)
         assert app.scenario.training is None
@@ -451,9 +418,7 @@ async def test_switching_training_off_and_on():
 
 
 async def test_help_and_views_are_a_key_away():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
@@ -467,9 +432,7 @@ async def test_help_and_views_are_a_key_away():
 
 
 async def test_the_command_palette_lists_every_preset_and_action():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.main)]
         for preset in app.presets:
             assert f"Open preset: {preset.label}" in titles
@@ -489,9 +452,7 @@ async def test_the_command_palette_lists_every_preset_and_action():
 
 
 async def test_opening_a_shipped_preset_from_the_palette_callback():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         command = next(c for c in app.get_system_commands(app.main) if c.title == "Open preset: h200-512")
         command.callback()
         await settle(pilot)

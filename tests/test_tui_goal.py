@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import settle
-from test_tui_app import SIZE, app_for
+from test_tui_app import explorer
 from textual.widgets import Input, Select, SelectionList, Static
 from whatif.engine import goal as engine_goal
 from whatif.tui.screens.goal import GoalScreen
@@ -18,8 +18,7 @@ def answer_text(screen) -> str:
 
 
 async def open_goal(pilot) -> GoalScreen:
-    """The explorer settled on its scenario, then F7: the Goal view in front."""
-    await settle(pilot)
+    """F7 on the settled explorer: the Goal view in front."""
     await pilot.press("f7")
     await pilot.pause()
     screen = pilot.app.screen
@@ -33,8 +32,7 @@ async def seek(pilot) -> None:
 
 
 async def test_training_goal_is_sought_shown_and_applied_as_one_undoable_edit():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
+    async with explorer() as (app, pilot):
         screen = await open_goal(pilot)
         start = app.scenario
         screen.query_one("#goal-days", Input).value = "30"
@@ -57,8 +55,7 @@ async def test_training_goal_is_sought_shown_and_applied_as_one_undoable_edit():
 
 
 async def test_bad_goal_input_is_named_under_its_field_and_the_app_keeps_running():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
+    async with explorer() as (app, pilot):
         screen = await open_goal(pilot)
         screen.query_one("#goal-days", Input).value = "thirty"
         await seek(pilot)
@@ -83,8 +80,7 @@ async def test_serving_goal_over_two_gpu_types_applies_the_cheapest_with_its_rat
     from whatif.tui import files
 
     scenario = files.load_scenario(files.shipped_presets()["serve-llama70b-8xh100"])
-    app = app_for(scenario)
-    async with app.run_test(size=SIZE) as pilot:
+    async with explorer(scenario) as (app, pilot):
         screen = await open_goal(pilot)
         screen.query_one("#goal-kind", Select).value = "rate"
         await pilot.pause()

@@ -9,7 +9,7 @@ import io
 from collections import OrderedDict
 
 import pytest
-from conftest import settle
+from conftest import running, settle
 from whatif.engine import evaluate, resolve
 from whatif.engine.catalog import load_catalog
 from whatif.engine.report import records
@@ -39,6 +39,11 @@ def _days(scenario) -> str:
 def app_for(**kw):
     kw.setdefault("explorer", Explorer(_cache=CACHE))
     return make_app(cursor_blink=False, **kw)
+
+
+def explorer(**kw):
+    """app_for's explorer at SIZE, settled: `async with explorer() as (app, pilot)`."""
+    return running(app_for(**kw), SIZE)
 
 
 def default():
@@ -71,9 +76,7 @@ async def type_into(pilot, key: str, text: str) -> None:
 
 
 async def test_undo_and_redo_walk_the_edits_back_and_forth():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await type_into(pilot, "cluster.gpu_count", "2048")
         await put(pilot, "cluster.gpu", "b200")
         assert app.scenario.cluster.gpu == "b200" and app.scenario.cluster.gpu_count == 2048
@@ -91,9 +94,7 @@ async def test_undo_and_redo_walk_the_edits_back_and_forth():
 
 
 async def test_reset_a_field_and_the_whole_scenario_to_the_opened_preset():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await type_into(pilot, "cluster.gpu_count", "512")
         await put(pilot, "facility.electricity_usd_per_kwh", "0.2")
         field(app, "cluster.gpu_count").focus()
@@ -106,9 +107,7 @@ async def test_reset_a_field_and_the_whole_scenario_to_the_opened_preset():
 
 
 async def test_ctrl_a_selects_the_field_text():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         assert app.focused is field(app, "cluster.gpu_count")
         await pilot.press("ctrl+a", "5", "1", "2")
         await settle(pilot)
@@ -116,9 +115,7 @@ async def test_ctrl_a_selects_the_field_text():
 
 
 async def test_quit_asks_only_when_there_are_unsaved_edits():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await type_into(pilot, "cluster.gpu_count", "2048")
         await pilot.press("ctrl+q")
         await pilot.pause()
@@ -135,9 +132,7 @@ async def test_quit_asks_only_when_there_are_unsaved_edits():
 
 
 async def test_a_serving_only_problem_leaves_training_live():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         serving_before = figure(app, "ttft")
         await put(pilot, "cluster.gpu", "a100-sxm-80gb")
         # The A100 has no FP8: serving (fp8) is wrong; training (bf16) is computed on the A100.
@@ -158,9 +153,7 @@ async def test_a_serving_only_problem_leaves_training_live():
 
 
 async def test_the_scale_up_choice_names_the_gpus_own_fabric_from_the_catalog():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         for gpu in ("a100-sxm-80gb", "b200", "mi300x"):
             await put(pilot, "cluster.gpu", gpu)
             shown = field(app, "network.scale_up").query_one("SelectCurrent").query_one("#label").render()
@@ -168,9 +161,7 @@ async def test_the_scale_up_choice_names_the_gpus_own_fabric_from_the_catalog():
 
 
 async def test_the_title_and_pins_say_what_differs_from_the_opened_preset():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         assert app.sub_title == f"{default().name} (default)"
         await type_into(pilot, "cluster.gpu_count", "2048")
         await put(pilot, "cluster.gpu", "a100-sxm-80gb")
@@ -184,9 +175,7 @@ async def test_the_title_and_pins_say_what_differs_from_the_opened_preset():
 
 
 async def test_latency_limits_are_fields_with_pass_and_fail_shown():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await put(pilot, "inference.ttft_p99_limit_ms", "1")
         await put(pilot, "inference.tpot_p99_limit_ms", "1k")
         limited = default().edited("inference", ttft_p99_limit_ms=1, tpot_p99_limit_ms=1000)
@@ -199,9 +188,7 @@ async def test_latency_limits_are_fields_with_pass_and_fail_shown():
 
 
 async def test_details_shows_every_figure_of_the_json_record():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f5")
         await settle(pilot)
         scenario = default()
@@ -238,9 +225,7 @@ async def test_keys_the_engine_adds_later_are_shown_when_present(monkeypatch):
         return out
 
     monkeypatch.setattr(app_module, "records", with_new_keys)
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         days = duration(engine_row(default())["train_wall_clock_days"])
         assert figure(app, "days") == f"{days} ±12%"
         runner = app.main.query_one("#runner-up").render().plain
@@ -256,9 +241,7 @@ async def test_keys_the_engine_adds_later_are_shown_when_present(monkeypatch):
 
 
 async def test_exports_go_to_the_exports_folder_and_the_clipboard():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f3", "c")
         await settle(pilot)
         (saved,) = config.exports_dir().glob("compare-*.csv")
@@ -284,9 +267,7 @@ async def test_exports_go_to_the_exports_folder_and_the_clipboard():
 
 
 async def test_the_screenshot_goes_to_the_exports_folder_and_the_palette_has_one():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         titles = [c.title for c in app.get_system_commands(app.main)]
         assert sum("creenshot" in t for t in titles) == 1
         app.save_screenshot_to_exports()
@@ -295,9 +276,7 @@ async def test_the_screenshot_goes_to_the_exports_folder_and_the_palette_has_one
 
 
 async def test_the_theme_is_remembered_in_the_settings_file():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("ctrl+t")
         await pilot.pause()
         chosen = app.theme
@@ -309,9 +288,7 @@ async def test_the_theme_is_remembered_in_the_settings_file():
 
 
 async def test_a_compare_row_becomes_the_baseline_and_ratios_follow_it():
-    app = app_for()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with explorer() as (app, pilot):
         await pilot.press("f3")
         table = app.main.compare
         table.set_baseline("shipped:b200-512")
