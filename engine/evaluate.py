@@ -503,11 +503,11 @@ def _training_text() -> dict[str, pl.Expr]:
     )
     overhead = pl.col("train_overhead_code").replace_strict(dict(enumerate(overhead_names)), return_dtype=pl.Utf8)
     detail = (
-        pl.when(pl.col("train_bottleneck_code") == 4)
+        pl.when(pl.col("train_bottleneck_code") == BOTTLENECKS.index("memory capacity"))
         .then(pl.format("memory capacity: {}", reason))
         .when(pl.col("train_fits").not_())
         .then(None)
-        .when(pl.col("train_bottleneck_code") == 0)
+        .when(pl.col("train_bottleneck_code") == BOTTLENECKS.index("compute"))
         .then(
             pl.format(
                 "compute: {}% of step time; largest overhead: {} {}%",
@@ -516,7 +516,7 @@ def _training_text() -> dict[str, pl.Expr]:
                 pct("train_overhead_share"),
             )
         )
-        .when(pl.col("train_bottleneck_code") == 5)
+        .when(pl.col("train_bottleneck_code") == BOTTLENECKS.index("storage"))
         .then(
             pl.format(
                 "storage: {}% of step time waiting for input ({} MB/s per GPU needed, {} GB/s supplied to the job)",
@@ -525,9 +525,9 @@ def _training_text() -> dict[str, pl.Expr]:
                 gb("train_data_supply_gb_s"),
             )
         )
-        .when(pl.col("train_bottleneck_code") == 6)
+        .when(pl.col("train_bottleneck_code") == BOTTLENECKS.index("stragglers"))
         .then(pl.format("stragglers: {}% of step time waiting for the slowest GPU", pct("train_bottleneck_share")))
-        .when(pl.col("train_bottleneck_code") == 7)
+        .when(pl.col("train_bottleneck_code") == BOTTLENECKS.index("host preprocessing"))
         .then(
             pl.format(
                 "host preprocessing: {}% of step time waiting for the host CPUs ({} cores per GPU needed, {} free)",
@@ -649,6 +649,8 @@ def _serving_text() -> dict[str, pl.Expr]:
         dict(enumerate(serving.BOTTLENECKS)), default=None, return_dtype=pl.Utf8
     )
     whole = lambda col: _whole(pl.col(col))  # noqa: E731
+    # Requests per second: whole numbers from 100 up, two decimals below.
+    rate = lambda col: pl.when(pl.col(col) >= 100).then(whole(col)).otherwise(num(col, 2))  # noqa: E731
     cap = (
         pl.when(pl.col("infer_batch_limit") < pl.col("infer_max_batch"))
         .then(pl.lit(" (concurrency cap)"))
@@ -656,16 +658,16 @@ def _serving_text() -> dict[str, pl.Expr]:
     )
     batch = pl.format("batch {} of {} per replica{}", num("infer_batch_mean", 1), whole("infer_batch_limit"), cap)
     detail = (
-        pl.when(pl.col("infer_bottleneck_code") == 6)
+        pl.when(pl.col("infer_bottleneck_code") == serving.MEMORY_CODE)
         .then(pl.format("memory capacity: {}", reason))
         .when(pl.col("infer_fits").not_())
         .then(None)
-        .when(pl.col("infer_bottleneck_code") == 7)
+        .when(pl.col("infer_bottleneck_code") == serving.OVERLOAD_CODE)
         .then(
             pl.format(
                 "request rate above capacity: {} req/s offered, {} req/s served at full batch",
-                num("infer_offered_rps", 2),
-                num("infer_capacity_rps", 2),
+                rate("infer_offered_rps"),
+                rate("infer_capacity_rps"),
             )
         )
         .otherwise(pl.format("{}: {}% of each iteration; {}", bottleneck, pct("infer_bottleneck_share"), batch))

@@ -107,6 +107,7 @@ def test_a_model_that_does_not_fit_says_so_with_its_numbers():
     assert row["infer_reason"].startswith("needs 755.5 GB per GPU (weights 754.4 GB")
     assert "has 77.0 GB usable of 80.0 GB" in row["infer_reason"]
     assert row["infer_bottleneck"] == "memory capacity"
+    assert row["infer_bottleneck_detail"] == f"memory capacity: {row['infer_reason']}"
     assert row["infer_ttft_ms"] is None and row["infer_tokens_per_s"] is None
 
 
@@ -275,6 +276,13 @@ def test_overloaded_fleet_serves_its_capacity_and_says_so():
     assert row["infer_tokens_per_s"] == pytest.approx(row["infer_capacity_tokens_per_s"])
     assert row["infer_ttft_p99_ms"] is None
     assert row["infer_bottleneck"] == "request rate above capacity"
+    # The sentence says what was asked and what the fleet holds (a TTFT grows without bound, so none is shown).
+    capacity = (
+        f"{row['infer_capacity_rps']:.2f}" if row["infer_capacity_rps"] < 100 else f"{row['infer_capacity_rps']:.0f}"
+    )
+    assert row["infer_bottleneck_detail"] == (
+        f"request rate above capacity: 1000 req/s offered, {capacity} req/s served at full batch"
+    )
 
 
 def test_latency_limits_give_the_highest_rate_within_them():
