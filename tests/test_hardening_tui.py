@@ -243,6 +243,18 @@ async def test_a_dialog_answers_once(keys):
 
 
 @pytest.mark.slow
+async def test_closing_before_the_editor_has_mounted_every_pane_is_quiet():
+    # The app left as soon as its first figures show (ctrl+q at start-up): the editor's later panes were still
+    # being mounted, and marking them raised NoMatches ('.field-label') on the way out.
+    for _ in range(2):
+        app = app_for()
+        async with app.run_test(size=SIZE) as pilot:
+            while getattr(app, "outcome", None) is None or app.outcome.current is None:
+                await pilot.pause(0.01)
+        assert app.return_code in (None, 0)
+
+
+@pytest.mark.slow
 async def test_a_name_of_121_characters_is_refused_with_the_rule():
     async with explorer() as (app, pilot):
         await pilot.press("ctrl+s")

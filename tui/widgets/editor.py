@@ -276,6 +276,8 @@ class ScenarioEditor(VerticalScroll):
     async def _mount_rest(self) -> None:
         rest = [w for pane in PANES[self.FIRST_PANES :] for w in self._pane(pane)]
         await self.mount_all(rest)  # made from the current fields, so they show the current state
+        if not self.is_attached or any(not row.children for row in self._rows.values()):
+            return  # the app closed (ctrl+q at start-up) before the rows were composed
         self.set_grid_columns(self._grid_columns)
         self._refresh_marks()
 
