@@ -255,6 +255,15 @@ async def test_closing_before_the_editor_has_mounted_every_pane_is_quiet():
 
 
 @pytest.mark.slow
+async def test_keys_still_queued_as_the_app_closes_are_dropped():
+    # A paste or a held key still arriving while the app closes: Textual's key handler found no screen left
+    # and raised ScreenStackError on the way out.
+    async with explorer() as (app, pilot):
+        send(app, *"2048", "tab", "down", "f3", *"1234567890" * 4)
+    assert app.return_code in (None, 0)
+
+
+@pytest.mark.slow
 async def test_a_name_of_121_characters_is_refused_with_the_rule():
     async with explorer() as (app, pilot):
         await pilot.press("ctrl+s")

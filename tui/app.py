@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable
 
 import polars as pl
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -168,6 +168,13 @@ class WhatIfApp(App[int]):
             if name and name in self.available_themes:
                 return name
         return DEFAULT_THEME
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and mouse events still queued while the app closes (ctrl+q during a paste or a held key) find
+        # no screen left: Textual's handler then raises ScreenStackError on the way out. They are dropped.
+        if isinstance(event, events.InputEvent) and not self._screen_stack:
+            return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         self.theme = self._initial_theme()
