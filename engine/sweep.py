@@ -58,7 +58,8 @@ class Axis:
 
 
 def parse_axis(text: str, flag: str = "--vary") -> Axis:
-    """`key=v1,v2,...` (TOML literals, bare words as text), `key=a:b:xF` (a, a*F, ... up to b), `key=a:b:S` or
+    """`key=v1,v2,...` (TOML literals, bare words as text), `key=a:b:xF` (a, a*F, ... up to b; rounded to whole
+    numbers where a and b are whole), `key=a:b:S` or
     `key=a:b:+S` (a, a+S, ... up to b) or `key=a:b` (step 1)."""
     key, sep, spec = text.partition("=")
     key, spec = key.strip(), spec.strip()
@@ -97,7 +98,8 @@ def _range(spec: str, key: str, flag: str) -> tuple:
     count = math.log(stop / start, step) + 1 if geometric else (stop - start) / step + 1
     if count > MAX_POINTS:
         raise _bad(flag, spec, f"{count:,.0f} values; allowed: at most {MAX_POINTS:,}", key)
-    whole = all(isinstance(v, int) for v in (start, stop, step))
+    # Whole-number ends keep whole-number values, also with a fractional factor (8:64:x1.5: 8, 12, 18, ...).
+    whole = all(isinstance(v, int) for v in (start, stop)) and (geometric or isinstance(step, int))
     values, v, i = [], start, 0
     # Computed from the index (not by repeated adding) so 0.1 steps do not drift; a small tolerance keeps
     # the stop value when it is meant to be included.

@@ -207,6 +207,8 @@ def test_resolved_keys_are_resolved_per_combination():
         ("cluster.gpu_count=8:64:x2", (8, 16, 32, 64)),
         ("cluster.gpu_count=8:100:x2", (8, 16, 32, 64)),
         ("cluster.gpu_count=8:32:8", (8, 16, 24, 32)),
+        # 8 x 1.5^i = 8, 12, 18, 27, 40.5, 60.75: whole-number ends give whole numbers (40.5 rounds to even)
+        ("cluster.gpu_count=8:64:x1.5", (8, 12, 18, 27, 40, 61)),
         ("cluster.gpu_count=8:32:+8", (8, 16, 24, 32)),
         ("inference.request_rate_per_s=1:3", (1, 2, 3)),
         ("facility.electricity_usd_per_kwh=0.1:0.3:0.1", (0.1, 0.2, 0.30000000000000004)),
@@ -215,7 +217,9 @@ def test_resolved_keys_are_resolved_per_combination():
     ],
 )
 def test_vary_grammar(text, values):
-    assert sw.parse_axis(text).values == pytest.approx(values) if not isinstance(values[0], str) else values
+    got = sw.parse_axis(text).values
+    assert got == pytest.approx(values) if not isinstance(values[0], str) else values
+    assert [type(v) for v in got] == [type(v) for v in values]
 
 
 @pytest.mark.parametrize(

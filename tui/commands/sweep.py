@@ -37,8 +37,9 @@ def add(sub) -> None:
         "sweep",
         help="evaluate a grid of variations of a scenario",
         description="Vary keys of a scenario over a grid and evaluate every point at once. "
-        "Values: key=a,b,c (TOML literals; bare words are text), key=start:stop:xFACTOR (geometric), "
-        "key=start:stop:STEP or key=start:stop (step 1). Numeric keys of docs/presets.md vary as columns "
+        "Values: key=a,b,c (TOML literals; bare words are text), key=start:stop:xFACTOR (geometric; whole "
+        "numbers when start and stop are), key=start:stop:STEP or key=start:stop (step 1). Numeric keys of "
+        "docs/presets.md vary as columns "
         "(fast); catalog keys and other words are resolved once per combination.",
         epilog="Example: whatif sweep default --vary cluster.gpu_count=8:32768:x2 "
         "--vary cluster.gpu=h100-sxm,h200-sxm,b200 --out results.csv",
