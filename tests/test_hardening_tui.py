@@ -264,6 +264,18 @@ async def test_keys_still_queued_as_the_app_closes_are_dropped():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("keys", [("ctrl+o", "enter"), ("ctrl+o", "down", "enter"), ("ctrl+s",), ("f7",), ("f1",)])
+async def test_work_still_running_as_the_app_closes_ends_quietly(keys):
+    # A preset opened, or a dialog pushed, in the instant the app closes: the work found its widgets never
+    # composed or its screen gone (NoMatches '.field-control', 'FiguresPanel', '#no') and the app ended with a
+    # traceback instead of quietly.
+    async with explorer() as (app, pilot):
+        send(app, *keys)
+        await pilot.pause(0.01)
+    assert app.return_code in (None, 0)
+
+
+@pytest.mark.slow
 async def test_a_name_of_121_characters_is_refused_with_the_rule():
     async with explorer() as (app, pilot):
         await pilot.press("ctrl+s")

@@ -24,9 +24,10 @@ from collections.abc import Iterable
 
 import polars as pl
 from textual import events, work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
@@ -168,6 +169,15 @@ class WhatIfApp(App[int]):
             if name and name in self.available_themes:
                 return name
         return DEFAULT_THEME
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Once the app is closing (ctrl+q answered, or the session ended), work still queued can find the
+        # widgets it was to update never composed or the screens gone (NoMatches, ScreenStackError): the
+        # app is leaving anyway and nothing is lost, so it leaves without a traceback. Any other error, or
+        # one while the app runs, is Textual's usual fatal error.
+        if (self._exit or not self._running) and isinstance(error, NoMatches | ScreenStackError):
+            return
+        super()._handle_exception(error)
 
     async def on_event(self, event: events.Event) -> None:
         # Keys and mouse events still queued while the app closes (ctrl+q during a paste or a held key) find
