@@ -71,6 +71,8 @@ def parse_axis(text: str, flag: str = "--vary") -> Axis:
         values = tuple(toml_value(v.strip()) for v in spec.split(","))
         if any(v == "" for v in values):
             raise _bad(flag, text, "an empty value in the list; allowed: values separated by single commas")
+        if any(isinstance(v, list | dict) for v in values):
+            raise _bad(flag, spec, "a value is an array or a table; allowed: numbers, true / false or words", key)
     return Axis(key, tuple(dict.fromkeys(values)))
 
 

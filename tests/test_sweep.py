@@ -232,6 +232,8 @@ def test_vary_grammar(text, values):
         ("cluster.gpu_count=a:64", "not a number"),
         ("cluster.gpu_count=1:1e12", "at most"),
         ("cluster.gpu_count=8,,16", "empty value"),
+        ("training.precision={a=1}", "array or a table"),
+        ("cluster.gpu_count=[8]", "array or a table"),
     ],
 )
 def test_bad_vary_grammar_names_the_problem(text, message):
