@@ -80,6 +80,16 @@ def test_unreachable_goal_says_what_limits_it():
     assert answer.gpu_count is None and answer.limit.startswith("at best ")
 
 
+def test_a_budget_on_a_device_without_a_price_says_so(capsys):
+    # CPU sockets have no catalog price (their cost is blank): a budget cannot be held to, and the answer says
+    # which figure is missing instead of ending in an internal error.
+    cpu = files.load_scenario(files.shipped_presets()["llama8b-finetune-cpu-xeon6"])
+    (answer,) = g.seek(cpu, g.Goal(budget_usd=8.0))
+    assert answer.gpu_count is None and "no catalog price" in answer.limit
+    assert main(["goal", "llama8b-finetune-cpu-xeon6", "--budget-usd", "8"]) == 0
+    assert "set facility.usd_per_gpu_hour" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "goal, message",
     [
