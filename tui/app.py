@@ -31,6 +31,7 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import MountError
 from whatif.engine.errors import ScenarioError, printable
 from whatif.engine.report import records
 from whatif.engine.scenario import Scenario
@@ -172,10 +173,10 @@ class WhatIfApp(App[int]):
 
     def _handle_exception(self, error: Exception) -> None:
         # Once the app is closing (ctrl+q answered, or the session ended), work still queued can find the
-        # widgets it was to update never composed or the screens gone (NoMatches, ScreenStackError): the
-        # app is leaving anyway and nothing is lost, so it leaves without a traceback. Any other error, or
-        # one while the app runs, is Textual's usual fatal error.
-        if (self._exit or not self._running) and isinstance(error, NoMatches | ScreenStackError):
+        # widgets it was to update never composed or the screens gone (NoMatches, ScreenStackError,
+        # MountError): the app is leaving anyway and nothing is lost, so it leaves without a traceback. Any
+        # other error, or one while the app runs, is Textual's usual fatal error.
+        if (self._exit or not self._running) and isinstance(error, NoMatches | ScreenStackError | MountError):
             return
         super()._handle_exception(error)
 
