@@ -9,7 +9,9 @@ auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 
 import numpy as np
 import polars as pl
@@ -100,12 +102,63 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     that only plot numbers skip their formatting cost. The infer_* columns are there when any row has a
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
-    # Rows that cannot run carry inf/NaN through the arithmetic until they are blanked: no warnings.
+    cores = _cores()
+    if cores > 1 and _work_rows(frame) >= PARALLEL_MIN_ROWS:
+        # A large frame in one slice per core, each on its own thread: numpy's array loops and polars run
+        # without the interpreter lock, so the slices overlap. Rows are independent: the same figures.
+        size = -(-frame.height // cores)
+        slices = [frame.slice(i, size) for i in range(0, frame.height, size)]
+        # Every slice has the serving columns where any row of the frame serves (rows without hold the same
+        # "no serving" values as in one frame).
+        serves = bool((frame["has_infer"] == 1).any())
+        parts = list(_pool().map(lambda part: _evaluate_quietly(part, cat, serves), slices))
+        result = pl.concat(parts, how="diagonal_relaxed")
+        return add_text(result) if text else result
+    return add_text(_evaluate_quietly(frame, cat)) if text else _evaluate_quietly(frame, cat)
+
+
+# Rows of work (a searched plan counts as its candidates) from which a frame is evaluated in slices on a
+# thread per core: below it the threads cost more than they save (the explorer's frames are far smaller).
+PARALLEL_MIN_ROWS = 65_536
+SEARCHED_ROW_WORK = 100
+
+
+def _work_rows(frame: pl.DataFrame) -> int:
+    """Explicit rows, plus SEARCHED_ROW_WORK for each row whose training plan is searched (a hundred-odd
+    candidates) and for each serving row (its plan search and latency model take about as long)."""
+    if frame.height * 2 * SEARCHED_ROW_WORK < PARALLEL_MIN_ROWS:
+        return frame.height * 2 * SEARCHED_ROW_WORK  # too small either way: no need to look
+    searched = int((plans.auto_pattern(Columns.from_frame(frame))[1] != 0).sum())
+    serving = int((frame["has_infer"] == 1).sum())
+    return frame.height - searched + SEARCHED_ROW_WORK * (searched + serving)
+
+
+_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(concurrent.futures.ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="whatif-engine"))
+    return _POOL[0]
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _evaluate_quietly(frame: pl.DataFrame, cat: Catalog, serves: bool | None = None) -> pl.DataFrame:
+    # Rows that cannot run carry inf/NaN through the arithmetic until they are blanked: no warnings (numpy's
+    # error state is per thread, so each slice sets its own).
     with np.errstate(all="ignore"):
-        return _evaluate(frame, cat, text)
+        return _evaluate(frame, cat, serves)
 
 
-def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
+def _evaluate(frame: pl.DataFrame, cat: Catalog, serves: bool | None = None) -> pl.DataFrame:
+    """The result columns of `frame`; `serves` says whether to add the serving columns (default: where a
+    row of `frame` serves)."""
     scen = Columns.from_frame(frame)
     blank = _BLANK_TRAINING.get(id(cat))
     if blank is not None and not (scen.has_train == 1).any():
@@ -114,7 +167,8 @@ def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
     else:
         out = _training(scen, cat)
     # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
-    serves = bool((scen.has_infer == 1).any())
+    if serves is None:
+        serves = bool((scen.has_infer == 1).any())
     if serves:
         out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
@@ -122,8 +176,7 @@ def _evaluate(frame: pl.DataFrame, cat: Catalog, text: bool) -> pl.DataFrame:
     ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), *basis)
     # A device without a catalog price (a CPU socket) has none: null, like every other missing figure.
     ids = ids.with_columns(pl.col(pl.Float64).fill_nan(None))
-    result = pl.concat([ids, result], how="horizontal")
-    return add_text(result) if text else result
+    return pl.concat([ids, result], how="horizontal")
 
 
 # Per catalog: the training columns of a row without training (float figures NaN), kept from the first frame

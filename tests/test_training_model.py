@@ -175,6 +175,32 @@ def test_batch_equals_one_at_a_time():
             assert together[col][i] == alone[col][0], (i, col)
 
 
+def test_slices_on_the_thread_pool_give_the_serial_results(monkeypatch):
+    # Large frames are evaluated in one slice per core, on threads: the same figures, the same columns in the
+    # same order, whatever a slice holds (explicit and searched plans, serving-only and training-only rows).
+    import importlib
+
+    from whatif.tui import files
+
+    ev = importlib.import_module("whatif.engine.evaluate")  # the module (the package exports the function)
+    explicit = {"tp": 8, "pp": 1, "microbatch": 1, "zero": 1, "interleave": 1}
+    rows = [scenario(n=n, model=m) for n in (64, 256) for m in ("llama-3.1-8b", "llama-3.1-70b")]
+    rows += [scenario(n=n, model=m, plan=explicit, recompute="selective") for n in (64, 512)
+             for m in ("llama-3.1-8b", "llama-3.1-70b")]  # fmt: skip
+    shipped = files.shipped_presets()
+    rows += [
+        files.load_scenario(shipped[k])
+        for k in ("serve-llama70b-8xh100", "default", "vision-resnet50-b200-cpu-starved")
+    ]
+    frame = resolve(rows * 2)
+    serial = evaluate(frame)
+    monkeypatch.setattr(ev, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(ev, "_cores", lambda: 7)  # slices of 4 rows: some serve, some only train
+    pooled = evaluate(frame)
+    assert pooled.columns == serial.columns
+    assert pooled.equals(serial, null_equal=True)
+
+
 def test_a100_megatron_run_within_ten_percent_of_published():
     # Megatron-LM SC21 Table 1: GPT 145.6B on 1,536 A100 (TP8 PP8 DP24) reached 148 TFLOP/s per GPU.
     from whatif.tui.files import calibration_cases
