@@ -104,36 +104,33 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     cat = catalog or load_catalog()
     cores = _cores()
     if cores > 1 and _work_rows(frame) >= PARALLEL_MIN_ROWS:
-        # A large frame in one slice per core, each on its own thread: numpy's array loops and polars run
-        # without the interpreter lock, so the slices overlap. Rows are independent: the same figures.
+        # A large training frame in one slice per core, each on its own thread: numpy's array loops and
+        # polars run without the interpreter lock, so the slices overlap. Training rows are independent:
+        # the same figures. (Serving frames stay whole: the latency-limit searches try more rates per pass
+        # for fewer rows, so a slice's figures would move within the search's resolution.)
         size = -(-frame.height // cores)
         slices = [frame.slice(i, size) for i in range(0, frame.height, size)]
-        # Every slice has the serving columns where any row of the frame serves (rows without hold the same
-        # "no serving" values as in one frame).
-        serves = bool((frame["has_infer"] == 1).any())
-        parts = list(_pool().map(lambda part: _evaluate_quietly(part, cat, serves), slices))
+        parts = list(_pool().map(lambda part: _evaluate_quietly(part, cat), slices))
         result = pl.concat(parts, how="diagonal_relaxed")
         return add_text(result) if text else result
     return add_text(_evaluate_quietly(frame, cat)) if text else _evaluate_quietly(frame, cat)
 
 
-# Rows of work (a searched plan counts as its candidates) from which a frame is evaluated in slices on a
-# thread per core: below it the threads cost more than they save (the explorer's frames are far smaller).
+# Rows of work (a searched plan counts as its candidates) from which a training frame is evaluated in
+# slices on a thread per core: below it the threads cost more than they save (the explorer's frames are far
+# smaller).
 PARALLEL_MIN_ROWS = 65_536
 SEARCHED_ROW_WORK = 100
+_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
 
 
 def _work_rows(frame: pl.DataFrame) -> int:
-    """Explicit rows, plus SEARCHED_ROW_WORK for each row whose training plan is searched (a hundred-odd
-    candidates) and for each serving row (its plan search and latency model take about as long)."""
-    if frame.height * 2 * SEARCHED_ROW_WORK < PARALLEL_MIN_ROWS:
-        return frame.height * 2 * SEARCHED_ROW_WORK  # too small either way: no need to look
+    """Explicit rows, plus SEARCHED_ROW_WORK for each row whose plan is searched (a hundred-odd candidates);
+    0 for a frame with a serving row (evaluated whole, see evaluate)."""
+    if frame.height * SEARCHED_ROW_WORK < PARALLEL_MIN_ROWS or bool((frame["has_infer"] == 1).any()):
+        return 0
     searched = int((plans.auto_pattern(Columns.from_frame(frame))[1] != 0).sum())
-    serving = int((frame["has_infer"] == 1).sum())
-    return frame.height - searched + SEARCHED_ROW_WORK * (searched + serving)
-
-
-_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
+    return frame.height - searched + SEARCHED_ROW_WORK * searched
 
 
 def _pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -149,16 +146,14 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _evaluate_quietly(frame: pl.DataFrame, cat: Catalog, serves: bool | None = None) -> pl.DataFrame:
+def _evaluate_quietly(frame: pl.DataFrame, cat: Catalog) -> pl.DataFrame:
     # Rows that cannot run carry inf/NaN through the arithmetic until they are blanked: no warnings (numpy's
     # error state is per thread, so each slice sets its own).
     with np.errstate(all="ignore"):
-        return _evaluate(frame, cat, serves)
+        return _evaluate(frame, cat)
 
 
-def _evaluate(frame: pl.DataFrame, cat: Catalog, serves: bool | None = None) -> pl.DataFrame:
-    """The result columns of `frame`; `serves` says whether to add the serving columns (default: where a
-    row of `frame` serves)."""
+def _evaluate(frame: pl.DataFrame, cat: Catalog) -> pl.DataFrame:
     scen = Columns.from_frame(frame)
     blank = _BLANK_TRAINING.get(id(cat))
     if blank is not None and not (scen.has_train == 1).any():
@@ -167,8 +162,7 @@ def _evaluate(frame: pl.DataFrame, cat: Catalog, serves: bool | None = None) -> 
     else:
         out = _training(scen, cat)
     # Serving columns exist when some scenario serves (a frame of training-only sweeps carries none).
-    if serves is None:
-        serves = bool((scen.has_infer == 1).any())
+    serves = bool((scen.has_infer == 1).any())
     if serves:
         out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)

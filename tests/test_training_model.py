@@ -176,8 +176,9 @@ def test_batch_equals_one_at_a_time():
 
 
 def test_slices_on_the_thread_pool_give_the_serial_results(monkeypatch):
-    # Large frames are evaluated in one slice per core, on threads: the same figures, the same columns in the
-    # same order, whatever a slice holds (explicit and searched plans, serving-only and training-only rows).
+    # Large training frames are evaluated in one slice per core, on threads: the same figures, the same
+    # columns in the same order (explicit and searched plans, transformer and sample workloads). A frame with
+    # a serving row stays whole (its latency-limit search resolution depends on the rows searched together).
     import importlib
 
     from whatif.tui import files
@@ -188,17 +189,18 @@ def test_slices_on_the_thread_pool_give_the_serial_results(monkeypatch):
     rows += [scenario(n=n, model=m, plan=explicit, recompute="selective") for n in (64, 512)
              for m in ("llama-3.1-8b", "llama-3.1-70b")]  # fmt: skip
     shipped = files.shipped_presets()
-    rows += [
-        files.load_scenario(shipped[k])
-        for k in ("serve-llama70b-8xh100", "default", "vision-resnet50-b200-cpu-starved")
-    ]
+    for key in ("default", "vision-resnet50-b200-cpu-starved"):
+        rows.append(files.load_scenario(shipped[key]).model_copy(update={"inference": None}))
     frame = resolve(rows * 2)
     serial = evaluate(frame)
     monkeypatch.setattr(ev, "PARALLEL_MIN_ROWS", 2)
-    monkeypatch.setattr(ev, "_cores", lambda: 7)  # slices of 4 rows: some serve, some only train
+    monkeypatch.setattr(ev, "_cores", lambda: 7)  # slices of 3 rows
+    assert ev._work_rows(frame) > 2
     pooled = evaluate(frame)
     assert pooled.columns == serial.columns
     assert pooled.equals(serial, null_equal=True)
+    serving = resolve([files.load_scenario(shipped["serve-llama70b-8xh100"]), *rows])
+    assert ev._work_rows(serving) == 0
 
 
 def test_a100_megatron_run_within_ten_percent_of_published():
