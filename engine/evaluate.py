@@ -121,7 +121,6 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
 # smaller).
 PARALLEL_MIN_ROWS = 65_536
 SEARCHED_ROW_WORK = 100
-_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
 
 
 def _work_rows(frame: pl.DataFrame) -> int:
@@ -129,14 +128,15 @@ def _work_rows(frame: pl.DataFrame) -> int:
     0 for a frame with a serving row (evaluated whole, see evaluate)."""
     if frame.height * SEARCHED_ROW_WORK < PARALLEL_MIN_ROWS or bool((frame["has_infer"] == 1).any()):
         return 0
+    if frame.height >= PARALLEL_MIN_ROWS:
+        return frame.height  # enough either way: no need to find the searched rows (the chunks do that)
     searched = int((plans.auto_pattern(Columns.from_frame(frame))[1] != 0).sum())
     return frame.height - searched + SEARCHED_ROW_WORK * searched
 
 
+@functools.cache
 def _pool() -> concurrent.futures.ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(concurrent.futures.ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="whatif-engine"))
-    return _POOL[0]
+    return concurrent.futures.ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="whatif-engine")
 
 
 def _cores() -> int:
