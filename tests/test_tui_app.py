@@ -153,16 +153,15 @@ async def test_a_bad_value_never_changes_the_results():
             assert row.has_class("-error") and words in str(row.query_one(".field-error").render()), (key, text)
             if key.startswith("training."):
                 # Only the training figures are stale: the rest of the scenario is still computed.
-                assert app.main.query_one("#train-figures").has_class("-stale")
-                assert not app.main.figures.has_class("-stale")
+                assert app.main.figures.stale_parts == {"training"}
                 assert "training stale" in app.main.query_one("#status").render().plain
             else:
                 assert app.explorer.calls == calls, key
-                assert app.main.figures.has_class("-stale")
+                assert app.main.figures.stale_parts == {"training", "serving"}
                 assert "stale" in app.main.query_one("#status").render().plain
         app.open_scenario(files.load_scenario(files.shipped_presets()["default"]))
         await settle(pilot)
-        assert not app.main.figures.has_class("-stale")
+        assert not app.main.figures.stale_parts
         assert not app.main.query(".field-row.-error")
 
 
@@ -175,7 +174,11 @@ async def test_what_cannot_be_read_is_named_under_the_field_never_dropped():
         assert field(app, "cluster.gpu_count").value == "1024xyz"
         note = str(app.main.query_one("#field-cluster-gpu_count .field-error").render())
         assert "Cluster > GPU count" in note and "not a number" in note
-        assert app.scenario == scenario and headline(app) == before and app.main.figures.has_class("-stale")
+        assert (
+            app.scenario == scenario
+            and headline(app) == before
+            and app.main.figures.stale_parts == {"training", "serving"}
+        )
 
 
 async def test_engineering_notation_is_typed_into_a_workload_field():
@@ -190,9 +193,13 @@ async def test_engineering_notation_is_typed_into_a_workload_field():
 async def test_fixing_a_bad_value_brings_the_figures_back_live():
     async with explorer() as (app, pilot):
         await put(pilot, "cluster.gpu_count", "0")
-        assert app.main.figures.has_class("-stale")
+        assert app.main.figures.stale_parts == {"training", "serving"}
+        # The last figures stay, drawn in italics (and the status line says stale, in words).
+        days = app.main.figures.figures["days"]
+        assert all(seg.style.italic for seg in days.render_line(0) if seg.text.strip())
         await put(pilot, "cluster.gpu_count", "512")
-        assert not app.main.figures.has_class("-stale")
+        assert not app.main.figures.stale_parts
+        assert not any(seg.style.italic for seg in days.render_line(0) if seg.text.strip())
         assert headline(app) == expected_headline(engine_row(app.scenario.edited("cluster", gpu_count=512)))
 
 
@@ -204,13 +211,13 @@ async def test_a_plan_that_does_not_fit_keeps_the_last_figures_and_says_why():
         reason = engine_row(app.scenario)["train_reason"]
         assert app.scenario.cluster.gpu_count == 8 and reason.startswith("needs ")
         assert headline(app) == before
-        assert app.main.query_one("#train-figures").has_class("-stale")
+        assert "training" in app.main.figures.stale_parts
         # The message sits under the field just edited.
         note = str(app.main.query_one("#field-cluster-gpu_count .field-error").render())
         assert "no plan fits" in note and reason[:20] in note
         await put(pilot, "cluster.gpu_count", "2048")
         assert not app.main.query_one("#field-cluster-gpu_count").has_class("-error")
-        assert not app.main.query_one("#train-figures").has_class("-stale")
+        assert "training" not in app.main.figures.stale_parts
 
 
 async def test_an_explicit_plan_that_cannot_run_is_named_under_its_field():

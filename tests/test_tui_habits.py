@@ -141,15 +141,15 @@ async def test_a_serving_only_problem_leaves_training_live():
         data["cluster"]["gpu"] = "a100-sxm-80gb"
         a100 = Scenario.model_validate(data)
         assert figure(app, "days") == _days(a100)
-        assert not app.main.query_one("#train-figures").has_class("-stale")
-        assert app.main.query_one("#serve-figures").has_class("-stale")
+        assert "training" not in app.main.figures.stale_parts
+        assert "serving" in app.main.figures.stale_parts
         assert figure(app, "ttft") == serving_before
         status = app.main.query_one("#status").render().plain
         assert "serving stale" in status and "Serving workload > precision" in status and "allowed: bf16" in status
         note = str(app.main.query_one("#field-inference-precision .field-error").render())
         assert note.startswith("Serving workload > precision:")
         await put(pilot, "inference.precision", "bf16")
-        assert not app.main.query_one("#serve-figures").has_class("-stale")
+        assert "serving" not in app.main.figures.stale_parts
 
 
 async def test_the_scale_up_choice_names_the_gpus_own_fabric_from_the_catalog():

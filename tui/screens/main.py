@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 from textual.widgets._tabs import Tab
 from whatif.engine.scenario import Scenario
 
@@ -23,6 +23,7 @@ from ..widgets.compare import CompareTable
 from ..widgets.details import DetailsView
 from ..widgets.editor import ScenarioEditor
 from ..widgets.figures import Figure, FiguresPanel
+from ..widgets.header import TitleHeader
 from ..widgets.scale import ScaleView
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class MainScreen(Screen):
         self.show_figures = False  # narrow layout: the Figures tab instead of the editor
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="")
+        yield TitleHeader(icon="")
         with TabbedContent(initial="explore", id="views"):
             with TabPane("Explore", id="explore"):
                 yield Tabs(Tab("Edit", id="sub-edit"), Tab("Figures", id="sub-figures"), id="explore-tabs")

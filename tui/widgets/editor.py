@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.keys import _character_to_key
 from textual.message import Message
 from textual.widget import Widget
@@ -25,6 +26,7 @@ from whatif.engine.scenario import Scenario
 
 from .. import form
 from ..form import FIELDS, PANES, Built, FieldSpec
+from .sizing import update_static
 
 # Keys that jump to a pane (alt+1 ... alt+6), in PANES order; shown in each pane's title and in the help.
 PANE_KEYS = {pane.id: f"alt+{i}" for i, pane in enumerate(PANES, start=1)}
@@ -59,6 +61,13 @@ class FieldInput(Input):
         # Select-all as in every other text box (Input's own ctrl+a goes to the start of the line).
         "ctrl+a": "select_all",
     }
+
+    def _watch_value(self, value: str) -> None:
+        # Input sets its virtual width (the text's) to its box width here, and the next layout sets it back to
+        # the text's: each keystroke asked for a layout pass of the whole screen (15-25 ms at 80x24). Setting
+        # it without watchers leaves Input's own assignment nothing to change; scrolling reads the same size.
+        self.set_reactive(Widget.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
 
     async def _on_key(self, event) -> None:
         if event.character and event.character in ALT_DIGIT_CHARACTERS:
@@ -182,7 +191,7 @@ class FieldRow(Widget):
             self._error = Label(text, classes="field-error", markup=False)
             self.mount(self._error)
         else:
-            self._error.update(text)
+            update_static(self._error, text)
         self.set_class(bool(text), "-error")
 
     @property
@@ -192,12 +201,12 @@ class FieldRow(Widget):
     _override: bool | None = None
 
     def set_override(self, on: bool) -> None:
-        # Only on a change: a label update asks for a layout pass of the whole screen.
+        # Only on a change: even without a layout pass, the class restyles the row.
         if self.spec.kind == "override" and on != self._override:
             self._override = on
             self.set_class(on, "-override")
             label = self.query_one(".field-label", Label)
-            label.update(self.spec.label + ("*" if on else ""))
+            update_static(label, self.spec.label + ("*" if on else ""))
 
     def set_value(self, value: Any, raw: form.Raw) -> None:
         """Show `value` without posting a change (the caller already knows)."""

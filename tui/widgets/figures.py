@@ -13,11 +13,14 @@ import re
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
+from textual.content import Content
+from textual.style import Style
 from textual.widget import Widget
 from textual.widgets import Label, Static
 from whatif.engine.cost import basis_label
 
 from .. import format as fmt
+from .sizing import refresh_content, update_static
 
 PASS, FAIL = "✓", "✗"
 
@@ -173,17 +176,34 @@ def cost_basis_line(row: dict) -> str:
 
 
 class Figure(Static):
-    """Text that repaints only when it changes (a figure, a title, a status line)."""
+    """Text that repaints only when it changes (a figure, a title, a status line), with a layout pass only
+    when its height changes. A stale figure is drawn in the `figure--stale` style of the widget itself: a
+    class on the grid around it would restyle every widget in the grid (4-9 ms each, at every keystroke
+    that makes a scenario valid or invalid)."""
 
-    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure", fixed: bool = False) -> None:
+    COMPONENT_CLASSES = {"figure--stale"}
+
+    def __init__(self, id: str, text: str = fmt.DASH, classes: str = "figure") -> None:
         super().__init__(text, id=id, classes=classes, markup=False)
         self.text = text
-        self.fixed = fixed  # one line of a fixed size: a new text needs no layout pass
+        self.stale = False
 
     def show(self, text: str) -> None:
         if text != self.text:
             self.text = text
-            self.update(text, layout=not self.fixed)
+            update_static(self, text)
+
+    def set_stale(self, stale: bool) -> None:
+        if stale != self.stale:
+            self.stale = stale
+            self.refresh()
+
+    def render(self):
+        visual = super().render()
+        if not self.stale:
+            return visual
+        style = Style.from_rich_style(self.get_component_rich_style("figure--stale"))
+        return Content(self.text).stylize(style)
 
 
 class GpuHoursBar(Widget):
@@ -209,7 +229,7 @@ class GpuHoursBar(Widget):
         rounded = [(n, g, None if v is None else round(v, 1)) for n, g, v in shares]
         if rounded != self.shares:
             self.shares = rounded
-            self.refresh(layout=True)
+            refresh_content(self)
 
     def _style(self, name: str):
         key = f"bar--{name.split()[0]}"
@@ -254,6 +274,8 @@ class FiguresPanel(VerticalScroll):
         super().__init__(**kwargs)
         self.figures: dict[str, Figure] = {}
         self._pairs = 0
+        # The figure groups drawn stale ("training", "serving"): their last valid figures, in the stale style.
+        self.stale_parts: frozenset[str] = frozenset()
 
     def compose(self) -> ComposeResult:
         yield Figure("status", "", classes="")
@@ -291,7 +313,7 @@ class FiguresPanel(VerticalScroll):
             grid.styles.grid_columns = " ".join([f"{LABEL_WIDTH} 1fr"] * pairs)
 
     def _figure(self, fid: str) -> Figure:
-        figure = Figure(f"fig-{fid}", fixed=True)
+        figure = Figure(f"fig-{fid}")
         self.figures[fid] = figure
         return figure
 
@@ -316,12 +338,17 @@ class FiguresPanel(VerticalScroll):
         do not (latency limits, the rental price)."""
         extra = extra or {}
         self._set("status", status)
-        self.set_class(stale, "-stale")
+        # The status line is one widget: its class is cheap to change (see Figure for the figures').
         self.query_one("#status").set_class(stale or train_stale or serve_stale, "-stale")
         self._set("train-title", "Training" + (f"  {train_note}" if train_note else ""))
         self._set("serve-title", "Serving" + (f"  {serve_note}" if serve_note else ""))
-        self.query_one("#train-figures").set_class(train_stale, "-stale")
-        self.query_one("#serve-figures").set_class(serve_stale, "-stale")
+        self.stale_parts = frozenset(
+            part for part, on in (("training", stale or train_stale), ("serving", stale or serve_stale)) if on
+        )
+        for fid, _, _ in TRAINING:
+            self.figures[fid].set_stale("training" in self.stale_parts)
+        for fid, _, _ in SERVING:
+            self.figures[fid].set_stale("serving" in self.stale_parts)
         tr = train_row or {}
         for fid, _, read in TRAINING:
             self.figures[fid].show(read(tr, extra))

@@ -1,0 +1,74 @@
+"""Keystrokes repaint without laying out the whole screen when nothing changes size (tui/widgets/sizing.py).
+
+At 80x24 one layout pass of the explorer's ~380 widgets costs 15-25 ms, and it used to run two or three
+times a keystroke: Input's virtual width, the header's sub-title and every figure's text each asked for
+one. The engine here is a stand-in that returns one prepared row (the default scenario's, evaluated
+once) with the GPU count copied in, so that every figure except the GPU count keeps its text and size:
+a layout pass could only come from the widgets themselves."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from conftest import running, settle
+from textual.screen import Screen
+from whatif.engine import evaluate, resolve
+from whatif.tui import files
+from whatif.tui.app import make_app
+from whatif.tui.session import Explorer
+
+pytestmark = pytest.mark.slow
+
+
+def _same_row(scenario):
+    template = evaluate(resolve([scenario]))
+
+    def stand_in(frame: pl.DataFrame) -> pl.DataFrame:
+        out = pl.concat([template] * frame.height)
+        return out.with_columns(
+            scenario=frame["scenario"], name=frame["name"], n_gpus=frame["n_gpus"].cast(out.schema["n_gpus"])
+        )
+
+    return stand_in
+
+
+async def test_typing_a_digit_that_changes_no_size_asks_for_no_layout_pass(monkeypatch):
+    scenario = files.load_scenario(files.shipped_presets()["default"])
+    app = make_app(scenario, None, cursor_blink=False, explorer=Explorer(evaluate_fn=_same_row(scenario)))
+    passes = []
+    original = Screen._refresh_layout
+
+    def counted(self, *args, **kwargs):
+        passes.append(self)
+        return original(self, *args, **kwargs)
+
+    async with running(app, (80, 24)) as (app, pilot):
+        await pilot.press("ctrl+a", "6", "4")  # 64 GPUs: valid, the figures live
+        await settle(pilot)
+        assert app.scenario.cluster.gpu_count == 64 and not app.main.figures.stale_parts
+        monkeypatch.setattr(Screen, "_refresh_layout", counted)
+        for key in ("0", "backspace", "0"):  # 640, 64, 640: each a valid scenario
+            await pilot.press(key)
+            await settle(pilot)
+        assert app.scenario.cluster.gpu_count == 640
+        # The figures took the new count (the header too), and nothing was laid out again.
+        assert "640" in str(app.main.query_one("#in-cluster-gpu_count").value)
+        assert passes == []
+        # A change of height still gets its layout pass: a problem message appears under the field.
+        await pilot.press("ctrl+a", "0")  # no GPUs
+        await settle(pilot)
+        assert app.main.query_one("#field-cluster-gpu_count").has_class("-error")
+        assert passes
+
+
+async def test_a_value_longer_than_its_box_still_scrolls_to_the_cursor():
+    # The virtual width is set without a layout pass (FieldInput._watch_value): the box still scrolls.
+    async with running(make_app(cursor_blink=False), (80, 24)) as (app, pilot):
+        box = app.main.query_one("#in-cluster-gpu_count")
+        await pilot.press("ctrl+a", *("1" * 40))
+        await settle(pilot)
+        assert box.value == "1" * 40 and box.virtual_size.width == 41
+        assert box.scroll_x == 41 - box.content_size.width
+        await pilot.press("home")
+        await settle(pilot)
+        assert box.scroll_x == 0
