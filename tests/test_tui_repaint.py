@@ -1,4 +1,5 @@
-"""Keystrokes repaint without laying out the whole screen when nothing changes size (tui/widgets/sizing.py).
+"""The keystroke path: a keystroke repaints without laying out the whole screen when nothing changes size
+(tui/widgets/sizing.py), and a workload edit leaves its comparison and sweep rows to the worker thread.
 
 At 80x24 one layout pass of the explorer's ~380 widgets costs 15-25 ms, and it used to run two or three
 times a keystroke: Input's virtual width, the header's sub-title and every figure's text each asked for
@@ -8,14 +9,18 @@ a layout pass could only come from the widgets themselves."""
 
 from __future__ import annotations
 
+import threading
+
 import polars as pl
 import pytest
 from conftest import running, settle
 from textual.screen import Screen
 from whatif.engine import evaluate, resolve
+from whatif.tui import app as app_module
 from whatif.tui import files
 from whatif.tui.app import make_app
 from whatif.tui.session import Explorer
+from whatif.tui.widgets.figures import duration
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +77,28 @@ async def test_a_value_longer_than_its_box_still_scrolls_to_the_cursor():
         await pilot.press("home")
         await settle(pilot)
         assert box.scroll_x == 0
+
+
+async def test_a_workload_edit_paints_its_figures_before_the_comparisons_are_built(monkeypatch):
+    # 29 comparison scenarios and 12 sweep points with the new workload are built and resolved (~30 ms) on
+    # the worker thread, once typing pauses; the keystroke itself only resolves the current rows.
+    built_on = []
+    original = app_module.comparisons_for
+
+    def recorded(*args, **kwargs):
+        built_on.append(threading.current_thread() is threading.main_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "comparisons_for", recorded)
+    async with running(make_app(cursor_blink=False), (80, 24)) as (app, pilot):
+        built_on.clear()
+        app.main.query_one("#in-training-train_tokens").value = "2e12"
+        await pilot.pause()
+        # The current figures are the new workload's already; the comparisons are still the old ones.
+        expected = evaluate(resolve([app.scenario])).row(0, named=True)["train_wall_clock_days"]
+        assert app.scenario.training.train_tokens == 2e12 and app.outcome.partial
+        assert app.main.figures.figures["days"].text.startswith(duration(expected))
+        await settle(pilot)
+        assert built_on == [False] and not app.outcome.partial
+        comparisons = [c.scenario for c, _ in app.outcome.comparisons if c.scenario is not None]
+        assert comparisons and all(c.training.train_tokens == 2e12 for c in comparisons if c.training)

@@ -51,7 +51,7 @@ from .screens.goal import Applied, GoalScreen
 from .screens.help import HelpScreen
 from .screens.main import MainScreen
 from .screens.palette import Palette
-from .session import EvaluateFn, Explorer, Outcome, Preset, comparisons_for, discover_presets
+from .session import EvaluateFn, Explorer, Job, Outcome, Preset, comparisons_for, discover_presets
 from .widgets.compare import BY_KEY, COLUMNS, CURRENT, Entry
 from .widgets.editor import PANE_BINDING_KEYS, PANE_KEYS
 from .widgets.figures import Figure, cost_basis
@@ -142,10 +142,11 @@ class WhatIfApp(App[int]):
         self._generation = 0
         self._shown_generation = -1
         self._engine_lock = threading.Lock()
-        self._engine_wanted = None  # the newest Job waiting for the worker
+        self._engine_wanted = None  # the newest Job waiting for the worker (or a function that prepares it)
         self._engine_busy = False
-        self._comparisons_key: tuple | None = None
-        self._comparisons: list = []
+        # (key, comparison scenarios) for the workload they were built for; one tuple, so that the worker
+        # can replace it while the UI thread reads it.
+        self._comparisons: tuple[tuple, list] | None = None
         self._explicit_theme = theme
         self._main: MainScreen | None = None
         self.freeze_gc = freeze_gc
@@ -248,35 +249,34 @@ class WhatIfApp(App[int]):
         else:
             self.render_outcome()
 
-    def comparison_rows(self) -> list:
-        """Comparison scenarios for the current workload; rebuilt only when the workload or the list changes."""
-        s = self.computed
-        key = (
+    def _comparison_key(self, s: Scenario) -> tuple:
+        return (
             s.training,
             s.inference,
             self.own_workload,
             tuple(p.key for p in self.presets),
             tuple(p.key for p in self.pinned),
         )
-        if key != self._comparisons_key:
-            self._comparisons_key = key
-            self._comparisons = comparisons_for(s, [*self.presets, *self.pinned], self.own_workload)
-        return self._comparisons
 
     def request_compute(self) -> None:
         """Ask for the outcome of the current scenario. Its own rows (one or two) are computed at once, on
         this thread, and painted: quicker than handing them to a thread that then competes with the screen
         for the interpreter. What else the change needs (every comparison row and the sweep, after a
-        workload edit) goes to the worker thread, so the screen stays responsive; requests arriving
-        meanwhile are coalesced."""
+        workload edit) goes to the worker thread once typing pauses, so the screen stays responsive;
+        requests arriving meanwhile are coalesced."""
         self._generation += 1
-        # Resolving and hashing the rows takes well under a millisecond (the comparison and sweep frames
-        # are kept between keystrokes); `finish` re-checks the cache, so a job prepared here stays right
-        # even if the worker fills the cache meanwhile.
-        job = self.explorer.prepare(self.computed, self.comparison_rows(), self._generation)
-        rest = [i for i in job.missing.values() if i > 1]
+        s, generation = self.computed, self._generation
+        # After a hardware edit the comparison and sweep frames are the ones kept from before, and the
+        # request is prepared whole (well under a millisecond). After a workload edit they must be built and
+        # resolved again (41 scenarios, ~30 ms): only the current rows are prepared here, the rest by the
+        # worker. `finish` re-checks the cache, so a job prepared here stays right even if the worker fills
+        # the cache meanwhile.
+        cached = self._comparisons
+        whole = cached is not None and cached[0] == self._comparison_key(s) and self.explorer.sweep_resolved(s)
+        job = self.explorer.prepare(s, cached[1] if whole and cached else None, generation)
+        rest = not whole or any(i > 1 for i in job.missing.values())
         try:
-            outcome = self.explorer.finish(job, current_only=bool(rest))
+            outcome = self.explorer.finish(job, current_only=rest)
         except Exception as exc:  # an engine fault: say so, keep the last figures
             self._engine_failed(f"{type(exc).__name__}: {exc}")
             return
@@ -286,9 +286,19 @@ class WhatIfApp(App[int]):
             self._rest_timer = None
         if not rest:
             return
+        key, sources, own = self._comparison_key(s), [*self.presets, *self.pinned], self.own_workload
+
+        def whole_request() -> Job | None:  # on the worker thread: this workload's comparisons, and every row
+            if generation != self._generation:
+                return None  # overtaken by a newer edit
+            comparisons = comparisons_for(s, sources, own)
+            self._comparisons = (key, comparisons)
+            return self.explorer.prepare(s, comparisons, generation)
+
         # The rest waits until typing pauses: while keys arrive, the figures of each keystroke come first
         # and the worker does not compete with the screen for the interpreter.
-        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(job))
+        wanted = job if whole else whole_request
+        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(wanted))
 
     # Seconds without a new edit before the comparisons and the sweep are computed.
     rest_delay_s = 0.15
@@ -314,6 +324,10 @@ class WhatIfApp(App[int]):
                     self._engine_busy = False
                     return
             try:
+                if callable(job):  # the request is prepared here (see request_compute)
+                    job = job()
+                    if job is None:
+                        continue
                 # In chunks, so that an edit made meanwhile stops work that is no longer wanted (the
                 # engine call in progress cannot be interrupted; one chunk is a fraction of the job).
                 outcome = self.explorer.finish(

@@ -185,6 +185,7 @@ class Job:
     frame: list[pl.DataFrame]
     missing: dict[int, int]  # row hash -> row index in the concatenated frame
     generation: int = 0
+    own_rows_only: bool = False  # prepared without its comparison and sweep rows (Explorer.prepare)
 
 
 @dataclass
@@ -202,32 +203,37 @@ class Explorer:
     _rows: dict = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
+    # The resolved frames are kept in small dictionaries; resolving happens outside the lock (the worker
+    # may resolve a request's comparisons while the UI thread resolves a keystroke's current rows).
+
     def _resolved(self, scenario: Scenario) -> pl.DataFrame:
         """One scenario's row; the serving half repeats across GPU-count edits, so recent rows are kept."""
-        hit = self._rows.get(scenario)
+        with self._lock:
+            hit = self._rows.get(scenario)
         if hit is None:
             hit = resolve([scenario])
-            self._rows[scenario] = hit
-            if len(self._rows) > 64:
-                self._rows.pop(next(iter(self._rows)))
+            with self._lock:
+                self._rows[scenario] = hit
+                if len(self._rows) > 64:
+                    self._rows.pop(next(iter(self._rows)))
         return hit
 
     def _resolve_comparisons(self, scenarios: tuple[Scenario, ...]) -> tuple[pl.DataFrame | None, list[int]]:
         """The comparison rows' frame and hashes; unchanged between keystrokes that do not touch the workload."""
-        hit = self._comparison_frames.get(scenarios)
+        with self._lock:
+            hit = self._comparison_frames.get(scenarios)
         if hit is None:
             frame = resolve(scenarios) if scenarios else None
             hashes = [] if frame is None else frame.drop(_NOT_KEYED).hash_rows().to_list()
             hit = (frame, hashes)
-            self._comparison_frames = {scenarios: hit}
+            with self._lock:
+                self._comparison_frames = {scenarios: hit}
         return hit
 
-    def _sweep(self, current: Scenario, cur: pl.DataFrame) -> tuple[list[int], pl.DataFrame, list[int]]:
-        """The sweep rows: the current training row replicated with other GPU counts (whole nodes); the
-        chart plots training only, so its rows carry no serving workload. They depend on everything but the
-        GPU count, so they are kept while only the count changes."""
+    @staticmethod
+    def _sweep_key(current: Scenario) -> tuple:
         c = current.cluster
-        key = (
+        return (
             c.gpu,
             c.gpus_per_node,
             c.nodes_per_rack,
@@ -243,7 +249,21 @@ class Explorer:
             current.data,
             current.reliability,
         )
-        hit = self._sweeps.get(key)
+
+    def sweep_resolved(self, current: Scenario) -> bool:
+        """Whether the sweep frame of `current` is resolved already (it is kept while only the GPU count
+        changes)."""
+        with self._lock:
+            return self._sweep_key(current) in self._sweeps
+
+    def _sweep(self, current: Scenario, cur: pl.DataFrame) -> tuple[list[int], pl.DataFrame, list[int]]:
+        """The sweep rows: the current training row replicated with other GPU counts (whole nodes); the
+        chart plots training only, so its rows carry no serving workload. They depend on everything but the
+        GPU count, so they are kept while only the count changes."""
+        c = current.cluster
+        key = self._sweep_key(current)
+        with self._lock:
+            hit = self._sweeps.get(key)
         if hit is None:
             counts = sweep_counts(c.gpus_per_node)
             # Each point resolved as its own scenario: some resolved columns follow the GPU count (the
@@ -258,28 +278,32 @@ class Explorer:
                 )
             frame = frame.select(cur.columns) if set(frame.columns) == set(cur.columns) else frame
             hit = (counts, frame, frame.drop(_NOT_KEYED).hash_rows().to_list())
-            self._sweeps = {key: hit}
+            with self._lock:
+                self._sweeps = {key: hit}
         return hit
 
-    def prepare(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Job:
-        with self._lock:
-            return self._prepare(current, comparisons, generation)
-
-    def _prepare(self, current: Scenario, comparisons: list[Comparison], generation: int) -> Job:
+    def prepare(self, current: Scenario, comparisons: list[Comparison] | None, generation: int = 0) -> Job:
+        """The request for `current` and its comparisons; with comparisons=None, for its own rows only
+        (the explorer's keystroke path: a workload edit needs the comparison and sweep rows resolved anew,
+        ~30 ms for 41 scenarios, which the worker does once typing pauses)."""
         # The current scenario as two rows, its training and its serving, cached apart: typing a GPU count
         # changes the training row only (serving sized by inference.gpu_count does not depend on it).
         train, serve = split_workloads(current)
         cur = pl.concat([self._resolved(train), self._resolved(serve)], how="vertical_relaxed")
-        counts, sweep, sweep_hashes = self._sweep(current, cur[0])
-        valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
-        comp_frame, comp_hashes = self._resolve_comparisons(valid)
-        parts = [cur, sweep] + ([comp_frame] if comp_frame is not None else [])
-        hashes = cur.drop(_NOT_KEYED).hash_rows().to_list() + sweep_hashes + comp_hashes
+        parts, hashes = [cur], cur.drop(_NOT_KEYED).hash_rows().to_list()
+        counts: list[int] = []
+        if comparisons is not None:
+            counts, sweep, sweep_hashes = self._sweep(current, cur[0])
+            valid = tuple(c.scenario for c in comparisons if c.scenario is not None)
+            comp_frame, comp_hashes = self._resolve_comparisons(valid)
+            parts += [sweep] + ([comp_frame] if comp_frame is not None else [])
+            hashes += sweep_hashes + comp_hashes
         missing: dict[int, int] = {}
-        for i, h in enumerate(hashes):
-            if h not in self._cache and h not in missing:
-                missing[h] = i
-        return Job(current, comparisons, counts, hashes, parts, missing, generation)
+        with self._lock:
+            for i, h in enumerate(hashes):
+                if h not in self._cache and h not in missing:
+                    missing[h] = i
+        return Job(current, comparisons or [], counts, hashes, parts, missing, generation, comparisons is None)
 
     def finish(
         self,
@@ -336,8 +360,9 @@ class Explorer:
         for h in hashes:  # keep what this request used at the young end of the cache
             if h in self._cache:
                 self._cache.move_to_end(h)
+        partial = current_only or job.own_rows_only
         return Outcome(
-            current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation, current_only
+            current, current_row, out_comparisons, sweep_rows, len(missing), engine_s, job.generation, partial
         )
 
     def run(self, current: Scenario, comparisons: list[Comparison], generation: int = 0) -> Outcome:

@@ -125,12 +125,16 @@ class MainScreen(Screen):
     def _apply_sub_tab(self) -> None:
         self.set_class(self.narrow and self.show_figures, "-show-figures")
 
-    def show_sub(self, figures: bool) -> None:
+    def show_sub(self, figures: bool, again: bool = True) -> None:
         """Narrow layout: show the figures (True) or the editor."""
         self.show_figures = figures
         tabs = self.query_one("#explore-tabs", Tabs)
-        with tabs.prevent(Tabs.TabActivated):
-            tabs.active = "sub-figures" if figures else "sub-edit"
+        target = "sub-figures" if figures else "sub-edit"
+        if tabs.query(f"#tabs-list > #{target}"):
+            with tabs.prevent(Tabs.TabActivated):
+                tabs.active = target
+        elif again:  # a pane key pressed before Tabs has mounted its tabs (it does so after itself)
+            self.call_after_refresh(self.show_sub, figures, False)
         self._apply_sub_tab()
 
     @on(Tabs.TabActivated, "#explore-tabs")
