@@ -45,13 +45,23 @@ async def running(app, size):
 
 async def settle(pilot) -> None:
     """Wait until the engine's worker has answered and the screen has taken the answer (including work
-    the explorer holds back until typing pauses)."""
+    the explorer holds back until typing pauses, and a typed value's problem, shown once typing pauses)."""
     await pilot.pause()
     for _ in range(100):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        if getattr(pilot.app, "_rest_timer", None) is None and not pilot.app.workers:
+        held = _problem_held(pilot.app)
+        if getattr(pilot.app, "_rest_timer", None) is None and not pilot.app.workers and not held:
             break
         await pilot.pause(0.05)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def _problem_held(app) -> bool:
+    """Whether the explorer's editor holds back a typed value's problem (ScenarioEditor.take_held)."""
+    main = getattr(app, "_main", None)
+    try:
+        return main is not None and main.editor._held is not None
+    except Exception:  # the screen not composed yet, or gone
+        return False

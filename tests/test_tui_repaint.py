@@ -1,5 +1,6 @@
 """The keystroke path: a keystroke repaints without laying out the whole screen when nothing changes size
-(tui/widgets/sizing.py), and a workload edit leaves its comparison and sweep rows to the worker thread.
+(tui/widgets/sizing.py), a number on its way to a valid value says its problem only once typing pauses,
+and a workload edit leaves its comparison and sweep rows to the worker thread.
 
 At 80x24 one layout pass of the explorer's ~380 widgets costs 15-25 ms, and it used to run two or three
 times a keystroke: Input's virtual width, the header's sub-title and every figure's text each asked for
@@ -20,6 +21,7 @@ from whatif.tui import app as app_module
 from whatif.tui import files
 from whatif.tui.app import make_app
 from whatif.tui.session import Explorer
+from whatif.tui.widgets.editor import PROBLEM_DELAY_S
 from whatif.tui.widgets.figures import duration
 
 pytestmark = pytest.mark.slow
@@ -102,3 +104,42 @@ async def test_a_workload_edit_paints_its_figures_before_the_comparisons_are_bui
         assert built_on == [False] and not app.outcome.partial
         comparisons = [c.scenario for c, _ in app.outcome.comparisons if c.scenario is not None]
         assert comparisons and all(c.training.train_tokens == 2e12 for c in comparisons if c.training)
+
+
+def _stand_in_app():
+    scenario = files.load_scenario(files.shipped_presets()["default"])
+    return make_app(scenario, None, cursor_blink=False, explorer=Explorer(evaluate_fn=_same_row(scenario)))
+
+
+async def test_a_count_typed_through_invalid_values_shows_no_problem_on_the_way(monkeypatch):
+    # 3 GPUs are fewer than a node, 38 not whole 8-GPU nodes; 384 are. Typed without a pause, nothing on
+    # the way is said (no message, no stale mark, no layout pass): the figures go from 1,024 GPUs' to 384's.
+    async with running(_stand_in_app(), (80, 24)) as (app, pilot):
+        passes = []
+        original = Screen._refresh_layout
+        monkeypatch.setattr(
+            Screen, "_refresh_layout", lambda self, *a, **k: (passes.append(1), original(self, *a, **k))
+        )
+        row = app.main.query_one("#field-cluster-gpu_count")
+        await pilot.press("ctrl+a", "3", "8")
+        assert not row.has_class("-error") and not app.main.figures.stale_parts and app.invalid is None
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.scenario.cluster.gpu_count == 384 and not row.has_class("-error") and passes == []
+
+
+async def test_a_problem_is_shown_once_typing_pauses_or_at_once_for_an_action():
+    async with running(_stand_in_app(), (80, 24)) as (app, pilot):
+        row = app.main.query_one("#field-cluster-gpu_count")
+        await pilot.press("ctrl+a", "3", "8")
+        assert not row.has_class("-error")
+        await pilot.pause(PROBLEM_DELAY_S + 0.2)
+        assert row.has_class("-error") and "not a whole number of 8-GPU nodes" in row.message
+        assert app.main.figures.stale_parts == {"training", "serving"} and app.invalid is not None
+        await pilot.press("ctrl+a", "6", "4")
+        await settle(pilot)
+        assert not row.has_class("-error") and app.invalid is None
+        # An action right after a bad key (here: the Compare view) acts on what the field says.
+        await pilot.press("ctrl+a", "0", "f3")
+        assert app.invalid is not None and row.has_class("-error")
+        assert app.main.figures.stale_parts == {"training", "serving"}

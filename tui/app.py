@@ -193,6 +193,16 @@ class WhatIfApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self._set_titles()
 
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        # Every key binding, footer click and palette command comes through here: a problem the editor
+        # holds back while a value is typed reaches the figures first, so that the action (save, pin, goal,
+        # compare...) sees what the fields say.
+        if self._main is not None and self.main.ready:
+            held = self.main.editor.take_held()
+            if held is not None:
+                self.propose(*held)
+        return await super().run_action(action, default_namespace, namespaces)
+
     def _remember_theme(self, theme) -> None:
         if config.load().get("theme") != theme.name:
             config.save(theme=theme.name)

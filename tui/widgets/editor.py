@@ -19,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.keys import _character_to_key
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 from whatif.engine.errors import FieldIssue
@@ -39,6 +40,8 @@ PANE_BINDING_KEYS = {
 # Room a Select needs beyond its text (the arrow and padding), and the widest control the editor allows:
 # longer values are still there in full (the field scrolls, the choice list is as wide as it needs).
 SELECT_EXTRA = 3
+# Seconds without a keystroke before the problem of a value being typed is shown (see _changed).
+PROBLEM_DELAY_S = 0.3
 CONTROL_MAX = 22
 CONTROL_MIN = 10
 
@@ -336,6 +339,9 @@ class ScenarioEditor(VerticalScroll):
         return self._show_raw(form.form_values(scenario))
 
     def _show_raw(self, raw: form.Raw) -> Built:
+        if self._held is not None:  # replaced by the values shown now
+            self._held.stop()
+            self._held = None
         self.raw = raw
         for key, row in self._rows.items():
             row.set_value(self.raw.get(key), self.raw)
@@ -380,8 +386,35 @@ class ScenarioEditor(VerticalScroll):
                 # The scale-up and host choices name the GPU's own fabric and node type's CPU.
                 self._rows[named].set_value(self.raw[named], self.raw)
         self.built = form.build(self.base, self.raw)
+        if self._held is not None:
+            self._held.stop()
+            self._held = None
+        if self.built.issues and isinstance(event.control, Input):
+            # A number on its way to a valid value is often invalid (3 and 38 on the way to 384): its problem
+            # is shown once typing pauses, not at every key (the message and the stale status line each
+            # change the screen's layout). Any action before then takes it at once (take_held).
+            self._held = self.set_timer(PROBLEM_DELAY_S, self._show_held)
+            self._held_key = key
+            return
         self._refresh_marks()
         self.post_message(self.Edited(self.built, key))
+
+    _held: Timer | None = None
+    _held_key = ""
+
+    def _show_held(self) -> None:
+        held = self.take_held()
+        if held is not None:
+            self.post_message(self.Edited(*held))
+
+    def take_held(self) -> tuple[Built, str] | None:
+        """The change whose problem waits for typing to pause, with its messages now shown; None if none."""
+        if self._held is None:
+            return None
+        self._held.stop()
+        self._held = None
+        self._refresh_marks()
+        return self.built, self._held_key
 
     def _apply(self, raw: form.Raw, key: str) -> None:
         self._last_key = None
