@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import polars as pl
 from textual import events, work
@@ -296,19 +296,24 @@ class WhatIfApp(App[int]):
             self._rest_timer = None
         if not rest:
             return
+        # The rest waits until typing pauses: while keys arrive, the figures of each keystroke come first
+        # and the worker does not compete with the screen for the interpreter.
+        wanted = job if whole else self._whole_request(s, generation)
+        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(wanted))
+
+    def _whole_request(self, s: Scenario, generation: int) -> Callable[[], Job | None]:
+        """What the worker runs to build `s`'s comparisons (for the presets and pins of now) and prepare
+        the whole request; None once a newer edit has overtaken it."""
         key, sources, own = self._comparison_key(s), [*self.presets, *self.pinned], self.own_workload
 
-        def whole_request() -> Job | None:  # on the worker thread: this workload's comparisons, and every row
+        def whole_request() -> Job | None:
             if generation != self._generation:
-                return None  # overtaken by a newer edit
+                return None
             comparisons = comparisons_for(s, sources, own)
             self._comparisons = (key, comparisons)
             return self.explorer.prepare(s, comparisons, generation)
 
-        # The rest waits until typing pauses: while keys arrive, the figures of each keystroke come first
-        # and the worker does not compete with the screen for the interpreter.
-        wanted = job if whole else whole_request
-        self._rest_timer = self.set_timer(self.rest_delay_s, lambda: self._queue(wanted))
+        return whole_request
 
     # Seconds without a new edit before the comparisons and the sweep are computed.
     rest_delay_s = 0.15

@@ -339,9 +339,7 @@ class ScenarioEditor(VerticalScroll):
         return self._show_raw(form.form_values(scenario))
 
     def _show_raw(self, raw: form.Raw) -> Built:
-        if self._held is not None:  # replaced by the values shown now
-            self._held.stop()
-            self._held = None
+        self._drop_held()  # replaced by the values shown now
         self.raw = raw
         for key, row in self._rows.items():
             row.set_value(self.raw.get(key), self.raw)
@@ -386,9 +384,7 @@ class ScenarioEditor(VerticalScroll):
                 # The scale-up and host choices name the GPU's own fabric and node type's CPU.
                 self._rows[named].set_value(self.raw[named], self.raw)
         self.built = form.build(self.base, self.raw)
-        if self._held is not None:
-            self._held.stop()
-            self._held = None
+        self._drop_held()
         if self.built.issues and isinstance(event.control, Input):
             # A number on its way to a valid value is often invalid (3 and 38 on the way to 384): its problem
             # is shown once typing pauses, not at every key (the message and the stale status line each
@@ -409,12 +405,18 @@ class ScenarioEditor(VerticalScroll):
 
     def take_held(self) -> tuple[Built, str] | None:
         """The change whose problem waits for typing to pause, with its messages now shown; None if none."""
-        if self._held is None:
+        if not self._drop_held():
             return None
-        self._held.stop()
-        self._held = None
         self._refresh_marks()
         return self.built, self._held_key
+
+    def _drop_held(self) -> bool:
+        """Stop waiting to show a typed value's problem; whether one was waiting."""
+        if self._held is None:
+            return False
+        self._held.stop()
+        self._held = None
+        return True
 
     def _apply(self, raw: form.Raw, key: str) -> None:
         self._last_key = None

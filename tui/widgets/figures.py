@@ -199,9 +199,8 @@ class Figure(Static):
             self.refresh()
 
     def render(self):
-        visual = super().render()
         if not self.stale:
-            return visual
+            return super().render()
         style = Style.from_rich_style(self.get_component_rich_style("figure--stale"))
         return Content(self.text).stylize(style)
 
