@@ -167,7 +167,15 @@ def _evaluate(frame: pl.DataFrame, cat: Catalog) -> pl.DataFrame:
         out |= serving.serve(scen, cat)
     result = pl.DataFrame(out, nan_to_null=True)
     basis = [name for name in ("host_cpu", *BASIS_COLUMNS) if name in frame.columns]
-    ids = frame.select(pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), *basis)
+    # What n_gpus counts: GPUs (and other accelerators), or CPU sockets where a CPU is the compute device.
+    kind = (
+        pl.when(pl.col("is_cpu") == 1).then(pl.lit("cpu")).otherwise(pl.lit("gpu"))
+        if "is_cpu" in frame.columns
+        else pl.lit("gpu")
+    )
+    ids = frame.select(
+        pl.col("scenario").cast(pl.Int64), "name", pl.col("n_gpus").cast(pl.Int64), kind.alias("device_kind"), *basis
+    )
     # A device without a catalog price (a CPU socket) has none: null, like every other missing figure.
     ids = ids.with_columns(pl.col(pl.Float64).fill_nan(None))
     return pl.concat([ids, result], how="horizontal")
@@ -658,11 +666,11 @@ def _training_text() -> dict[str, pl.Expr]:
 
 
 def _with_serving_text(result: pl.DataFrame) -> pl.DataFrame:
-    return result.with_columns(**_serving_text())
+    return result.with_columns(**_serving_text("device_kind" in result.columns))
 
 
 @functools.cache
-def _serving_text() -> dict[str, pl.Expr]:
+def _serving_text(kinds: bool = False) -> dict[str, pl.Expr]:
     """Why a serving plan cannot run, and what limits it when it can (docs/model.md ("Serving"))."""
     gb = lambda col: pl.col(col).round(1).cast(pl.Utf8)  # noqa: E731
     pct = lambda col: _whole(pl.col(col) * 100)  # noqa: E731
@@ -695,6 +703,13 @@ def _serving_text() -> dict[str, pl.Expr]:
     bottleneck = pl.col("infer_bottleneck_code").replace_strict(
         dict(enumerate(serving.BOTTLENECKS)), default=None, return_dtype=pl.Utf8
     )
+    if kinds:
+        # A CPU socket streams its weights and KV cache from DRAM (DDR5 / MRDIMM), not HBM.
+        bottleneck = (
+            pl.when(pl.col("device_kind") == "cpu")
+            .then(bottleneck.str.replace("(HBM)", "(DRAM)", literal=True))
+            .otherwise(bottleneck)
+        )
     whole = lambda col: _whole(pl.col(col))  # noqa: E731
     # Requests per second: whole numbers from 100 up, two decimals below.
     rate = lambda col: pl.when(pl.col(col) >= 100).then(whole(col)).otherwise(num(col, 2))  # noqa: E731

@@ -341,8 +341,11 @@ def test_the_same_fine_tune_takes_days_on_cpus_and_hours_on_gpus_at_about_the_sa
 def test_a_cpu_cluster_also_serves():
     cpu = row(files.load_scenario(files.shipped_presets()[PAIR[1]]))
     gpu = row(files.load_scenario(files.shipped_presets()[PAIR[0]]))
-    # Serving Llama 3.1 8B in BF16 streams its 16 GB of weights each token: memory-bound on a CPU socket.
-    assert cpu["infer_bottleneck"] == "weight streaming (HBM)"
+    # Serving Llama 3.1 8B in BF16 streams its 16 GB of weights each token: memory-bound on a CPU socket,
+    # whose memory is DRAM (the Xeon 6980P's MRDIMMs), not HBM.
+    assert cpu["infer_bottleneck"] == "weight streaming (DRAM)"
+    assert gpu["infer_bottleneck"] != "weight streaming (DRAM)"
+    assert cpu["device_kind"] == "cpu" and gpu["device_kind"] == "gpu"
     assert cpu["infer_tpot_p99_ms"] > gpu["infer_tpot_p99_ms"]
 
 
@@ -355,6 +358,16 @@ def test_compare_shows_days_against_hours(capsys):
     table = capsys.readouterr().out
     wall = next(line for line in table.splitlines() if "wall clock" in line)
     assert " h " in wall + " " and " d " in wall + " "
+
+
+def test_cpu_sockets_are_not_counted_as_gpus(capsys):
+    # The Xeon 6 preset trains on 10 sockets; the DGX H100 one on 8 GPUs. A count of other devices gets
+    # no "+25%" against the baseline's.
+    assert main(["compare", *PAIR]) == 0
+    count = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("GPUs"))
+    assert "10 CPU sockets" in count and "%" not in count
+    assert main(["eval", PAIR[1]]) == 0
+    assert "10 CPU sockets" in capsys.readouterr().out
 
 
 def test_the_json_report_carries_the_host():

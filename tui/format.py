@@ -36,6 +36,13 @@ def number(x, digits: int = 3) -> str:
     return f"{x:,.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def devices(r: Mapping[str, Any]) -> str:
+    """The cluster's compute devices: '1,024' for GPUs (and other accelerators), '10 CPU sockets' where a CPU
+    is the compute device, so that a CPU row next to a GPU row does not read as GPUs."""
+    count = number(r.get("n_gpus"))
+    return f"{count} CPU sockets" if r.get("device_kind") == "cpu" and count != DASH else count
+
+
 def pct(fraction, digits: int = 1) -> str:
     return DASH if not _ok(fraction) else f"{100 * fraction:.{digits}f}%"
 

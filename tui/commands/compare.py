@@ -130,7 +130,9 @@ def cells(t: Table, marks: bool = True) -> list[tuple[figs.Figure, list[str], li
                 texts.append(f"- ({why})" if first else "-")
                 changes.append(None)
                 continue
-            ch = None if j == t.base else figs.change(f, f.value(row), base_value)
+            # Ten CPU sockets are not "+25%" on eight GPUs: a count of other devices carries no change.
+            other_kind = f.id == "gpus" and row.get("device_kind") != base_row.get("device_kind")
+            ch = None if j == t.base or other_kind else figs.change(f, f.value(row), base_value)
             text = f.show(row)
             delta = figs.change_text(f, ch) if marks else ""
             texts.append(f"{text} ({delta})" if delta else text)

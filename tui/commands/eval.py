@@ -73,7 +73,7 @@ def _save(args, items: list[common.Item]) -> int:
 
 ROWS = [
     # label, how to read it from a result row, the result column it shows (None: several)
-    ("GPUs", lambda r: fmt.number(r["n_gpus"]), None),
+    ("GPUs", fmt.devices, None),
     ("Training", None, None),
     ("  plan", lambda r: "(no training workload)" if r["train_reason_code"] == 8 else fmt.plan(r), None),
     (

@@ -68,7 +68,7 @@ def _fig(id_, label, kind, column, show, better=None, change="relative", headlin
 TR, SV = "training", "inference"
 LOW, HIGH = "lower", "higher"
 FIGURES: list[Figure] = [
-    _fig("gpus", "GPUs", None, "n_gpus", fmt.number, headline=True),
+    Figure("gpus", "GPUs", None, "n_gpus", fmt.devices, headline=True),
     _fig("plan", "plan", TR, None, _training_plan, headline=True),
     _fig("days", "wall clock", TR, "train_wall_clock_days", fmt.duration_days, LOW, headline=True),
     _fig("gpu_hours", "GPU-hours", TR, "train_gpu_hours", fmt.si, LOW, headline=True),
