@@ -245,7 +245,8 @@ def _why_not(frame: pl.DataFrame, goal: Goal) -> str:
         cost, n = cheapest["train_cost_usd"], int(cheapest["cluster.gpu_count"])
     if cost is None:  # a device without a catalog price (a CPU socket) has no cost to hold to a budget
         return "no cost to hold to a budget: no catalog price for this device; set facility.usd_per_gpu_hour"
-    return f"over budget: the cheapest run that meets the time costs ${cost:,.0f} (at {n:,} GPUs)"
+    within = " that meets the time" if goal.days is not None else ""
+    return f"over budget: the cheapest run{within} costs ${cost:,.0f} (at {n:,} GPUs)"
 
 
 def seek(base: Scenario, goal: Goal, gpus: list[str] | None = None) -> list[Answer]:

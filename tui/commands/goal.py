@@ -143,8 +143,17 @@ def _print(item, goal, answers) -> None:
     price = item.scenario.facility.usd_per_gpu_hour
     prefix = "train_" if goal.kind == "training" else "infer_"
     if best.row is not None and (label := basis_label(best.row, prefix)):
-        con.print(f"cost: {label}")
+        who = f"{best.gpu}: " if len(answers) > 1 else ""
+        con.print(f"cost: {who}{label}")
     if price is not None and len(answers) > 1:
         con.print(f"cost: every GPU type priced at facility.usd_per_gpu_hour = {price:g} per GPU-hour")
     elif len(answers) > 1:
         con.print("cost: each GPU type at its own catalog price (engine/catalog/prices.toml)")
+        # A type priced as another compares on a borrowed price: say which, so the ranking is read with it.
+        borrowed = [
+            f"{a.gpu} as {via.split(' priced as ')[1].split(':')[0]}"
+            for a in answers
+            if a.row is not None and " priced as " in (via := a.row.get("price_via") or "")
+        ]
+        if borrowed:
+            con.print(f"cost: no price of their own, priced as another type: {', '.join(borrowed)}")
