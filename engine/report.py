@@ -231,6 +231,19 @@ def _int(value: Any) -> Any:
     return None if value is None else int(value)
 
 
+def _latency_band(r: dict) -> dict | None:
+    """[low, high] of each latency figure if capacity were error_band_pct higher or lower (high None: past
+    saturation, no bound; both None: even the low end is past it); None where no band applies (offline, a
+    fixed-concurrency client, disaggregated)."""
+    if _num(r.get("infer_tpot_p99_low_ms")) is None:
+        return None
+    band: dict[str, Any] = {"capacity_error_pct": _num(r.get("infer_error_band_pct"))}
+    for name in ("ttft_ms", "ttft_p99_ms", "tpot_ms", "tpot_p99_ms"):
+        stem = name.removesuffix("_ms")
+        band[name] = [_num(r.get(f"infer_{stem}_low_ms")), _num(r.get(f"infer_{stem}_high_ms"))]
+    return band
+
+
 def _inference(r: dict) -> dict:
     """TTFT and TPOT are medians (p50) with their p99s beside them; tokens_per_s is the output tokens the
     whole serving fleet delivers at the offered rate (offline: at full batch). docs/model.md ("Serving")."""
@@ -257,6 +270,7 @@ def _inference(r: dict) -> dict:
         "tpot_ms": g("infer_tpot_ms"),
         "tpot_p99_ms": g("infer_tpot_p99_ms"),
         "tpot_mean_ms": g("infer_tpot_mean_ms"),
+        "latency_band": _latency_band(r),
         "tokens_per_s": g("infer_tokens_per_s"),
         "requests_per_s": g("infer_requests_per_s"),
         "capacity": {"tokens_per_s": g("infer_capacity_tokens_per_s"), "requests_per_s": g("infer_capacity_rps")},

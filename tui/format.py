@@ -205,6 +205,21 @@ def pair_ms(p50, p99) -> str:
     return f"{ms(p50)} / {ms(p99)}"
 
 
+def latency_band(r: dict) -> str:
+    """'TTFT p99 90.4 ms to unbounded, TPOT p99 30.2-128 ms': the p99s if capacity were off by the serving
+    error band (engine/serving/fleet.latency_band); '-' where none applies."""
+    parts = []
+    for name, key in (("TTFT", "infer_ttft_p99"), ("TPOT", "infer_tpot_p99")):
+        low, high = field(r, f"{key}_low_ms"), field(r, f"{key}_high_ms")
+        if not _ok(low):
+            continue
+        parts.append(f"{name} p99 {ms(low)} to {ms(high) if _ok(high) else 'unbounded'}")
+    band = field(r, "infer_error_band_pct")
+    if not parts or not _ok(band):
+        return DASH
+    return ", ".join(parts) + f" (capacity +/-{band:.0f}%)"
+
+
 def money_small(usd) -> str:
     """Dollars with cents for small amounts ('$0.42'), else like money()."""
     if not _ok(usd):

@@ -7,6 +7,7 @@ absolute error <= 10% and worst <= 25%; serving throughput median <= 15% and wor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -107,11 +108,29 @@ class Case:
     known_gap: str = ""
 
 
+# Latency metrics with a band (serving.fleet.latency_band): the result columns' stem.
+BAND_STEMS = {
+    "ttft_p50_ms": "infer_ttft",
+    "ttft_p99_ms": "infer_ttft_p99",
+    "tpot_p50_ms": "infer_tpot",
+    "tpot_p99_ms": "infer_tpot_p99",
+}
+
+
 @dataclass
 class Comparison:
     case: Case
     predicted: float | None
     detail: str = ""
+    # The latency's [low, high] if capacity were off by the serving error band (high inf: past saturation);
+    # None where the metric or the row has no band.
+    band: tuple[float, float] | None = None
+
+    @property
+    def in_band(self) -> bool | None:
+        if self.band is None:
+            return None
+        return self.band[0] <= self.case.value <= self.band[1]
 
     @property
     def error_pct(self) -> float | None:
@@ -147,8 +166,24 @@ def compare(cases: list[Case], results: pl.DataFrame, extractors: dict | None = 
         value = table[case.metric][1](row)
         reason = "train_reason" if workload_of(case.metric) == "training" else "infer_reason"
         detail = row.get(reason) or ""
-        out.append(Comparison(case, value, detail))
+        out.append(Comparison(case, value, detail, _band(case.metric, row)))
     return out
+
+
+def _band(metric: str, row: dict) -> tuple[float, float] | None:
+    stem = BAND_STEMS.get(metric)
+    low, high = (row.get(f"{stem}_low_ms"), row.get(f"{stem}_high_ms")) if stem else (None, None)
+    if low is None or not math.isfinite(low):
+        return None
+    return float(low), math.inf if high is None else float(high)  # no high end: unbounded
+
+
+def band_coverage(comparisons: list[Comparison]) -> tuple[int, int, int]:
+    """Of the held serving latency percentiles: (inside their band, with a band, in all). The band is the
+    honest statement near saturation, where the point estimate moves several times any capacity error."""
+    held = [c for c in comparisons if c.case.metric in BAND_STEMS and not c.case.known_gap]
+    banded = [c for c in held if c.band is not None]
+    return sum(bool(c.in_band) for c in banded), len(banded), len(held)
 
 
 def summarize(comparisons: list[Comparison], workload: str, kind: str = "throughput") -> Summary | None:

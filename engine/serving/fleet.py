@@ -537,6 +537,46 @@ def _ttft_quantiles(lat, medians: bool):
     return np.full_like(p99, np.nan), p99
 
 
+LATENCY_BAND = ("ttft", "ttft_p99", "tpot", "tpot_p99")
+
+
+def latency_band(pool: Pool, r: Columns, rows: np.ndarray, tpot50: np.ndarray, tpot99: np.ndarray) -> dict:
+    """The latencies if the replica's capacity were off by its regime's error band b (infer_band_pct, the
+    cross-validated throughput error): the same replica at rate lam/(1 + b) (capacity b higher: the low end)
+    and lam/(1 - b) (b lower: the high end), both in one latency call. Near saturation a small capacity error
+    moves a tail by any factor (docs/model.md, "Latency bands"); this says by how much. Where an end's rate
+    reaches saturation the queue has no bound: its TTFT is NaN (beside a finite low end: "unbounded"; at both
+    ends: no band) and its TPOT the saturation point's, never below the offered rate's (tpot50, tpot99: the
+    point estimates, seconds). Seconds; NaN outside `rows` (online colocated rows with a band, overloaded ones
+    included)."""
+    out = {f"{name}_{end}": np.full(r.n, np.nan) for name in LATENCY_BAND for end in ("low", "high")}
+    b = r.infer_band_pct[rows] / 100.0
+    rows = rows[np.isfinite(b) & (b > 0.0) & (b < 1.0)]
+    if not len(rows):
+        return out
+    b = r.infer_band_pct[rows] / 100.0
+    both = np.concatenate([rows, rows])
+    sub = pool.rows(both)
+    lam = r.i_rate[both] / np.maximum(sub.replicas, 1.0)
+    rate = lam / np.concatenate([1.0 + b, 1.0 - b])
+    past = rate >= SATURATED * sub.lam_sat
+    lat = latency(sub.step, sub.load0.at(np.where(past, SATURATED * sub.lam_sat, rate)), sub.preempt)
+    # Two grid passes (0.35% of the bracket) are plenty for the ends of a band tens of percent wide.
+    ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99), passes=2)
+    extra = _host_load_s(r.take(both))
+    figures = {
+        "ttft": np.where(past, np.nan, ttft50 + extra),
+        "ttft_p99": np.where(past, np.nan, ttft99 + extra),
+        "tpot": np.where(past, np.fmax(lat.tpot_quantile(0.5), tpot50[both]), lat.tpot_quantile(0.5)),
+        "tpot_p99": np.where(past, np.fmax(lat.tpot_quantile(0.99), tpot99[both]), lat.tpot_quantile(0.99)),
+    }
+    n = len(rows)
+    for name, values in figures.items():
+        out[f"{name}_low"][rows] = values[:n]
+        out[f"{name}_high"][rows] = values[n:]
+    return out
+
+
 def _results(
     r: Columns, plans: Plans, counts, slo_rps, slo_tps, cat: Catalog, medians: bool = True
 ) -> dict[str, np.ndarray]:
@@ -589,6 +629,7 @@ def _results(
         tpot50, tpot99, tpot_mean = _tpot_past_capacity(main, r, np.flatnonzero(overloaded), tpot50, tpot99, tpot_mean)
     for x in (ttft50, ttft99, ttft_mean, queue):
         x[overloaded] = np.nan
+    band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), tpot50, tpot99) if medians else {}
     # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
     served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output
@@ -653,6 +694,7 @@ def _results(
         "infer_tpot_ms": keep(tpot50) * ms,
         "infer_tpot_p99_ms": keep(tpot99) * ms,
         "infer_tpot_mean_ms": keep(tpot_mean) * ms,
+        **{f"infer_{k}_ms": v * ms for k, v in band.items()},
         "infer_accepted_tokens": keep(physics.accepted_tokens(r)),
         "infer_preempted_pct": keep(100.0 * lat.p_preempt),
         "infer_kv_transfer_ms": np.where(runs & disagg, kv_transfer * ms, np.nan),

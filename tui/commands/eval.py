@@ -123,6 +123,7 @@ ROWS = [
         lambda r: fmt.pair_ms(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms")),
         "infer_tpot_p99_ms",
     ),
+    ("    if capacity is off", fmt.latency_band, None),
     ("  tokens/s", lambda r: fmt.si(r.get("infer_tokens_per_s")), "infer_tokens_per_s"),
     (
         "  capacity",

@@ -77,10 +77,11 @@ def _pct(x: float | None, signed: bool = True) -> str:
 
 
 def _table(args, cases) -> int:
-    from whatif.engine.calibration import TARGETS, auto_plans, compare, summarize
+    from whatif.engine.calibration import TARGETS, auto_plans, band_coverage, compare, summarize
 
     results = evaluate(resolve([s for _, s in cases]))
     comparisons = compare([c for c, _ in cases], results)
+    inside, banded, latencies = band_coverage(comparisons)
     checks = {p.case.id: p for p in auto_plans(cases)}
     summaries = [s for s in (summarize(comparisons, w) for w in ("training", "inference")) if s]
     ratios = sorted(p.speed_ratio for p in checks.values() if p.speed_ratio)
@@ -97,6 +98,8 @@ def _table(args, cases) -> int:
                             "predicted": c.predicted,
                             "error_pct": c.error_pct,
                             "known_gap": c.case.known_gap or None,
+                            "band": None if c.band is None else [x if x < float("inf") else None for x in c.band],
+                            "in_band": c.in_band,
                             "auto_plan_speed_ratio": checks[c.case.id].speed_ratio if c.case.id in checks else None,
                         }
                         for c in comparisons
@@ -113,6 +116,7 @@ def _table(args, cases) -> int:
                         }
                         for s in summaries
                     ],
+                    "latency_bands": {"inside": inside, "with_band": banded, "latency_cases": latencies},
                     "auto_plans": {
                         "cases": len(ratios),
                         "median_speed_ratio": _median(ratios),
@@ -177,6 +181,8 @@ def _table(args, cases) -> int:
             + (f"; known gaps not held to it: {', '.join(s.gaps)}" if s.gaps else ""),
             markup=False,
         )
+    if banded:
+        console.print(_band_line(inside, banded, latencies), markup=False)
     if ratios:
         console.print(
             f"auto plans: on {len(ratios)} cases that publish a plan, the search's plan is x{_median(ratios):.2f} "
@@ -190,6 +196,15 @@ def _table(args, cases) -> int:
         markup=False,
     )
     return 0
+
+
+def _band_line(inside: int, banded: int, latencies: int) -> str:
+    return (
+        f"serving latency percentiles: the published figure lies inside the band the capacity error gives "
+        f"(the latency at the rate / (1 +/- the serving error band)) on {inside} of {banded} cases with a band "
+        f"({latencies - banded} of {latencies} held latency cases have none: a fixed-concurrency client or a "
+        f"disaggregated fleet)."
+    )
 
 
 def _median(xs):
@@ -269,6 +284,13 @@ def _cross(args, cases) -> int:
         console.print(table)
         for line in _cross_verdicts(cv, args.workload, med_target, worst_target):
             console.print(line, markup=False)
+        if args.workload == "inference":
+            from whatif.engine.calibration import BAND_STEMS, band_coverage, compare
+
+            latency = [(c, sc) for c, sc in cases if c.metric in BAND_STEMS]
+            results = evaluate(resolve([sc for _, sc in latency]))
+            inside, banded, held = band_coverage(compare([c for c, _ in latency], results))
+            console.print(_band_line(inside, banded, held), markup=False)
         console.print(
             "fitted constants (all sources): "
             + ", ".join(

@@ -81,6 +81,9 @@ def value_text(key: str, value: Any, unit_hint: str | None = None) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
+        if len(value) == 2 and key.endswith("_ms"):  # a latency band: [low, high], high None past saturation
+            low, high = value
+            return f"{value_text(key, low)} to {'unbounded' if high is None else value_text(key, high)}"
         return ", ".join(value_text(key, v, unit_hint) for v in value)
     if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
         return str(value)

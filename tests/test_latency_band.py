@@ -1,0 +1,106 @@
+"""The serving latency band: each latency if the replica's capacity were off by its regime's error band.
+
+The band's ends are the same model at other rates (lam / (1 + b) and lam / (1 - b), b the band as a fraction),
+so each end is checked against an evaluation at that rate; near saturation the high end has no bound."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from goodput_helpers import merge, row, scenario
+from whatif.tui.cli import main
+
+# Llama 3.1 8B on one H100, 1,024-token prompts and 256-token outputs, at a stated request rate.
+SERVE = {
+    "name": "band",
+    "cluster": {"gpu": "h100-sxm", "gpu_count": 1, "gpus_per_node": 1},
+    "inference": {
+        "model": "llama-3.1-8b",
+        "precision": "bf16",
+        "prompt_tokens": 1024,
+        "output_tokens": 256,
+        "concurrency": 256,
+        "tp": 1,
+    },
+}
+
+
+def _at(rate: float) -> dict:
+    return row(scenario(merge(SERVE, {"inference": {"request_rate_per_s": rate}})))
+
+
+def test_each_end_is_the_latency_at_the_rate_a_capacity_error_would_give():
+    capacity = _at(1.0)["infer_capacity_rps"]
+    rate = 0.5 * capacity
+    r = _at(rate)
+    b = r["infer_error_band_pct"] / 100.0
+    assert 0.0 < b < 0.5
+    # Capacity b higher: the same load is lam / (1 + b) of the model's; b lower: lam / (1 - b).
+    low, high = _at(rate / (1.0 + b)), _at(rate / (1.0 - b))
+    for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
+        # The band's TTFT quantiles take two grid passes to the figures' three (a bracket 17 times wider):
+        # within 3%. The TPOT is the same closed form.
+        rel = 0.03 if fig.startswith("ttft") else 1e-6
+        assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=rel)
+        assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=rel)
+        assert r[f"infer_{fig}_low_ms"] <= r[f"infer_{fig}_ms"] <= r[f"infer_{fig}_high_ms"]
+
+
+def test_near_saturation_the_high_end_has_no_bound():
+    capacity = _at(1.0)["infer_capacity_rps"]
+    r = _at(0.97 * capacity)
+    b = r["infer_error_band_pct"] / 100.0
+    assert 0.97 / (1.0 - b) > 1.0  # capacity b lower would not hold the rate
+    assert r["infer_ttft_p99_high_ms"] is None  # beside a finite low end: unbounded
+    assert math.isfinite(r["infer_ttft_p99_low_ms"])
+    # The TPOT stays finite (every slot taken) and no lower than at the offered rate.
+    assert math.isfinite(r["infer_tpot_p99_high_ms"]) and r["infer_tpot_p99_high_ms"] >= r["infer_tpot_p99_ms"]
+
+
+def test_an_overloaded_fleet_keeps_the_low_end_where_more_capacity_would_hold_the_rate():
+    capacity = _at(1.0)["infer_capacity_rps"]
+    r = _at(1.05 * capacity)
+    assert r["infer_overloaded"] and r["infer_ttft_p99_ms"] is None
+    b = r["infer_error_band_pct"] / 100.0
+    assert 1.05 / (1.0 + b) < 1.0
+    assert math.isfinite(r["infer_ttft_p99_low_ms"]) and r["infer_ttft_p99_high_ms"] is None
+
+
+def test_offline_has_no_band():
+    # Offline (rate 0: every slot kept full, as a fixed-concurrency client does) sets its own load: a capacity
+    # error moves its throughput, not its place on the load curve.
+    r = row(scenario(merge(SERVE, {"inference": {"request_rate_per_s": 0.0}})))
+    assert r["infer_ttft_p99_low_ms"] is None or math.isnan(r["infer_ttft_p99_low_ms"])
+
+
+def test_json_and_table_show_the_band(capsys, tmp_path):
+    capacity = _at(1.0)["infer_capacity_rps"]
+    path = tmp_path / "band.toml"
+    path.write_text(
+        "\n".join(
+            [
+                'name = "band"',
+                "[cluster]",
+                'gpu = "h100-sxm"',
+                "gpu_count = 1",
+                "gpus_per_node = 1",
+                "[inference]",
+                'model = "llama-3.1-8b"',
+                'precision = "bf16"',
+                "prompt_tokens = 1024",
+                "output_tokens = 256",
+                "concurrency = 256",
+                "tp = 1",
+                f"request_rate_per_s = {0.97 * capacity}",
+            ]
+        )
+    )
+    assert main(["eval", "--json", str(path)]) == 0
+    band = json.loads(capsys.readouterr().out)[0]["inference"]["latency_band"]
+    assert band["ttft_p99_ms"][1] is None  # unbounded
+    assert band["tpot_p99_ms"][0] < band["tpot_p99_ms"][1]
+    assert main(["eval", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "if capacity is off" in x)
+    assert "to unbounded" in line and f"+/-{band['capacity_error_pct']:.0f}%" in line
