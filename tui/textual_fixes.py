@@ -8,8 +8,14 @@ which Textual builds itself, so the fix is on the class. Until the list is drawn
 / last option, which is where a page takes them in a list that fits.
 
 Re-check when Textual is upgraded: tests/test_hardening_tui.py pages lists before they are drawn. The
-other workaround of Textual 8.2.8 lives on the app itself (tui/app.py, WhatIfApp._handle_exception and
-on_event: work and input still queued while the app closes); its tests leave key streams at random moments.
+other places that lean on Textual 8.2.8's internals, each re-checked on an upgrade by the tests named:
+
+* tui/app.py, WhatIfApp._handle_exception and on_event: work and input still queued while the app closes
+  (tests/test_hardening_tui.py leaves key streams at random moments);
+* tui/widgets/editor.py, FieldInput._watch_value overrides Input's private watcher, which asked for a layout
+  pass of the whole screen at every keystroke (tests/test_tui_repaint.py: valid digits lay nothing out);
+* tui/widgets/header.py imports HeaderTitle, HeaderIcon and HeaderClockSpace from the private
+  textual.widgets._header, to keep the title's repaint from asking for a layout (the same repaint tests).
 """
 
 from __future__ import annotations
