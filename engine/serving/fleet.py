@@ -526,6 +526,9 @@ def _tpot_past_capacity(main: Pool, r: Columns, rows: np.ndarray, p50, p99, mean
             lo[q], hi[q] = np.maximum(centre - step, 0.0), np.minimum(centre + step, SATURATED)
     for out, highest in ((p50, best[0]), (p99, best[1]), (mean, best[2])):
         out[rows] = np.fmax(out[rows], np.where(np.isfinite(highest), highest, np.nan))
+    # Each figure's peak is found to the grid's resolution on its own: where the spread is nil (a few output
+    # tokens) the p99's can land a hair below the median's.
+    p99[rows] = np.fmax(p99[rows], p50[rows])
     return p50, p99, mean
 
 
