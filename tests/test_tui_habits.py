@@ -21,7 +21,7 @@ from whatif.tui.screens.dialogs import ConfirmScreen
 from whatif.tui.session import Explorer
 from whatif.tui.widgets.compare import CURRENT
 from whatif.tui.widgets.details import flatten
-from whatif.tui.widgets.editor import control_id
+from whatif.tui.widgets.editor import control_id, row_id
 from whatif.tui.widgets.figures import duration, with_band
 
 pytestmark = pytest.mark.slow
@@ -158,6 +158,17 @@ async def test_the_scale_up_choice_names_the_gpus_own_fabric_from_the_catalog():
             await put(pilot, "cluster.gpu", gpu)
             shown = field(app, "network.scale_up").query_one("SelectCurrent").query_one("#label").render()
             assert str(shown) == f"own: {load_catalog().accelerators[gpu].scale_up}"
+
+
+async def test_a_cpu_as_the_compute_device_is_counted_in_sockets():
+    async with explorer() as (app, pilot):
+        unit = app.main.query_one(f"#{row_id('cluster.gpu_count')} .field-unit")
+        assert str(unit.render()) == "GPUs"
+        await put(pilot, "cluster.gpu", "xeon-6980p")
+        assert str(unit.render()) == "sockets"
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert str(unit.render()) == "GPUs"
 
 
 async def test_the_title_and_pins_say_what_differs_from_the_opened_preset():

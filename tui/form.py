@@ -461,6 +461,15 @@ def form_values(scenario: Scenario) -> Raw:
     return raw
 
 
+def unit_of(spec: FieldSpec, raw: Raw) -> str:
+    """A field's unit for the values shown: a CPU chosen as the compute device is counted in sockets."""
+    if spec.key == "cluster.gpu_count":
+        gpu = load_catalog().accelerators.get(raw.get("cluster.gpu", ""))
+        if gpu is not None and gpu.kind == "cpu":
+            return "sockets"
+    return spec.unit
+
+
 def refill_followers(raw: Raw, changed: str) -> Raw:
     """Fields whose catalog default depends on `changed` (e.g. GPU memory on the GPU type), re-filled."""
     updated = dict(raw)

@@ -182,7 +182,12 @@ class FieldRow(Widget):
             )
             box.cursor_blink = self._cursor_blink
             yield box
-        yield Label(spec.unit, classes="field-unit")
+        yield Label(form.unit_of(spec, raw), classes="field-unit")
+
+    def set_unit(self, raw: form.Raw) -> None:
+        """Re-read the unit (the GPU count's is 'sockets' on a CPU) after the GPU type changed."""
+        if self.spec.kind != "toggle":
+            update_static(self.query_one(".field-unit", Label), form.unit_of(self.spec, raw))
 
     def set_message(self, text: str) -> None:
         if text == self._message:
@@ -343,6 +348,8 @@ class ScenarioEditor(VerticalScroll):
         self.raw = raw
         for key, row in self._rows.items():
             row.set_value(self.raw.get(key), self.raw)
+        if "cluster.gpu_count" in self._rows:
+            self._rows["cluster.gpu_count"].set_unit(self.raw)
         self.built = form.build(self.base, self.raw)
         self._refresh_marks()
         return self.built
@@ -383,6 +390,8 @@ class ScenarioEditor(VerticalScroll):
             if key == "cluster.gpu" and named in self._rows:
                 # The scale-up and host choices name the GPU's own fabric and node type's CPU.
                 self._rows[named].set_value(self.raw[named], self.raw)
+        if key == "cluster.gpu" and "cluster.gpu_count" in self._rows:
+            self._rows["cluster.gpu_count"].set_unit(self.raw)
         self.built = form.build(self.base, self.raw)
         self._drop_held()
         if self.built.issues and isinstance(event.control, Input):
