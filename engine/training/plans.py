@@ -357,10 +357,13 @@ def _per_token(c: Columns) -> np.ndarray:
     return np.where(c.reason == 0, c.step_time_s / c.tokens_per_step, np.inf)
 
 
-def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray]:
+def search(
+    scen: Columns, cat: Catalog, keys: tuple[dict[str, np.ndarray], np.ndarray] | None = None
+) -> tuple[Columns, np.ndarray, np.ndarray]:
     """Candidates of every scenario, timed, with the chosen row and the runner-up row per scenario
-    (the best plan of another structure or ZeRO stage; -1 where there is none)."""
-    fixed, pattern = auto_pattern(scen)
+    (the best plan of another structure or ZeRO stage; -1 where there is none). `keys`: auto_pattern(scen)
+    where the caller has it already."""
+    fixed, pattern = keys or auto_pattern(scen)
     n = scen.n
     if not pattern.any():
         c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS} | {"v_searched": np.zeros(n)})
