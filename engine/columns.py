@@ -16,7 +16,9 @@ import polars as pl
 
 
 class Columns:
-    __slots__ = ("_data", "_base", "_index", "_lineage", "n")
+    # The columns are the instance's __dict__ (also held as _data): a column already read or computed is found
+    # by Python's ordinary attribute lookup, and __getattr__ runs only for the first read of a column.
+    __slots__ = ("_data", "_base", "_index", "_lineage", "n", "__dict__")
     # Declared for the type checker (set through object.__setattr__: __setattr__ below stores columns).
     _data: dict[str, np.ndarray]
     _base: Columns | _FrameSource | None
@@ -31,6 +33,7 @@ class Columns:
         base: Columns | _FrameSource | None = None,
         index: np.ndarray | None = None,
     ):
+        object.__setattr__(self, "__dict__", data)
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_base", base)
         object.__setattr__(self, "_index", index)
