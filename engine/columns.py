@@ -53,22 +53,21 @@ class Columns:
         return Columns({}, len(index), base=self, index=index)
 
     def __getattr__(self, name: str) -> np.ndarray:
-        data = self._data
-        if name in data:
-            return data[name]
+        # Called only for a column not in this store yet (the others are found in __dict__).
         if self._base is None:
             raise AttributeError(f"no column {name!r}")
         lineage = self._lineage or self._lineage_of()
-        last = len(lineage) - 1
-        for i, (store, index) in enumerate(lineage):
-            # Views under this one hold only what they computed or read: skip those without the column.
-            if i == last or name in store._data:
-                value = getattr(store, name)
-                if index is not None:
-                    value = value[index]
-                data[name] = value
-                return value
-        raise AssertionError("unreachable")
+        store, index = lineage[-1]
+        # Views under this one hold only what they computed or read: the nearest with the column, else the last.
+        for view, view_index in lineage[:-1]:
+            if name in view._data:
+                store, index = view, view_index
+                break
+        value = getattr(store, name)
+        if index is not None:
+            value = value[index]
+        self._data[name] = value
+        return value
 
     def _lineage_of(self) -> list[tuple[Columns | _FrameSource, np.ndarray | None]]:
         """The stores under this view, nearest first, each with the index of this view's rows into it (the

@@ -257,12 +257,13 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     lst = -(-layers // pp)
     # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
     v = c.v.astype(i64)
-    deepest = np.ones_like(v)
-    for option in DEEPEST_V:
-        deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
+    # The largest option of DEEPEST_V (ascending) that divides the stage's layers, 1 if none (one 2-D pass).
+    options = np.asarray(DEEPEST_V, dtype=i64)
+    divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
+    deepest = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1, initial=1), 1)
     # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped (v_searched
     # is 1 where those options are in the grid too).
-    same_v = (v == AUTO) & (c.v_searched == 1) & np.isin(deepest, (1, 2, 4))
+    same_v = (v == AUTO) & (c.v_searched == 1) & ((deepest == 1) | (deepest == 2) | (deepest == 4))
     v = np.where(v == AUTO, deepest, v)
     c.v = v.astype(np.float64)
     R = dp * cp
