@@ -257,10 +257,7 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     lst = -(-layers // pp)
     # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
     v = c.v.astype(i64)
-    # The largest option of DEEPEST_V (ascending) that divides the stage's layers, 1 if none (one 2-D pass).
-    options = np.asarray(DEEPEST_V, dtype=i64)
-    divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
-    deepest = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1, initial=1), 1)
+    deepest = _deepest_v(lst, pp, m, v == AUTO)
     # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped (v_searched
     # is 1 where those options are in the grid too).
     same_v = (v == AUTO) & (c.v_searched == 1) & ((deepest == 1) | (deepest == 2) | (deepest == 4))
@@ -294,6 +291,19 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
         reason = np.where(bad, code, reason)
     c.reason = reason
     return c
+
+
+def _deepest_v(lst: np.ndarray, pp: np.ndarray, m: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where `wanted`, the largest option of DEEPEST_V (ascending) that divides the stage's `lst` layers, with
+    PP > 1 and the m micro-batches a multiple of PP; 1 otherwise (and where not wanted: not computed)."""
+    deepest = np.ones_like(lst)
+    rows = np.flatnonzero(wanted)
+    if len(rows):
+        lst, pp, m = lst[rows], pp[rows], m[rows]
+        options = np.asarray(DEEPEST_V, dtype=lst.dtype)
+        divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
+        deepest[rows] = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1), 1)
+    return deepest
 
 
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
