@@ -502,8 +502,10 @@ def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[st
     pick = np.where(has, second, chosen)
     b, s = cand.take(chosen), cand.take(pick)
     per_b, per_s = b.tokens_per_step, s.tokens_per_step
-    deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
-    why = np.where(has, np.argmax(deltas, axis=1), -1)
+    why = np.full(len(has), -1)
+    if has.any():  # explicit plans have no runner-up: no parts to compare
+        deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
+        why = np.where(has, np.argmax(deltas, axis=1), -1)
     slower = 100.0 * ((s.step_time_s / per_s) / (b.step_time_s / per_b) - 1.0)
     nan = np.where(has, 1.0, np.nan)
 
