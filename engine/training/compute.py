@@ -58,19 +58,25 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     qkv_n = c.m_attn_in_params / h / t
     proj_k = c.m_attn_out_params / h / t
     up_n, down_k = (c.m_mats - 1) * c.m_ffn / t, c.m_ffn / t
-    e_up_n = (c.m_mats - 1) * c.m_expert_ffn / c.etp
-    e_down_k = c.m_expert_ffn / c.etp
-    Me = c.expert_tokens
     t_lin = (
         gemm(F["qkv"], Tc, qkv_n, h)
         + gemm(F["proj"], Tc, h, proj_k)
         + gemm(F["mlp"] * (c.m_mats - 1) / c.m_mats, Tc, up_n, h, share=1 - ms)
         + gemm(F["mlp"] / c.m_mats, Tc, h, down_k, share=1 - ms)
-        + gemm(F["shared"], Tc, (c.m_mats - 1) * c.m_expert_ffn / t, h, share=ms * (c.m_shared > 0))
-        + gemm(F["routed"] * c.moe_imb * (c.m_mats - 1) / c.m_mats, Me, e_up_n, h, share=ms)
-        + gemm(F["routed"] * c.moe_imb / c.m_mats, Me, h, e_down_k, share=ms)
-        + gemm(F["router"], Tc, np.maximum(c.m_experts, 1.0), h, rate=bf16_rate, dh=d_half_16, share=ms)
     )
+    # MoE layers: shared and routed experts, the router. On a dense row (ms = 0) each of these GEMMs is exactly
+    # 0 s (no FLOPs, no bytes, no fixed cost), so a frame without MoE rows skips them.
+    if bool((ms != 0).any()):
+        e_up_n = (c.m_mats - 1) * c.m_expert_ffn / c.etp
+        e_down_k = c.m_expert_ffn / c.etp
+        Me = c.expert_tokens
+        t_lin = (
+            t_lin
+            + gemm(F["shared"], Tc, (c.m_mats - 1) * c.m_expert_ffn / t, h, share=ms * (c.m_shared > 0))
+            + gemm(F["routed"] * c.moe_imb * (c.m_mats - 1) / c.m_mats, Me, e_up_n, h, share=ms)
+            + gemm(F["routed"] * c.moe_imb / c.m_mats, Me, h, e_down_k, share=ms)
+            + gemm(F["router"], Tc, np.maximum(c.m_experts, 1.0), h, rate=bf16_rate, dh=d_half_16, share=ms)
+        )
 
     # Attention core. FlashAttention: causal FLOPs at the in-step rate along the curve (a CP rank's kernel
     # sees chunks of s / cp keys). Unfused: the full square as batched GEMMs of width d_qk.

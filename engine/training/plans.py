@@ -257,12 +257,10 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     lst = -(-layers // pp)
     # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
     v = c.v.astype(i64)
-    deepest = np.ones_like(v)
-    for option in DEEPEST_V:
-        deepest = np.where((lst % option == 0) & (option <= lst) & (pp > 1) & (m % pp == 0), option, deepest)
+    deepest = _deepest_v(lst, pp, m, v == AUTO)
     # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped (v_searched
     # is 1 where those options are in the grid too).
-    same_v = (v == AUTO) & (c.v_searched == 1) & np.isin(deepest, (1, 2, 4))
+    same_v = (v == AUTO) & (c.v_searched == 1) & ((deepest == 1) | (deepest == 2) | (deepest == 4))
     v = np.where(v == AUTO, deepest, v)
     c.v = v.astype(np.float64)
     R = dp * cp
@@ -293,6 +291,19 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
         reason = np.where(bad, code, reason)
     c.reason = reason
     return c
+
+
+def _deepest_v(lst: np.ndarray, pp: np.ndarray, m: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where `wanted`, the largest option of DEEPEST_V (ascending) that divides the stage's `lst` layers, with
+    PP > 1 and the m micro-batches a multiple of PP; 1 otherwise (and where not wanted: not computed)."""
+    deepest = np.ones_like(lst)
+    rows = np.flatnonzero(wanted)
+    if len(rows):
+        lst, pp, m = lst[rows], pp[rows], m[rows]
+        options = np.asarray(DEEPEST_V, dtype=lst.dtype)
+        divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
+        deepest[rows] = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1), 1)
+    return deepest
 
 
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
@@ -357,10 +368,13 @@ def _per_token(c: Columns) -> np.ndarray:
     return np.where(c.reason == 0, c.step_time_s / c.tokens_per_step, np.inf)
 
 
-def search(scen: Columns, cat: Catalog) -> tuple[Columns, np.ndarray, np.ndarray]:
+def search(
+    scen: Columns, cat: Catalog, keys: tuple[dict[str, np.ndarray], np.ndarray] | None = None
+) -> tuple[Columns, np.ndarray, np.ndarray]:
     """Candidates of every scenario, timed, with the chosen row and the runner-up row per scenario
-    (the best plan of another structure or ZeRO stage; -1 where there is none)."""
-    fixed, pattern = auto_pattern(scen)
+    (the best plan of another structure or ZeRO stage; -1 where there is none). `keys`: auto_pattern(scen)
+    where the caller has it already."""
+    fixed, pattern = keys or auto_pattern(scen)
     n = scen.n
     if not pattern.any():
         c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS} | {"v_searched": np.zeros(n)})

@@ -21,8 +21,9 @@ from ..columns import Columns
 
 
 def derive(c: Columns) -> None:
-    """Adds the per-GPU shapes of the candidate's plan (once: the plan columns do not change after)."""
-    if "Tc" in c._data:
+    """Adds the per-GPU shapes of the candidate's plan (once: the plan columns do not change after, so a
+    view of candidates already derived reads them from its base)."""
+    if "Tc" in c:
         return
     c.T = c.mb * c.seq
     c.Tc = c.T / c.cp
