@@ -47,6 +47,14 @@ def problems(results: pl.DataFrame, scenarios: list) -> list[str]:
             a, b = row.get(p50), row.get(p99)
             if a is not None and b is not None and b < a * (1 - 1e-9):
                 bad(f"{p99} {b} < {p50} {a}")
+        for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
+            # A latency band holds its point estimate (low end never above it, high end never below it; a
+            # missing high end beside a low one is "unbounded").
+            low, mid, high = row.get(f"infer_{fig}_low_ms"), row.get(f"infer_{fig}_ms"), row.get(f"infer_{fig}_high_ms")
+            if low is not None and mid is not None and low > mid * (1 + 1e-6) + 1e-9:
+                bad(f"infer_{fig}_low_ms {low} > infer_{fig}_ms {mid}")
+            if high is not None and mid is not None and high < mid * (1 - 1e-6) - 1e-9:
+                bad(f"infer_{fig}_high_ms {high} < infer_{fig}_ms {mid}")
         for mfu in ("train_mfu", "train_hfu"):
             v = row.get(mfu)
             if v is not None and not 0 <= v <= 1:

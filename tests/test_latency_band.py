@@ -40,11 +40,8 @@ def test_each_end_is_the_latency_at_the_rate_a_capacity_error_would_give():
     # Capacity b higher: the same load is lam / (1 + b) of the model's; b lower: lam / (1 - b).
     low, high = _at(rate / (1.0 + b)), _at(rate / (1.0 - b))
     for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
-        # The band's TTFT quantiles take two grid passes to the figures' three (a bracket 17 times wider):
-        # within 3%. The TPOT is the same closed form.
-        rel = 0.03 if fig.startswith("ttft") else 1e-6
-        assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=rel)
-        assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=rel)
+        assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=1e-6)
+        assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=1e-6)
         assert r[f"infer_{fig}_low_ms"] <= r[f"infer_{fig}_ms"] <= r[f"infer_{fig}_high_ms"]
 
 

@@ -543,15 +543,16 @@ def _ttft_quantiles(lat, medians: bool):
 LATENCY_BAND = ("ttft", "ttft_p99", "tpot", "tpot_p99")
 
 
-def latency_band(pool: Pool, r: Columns, rows: np.ndarray, tpot50: np.ndarray, tpot99: np.ndarray) -> dict:
+def latency_band(pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.ndarray]) -> dict:
     """The latencies if the replica's capacity were off by its regime's error band b (infer_band_pct, the
     cross-validated throughput error): the same replica at rate lam/(1 + b) (capacity b higher: the low end)
     and lam/(1 - b) (b lower: the high end), both in one latency call. Near saturation a small capacity error
     moves a tail by any factor (docs/model.md, "Latency bands"); this says by how much. Where an end's rate
     reaches saturation the queue has no bound: its TTFT is NaN (beside a finite low end: "unbounded"; at both
-    ends: no band) and its TPOT the saturation point's, never below the offered rate's (tpot50, tpot99: the
-    point estimates, seconds). Seconds; NaN outside `rows` (online colocated rows with a band, overloaded ones
-    included)."""
+    ends: no band) and its TPOT the saturation point's. Each end is clamped to hold the point estimate
+    (`points`: ttft, ttft_p99, tpot, tpot_p99 at the offered rate, seconds): at light load the TPOT wobbles
+    by a few percent either way with the rate. Seconds; NaN outside `rows` (online colocated rows with a
+    band, overloaded ones included)."""
     out = {f"{name}_{end}": np.full(r.n, np.nan) for name in LATENCY_BAND for end in ("low", "high")}
     b = r.infer_band_pct[rows] / 100.0
     rows = rows[np.isfinite(b) & (b > 0.0) & (b < 1.0)]
@@ -564,19 +565,23 @@ def latency_band(pool: Pool, r: Columns, rows: np.ndarray, tpot50: np.ndarray, t
     rate = lam / np.concatenate([1.0 + b, 1.0 - b])
     past = rate >= SATURATED * sub.lam_sat
     lat = latency(sub.step, sub.load0.at(np.where(past, SATURATED * sub.lam_sat, rate)), sub.preempt)
-    # Two grid passes (0.35% of the bracket) are plenty for the ends of a band tens of percent wide.
-    ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99), passes=2)
+    # The figures' own three grid passes: where a rare long wait stretches the bracket, two passes leave the
+    # median a seventeenth of it wide (a 5.6 ms TTFT read as 95 ms).
+    ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99))
     extra = _host_load_s(r.take(both))
     figures = {
         "ttft": np.where(past, np.nan, ttft50 + extra),
         "ttft_p99": np.where(past, np.nan, ttft99 + extra),
-        "tpot": np.where(past, np.fmax(lat.tpot_quantile(0.5), tpot50[both]), lat.tpot_quantile(0.5)),
-        "tpot_p99": np.where(past, np.fmax(lat.tpot_quantile(0.99), tpot99[both]), lat.tpot_quantile(0.99)),
+        "tpot": lat.tpot_quantile(0.5),
+        "tpot_p99": lat.tpot_quantile(0.99),
     }
     n = len(rows)
     for name, values in figures.items():
-        out[f"{name}_low"][rows] = values[:n]
-        out[f"{name}_high"][rows] = values[n:]
+        point = points[name][rows]
+        # fmin / fmax keep the end where the point is missing (an overloaded fleet has no TTFT).
+        out[f"{name}_low"][rows] = np.fmin(values[:n], point)
+        high = values[n:]
+        out[f"{name}_high"][rows] = np.where(np.isnan(high), np.nan, np.fmax(high, point))
     return out
 
 
@@ -632,7 +637,8 @@ def _results(
         tpot50, tpot99, tpot_mean = _tpot_past_capacity(main, r, np.flatnonzero(overloaded), tpot50, tpot99, tpot_mean)
     for x in (ttft50, ttft99, ttft_mean, queue):
         x[overloaded] = np.nan
-    band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), tpot50, tpot99) if medians else {}
+    points = {"ttft": ttft50, "ttft_p99": ttft99, "tpot": tpot50, "tpot_p99": tpot99}
+    band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), points) if medians else {}
     # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
     served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output
