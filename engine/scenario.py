@@ -693,6 +693,20 @@ class Scenario(BaseModel):
                 "cluster.fp8_tflops {fp8} is below the BF16 peak ({bf16} TFLOPS); allowed: at least {bf16}",
                 {"fp8": f"{self.cluster.fp8_tflops:g}", "bf16": f"{bf16:g}", "field": "cluster.fp8_tflops"},
             )
+        # The same rule from the other side: a BF16 peak raised past the part's own FP8 (or FP4) peak.
+        low = [p for p in (None if self.cluster.fp8_tflops is not None else gpu.fp8_tflops, gpu.fp4_tflops) if p]
+        if self.cluster.bf16_tflops is not None and low and self.cluster.bf16_tflops > min(low):
+            raise PydanticCustomError(
+                "bf16_above_fp8",
+                "cluster.bf16_tflops {bf16} is above the part's {which} peak ({low} TFLOPS); allowed: at most "
+                "{low}, or set cluster.fp8_tflops with it",
+                {
+                    "bf16": f"{self.cluster.bf16_tflops:g}",
+                    "which": "FP8" if gpu.fp8_tflops and min(low) == gpu.fp8_tflops else "FP4",
+                    "low": f"{min(low):g}",
+                    "field": "cluster.bf16_tflops",
+                },
+            )
         checks = []
         if self.training is not None:
             checks.append(("training", self.training.precision, self.cluster.fp8_tflops))

@@ -245,3 +245,23 @@ def test_long_values_are_cut():
 def test_messages_never_use_pydantics_wording(data):
     for line in problem_lines(data):
         assert "allowed" in line and not any(w in line for w in PYDANTIC_WORDS), line
+
+
+@pytest.mark.parametrize(
+    "cluster, field",
+    [
+        # The invariant fuzz found an H200 with a BF16 peak of 12,863 TFLOP/s and its catalog FP8 peak of
+        # 1,979: attention (BF16) outran the FP8 peak the utilisation divides by, and HFU came out at 105%.
+        ({"gpu": "h200-sxm", "bf16_tflops": 12863.0}, "cluster.bf16_tflops"),
+        ({"gpu": "b200", "bf16_tflops": 9500.0, "fp8_tflops": 9600.0}, "cluster.bf16_tflops"),  # past its FP4
+        ({"gpu": "h100-sxm", "fp8_tflops": 500.0}, "cluster.fp8_tflops"),
+    ],
+)
+def test_peak_overrides_keep_the_precisions_in_order(cluster, field):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario("[cluster]\n" + "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in cluster.items()))
+    assert caught.value.issues[0].key == field and "allowed:" in caught.value.issues[0].message
+
+
+def test_a_bf16_peak_raised_with_its_fp8_peak_is_accepted():
+    parse_scenario('[cluster]\ngpu = "h200-sxm"\nbf16_tflops = 3000.0\nfp8_tflops = 6000.0')
