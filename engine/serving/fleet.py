@@ -501,8 +501,7 @@ def _tpot_past_capacity(main: Pool, r: Columns, rows: np.ndarray, p50, p99, mean
         lat = latency(main.step.rows(idx), main.load0.rows(idx).at(lam), None if pre is None else pre.rows(idx),
                       closed_loop=True)  # fmt: skip
         return tuple(
-            np.nan_to_num(v, nan=-np.inf).reshape(n, k)
-            for v in (lat.tpot_quantile(0.5), lat.tpot_quantile(0.99), lat.tpot_mean_all())
+            np.nan_to_num(v, nan=-np.inf).reshape(n, k) for v in (*lat.tpot_quantiles((0.5, 0.99)), lat.tpot_mean_all())
         )
 
     grid = np.broadcast_to(np.asarray(APPROACH), (n, len(APPROACH)))
@@ -566,12 +565,13 @@ def latency_band(pool: Pool, r: Columns, rows: np.ndarray, tpot50: np.ndarray, t
     lat = latency(sub.step, sub.load0.at(np.where(past, SATURATED * sub.lam_sat, rate)), sub.preempt)
     # Two grid passes (0.35% of the bracket) are plenty for the ends of a band tens of percent wide.
     ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99), passes=2)
+    band50, band99 = lat.tpot_quantiles((0.5, 0.99))
     extra = _host_load_s(r.take(both))
     figures = {
         "ttft": np.where(past, np.nan, ttft50 + extra),
         "ttft_p99": np.where(past, np.nan, ttft99 + extra),
-        "tpot": np.where(past, np.fmax(lat.tpot_quantile(0.5), tpot50[both]), lat.tpot_quantile(0.5)),
-        "tpot_p99": np.where(past, np.fmax(lat.tpot_quantile(0.99), tpot99[both]), lat.tpot_quantile(0.99)),
+        "tpot": np.where(past, np.fmax(band50, tpot50[both]), band50),
+        "tpot_p99": np.where(past, np.fmax(band99, tpot99[both]), band99),
     }
     n = len(rows)
     for name, values in figures.items():
@@ -625,7 +625,7 @@ def _results(
         busy_gpus[rows] += busy_p * g_p
         prefill_w[rows] = run_p
         prefill_replicas[rows] = pre.replicas
-    tpot50, tpot99, tpot_mean = lat.tpot_quantile(0.5), lat.tpot_quantile(0.99), lat.tpot_mean_all()
+    (tpot50, tpot99), tpot_mean = lat.tpot_quantiles((0.5, 0.99)), lat.tpot_mean_all()
     # An overloaded online fleet's queue grows without bound: no TTFT figure.
     overloaded = runs & online & ~r.stable
     if overloaded.any():

@@ -32,6 +32,7 @@ Checked against a discrete-event simulation of the same system in tests/test_que
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,8 +74,9 @@ class StepModel:
     a_k: np.ndarray
     c0: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._moe = bool((self.w_expert > 0).any())
+        self._expanded: dict[int, StepModel] = {}
 
     def touched(self, n, k):
         if not self._moe:
@@ -122,9 +124,14 @@ class StepModel:
         return StepModel(**{f: getattr(self, f)[index] for f in self.__dataclass_fields__})
 
     def expand(self, *axes: None) -> StepModel:
-        """The per-row fields broadcast over extra trailing axes ([rows, 1, ...])."""
-        shape = (slice(None),) + (None,) * len(axes)
-        return StepModel(**{f: getattr(self, f)[shape] for f in self.__dataclass_fields__})
+        """The per-row fields broadcast over extra trailing axes ([rows, 1, ...]); built once per model (the
+        fields are never modified in place: views of them)."""
+        out = self._expanded.get(len(axes))
+        if out is None:
+            shape = (slice(None),) + (None,) * len(axes)
+            out = StepModel(**{f: getattr(self, f)[shape] for f in self.__dataclass_fields__})
+            self._expanded[len(axes)] = out
+        return out
 
 
 @dataclass
@@ -232,8 +239,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return s * (1.0 - poly * t * np.exp(-x * x))
 
 
+_SQRT2 = float(np.sqrt(2.0))
+
+
 def normal_cdf(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _erf(np.asarray(x, dtype=float) / np.sqrt(2.0)))
+    return 0.5 * (1.0 + _erf(np.asarray(x, dtype=float) / _SQRT2))
 
 
 EXACT_POINTS = 5  # 0..4 arrivals are their own points; more share spaced bins
@@ -245,35 +255,41 @@ def _poisson_grid(mu: np.ndarray, points: int, mix_x: np.ndarray | None = None, 
     approximation with continuity correction). With mix_x, mix_w ([rows, J]): the mixture of Poisson(mu *
     mix_x[j]) with weights mix_w[j] (mix_x relative to its weighted mean)."""
     mu = np.maximum(mu, 0.0)[:, None]
+    rows = mu.shape[0]
     if mix_x is None:
-        means, weights = mu[:, :, None], np.ones((mu.shape[0], 1))
+        means, weights = mu[:, :, None], np.ones((rows, 1))
     else:
         assert mix_w is not None, "mix_x comes with its weights"
         means, weights = (mu * mix_x)[:, :, None], mix_w
     live = weights > 1e-7
-    top = np.max(np.where(live, means[:, :, 0], 0.0), axis=1, keepdims=True)
-    low = np.min(np.where(live, means[:, :, 0], np.inf), axis=1, keepdims=True)
+    top = np.where(live, means[:, :, 0], 0.0).max(axis=1, keepdims=True)
+    low = np.where(live, means[:, :, 0], np.inf).min(axis=1, keepdims=True)
     e = EXACT_POINTS
     tail = points - e
     start = np.maximum(float(e), np.floor(low - 4.5 * np.sqrt(low))) - 0.5
-    step = np.maximum(np.ceil((top + 4.5 * np.sqrt(top) + 1.0 - start) / tail), 1.0)
+    reach = top + 4.5 * np.sqrt(top)
+    step = np.maximum(np.ceil((reach + 1.0 - start) / tail), 1.0)
     edges = start + step * np.arange(tail + 1)[None, :]
-    centres = np.round(0.5 * (edges[:, :-1] + edges[:, 1:]))
-    a = np.concatenate([np.broadcast_to(np.arange(e, dtype=float), (mu.shape[0], e)), centres], axis=1)
-    aa = a[:, None, :e]
-    logp = np.where(means > 0, aa * np.log(np.maximum(means, 1e-300)) - means - _log_factorial(aa),
-                    np.where(aa == 0, 0.0, -np.inf))  # fmt: skip
+    a = np.empty((rows, points))
+    a[:, :e] = _ARRIVALS
+    a[:, e:] = np.round(0.5 * (edges[:, :-1] + edges[:, 1:]))
+    logp = np.where(means > 0, _ARRIVALS * np.log(np.maximum(means, 1e-300)) - means - _LOG_FACTORIAL, _LOG_P0)
     exact = np.exp(logp)
-    if (top + 4.5 * np.sqrt(top) < e - 1.0).all():  # all the mass on the exact points (the tail ~ 0)
-        w = np.concatenate([np.sum(weights[:, :, None] * exact, axis=1), np.zeros((mu.shape[0], tail))], axis=1)
+    thin = reach < e - 1.0  # all the row's mass on the exact points (the tail ~ 0)
+    if thin.all():
+        w = np.concatenate([np.sum(weights[:, :, None] * exact, axis=1), np.zeros((rows, tail))], axis=1)
         return a, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
     sd = np.sqrt(np.maximum(means, 1e-12))
-    lo_e = edges[:, None, :-1]
-    hi_e = np.concatenate([edges[:, None, 1:-1], np.full_like(edges[:, None, :1], np.inf)], axis=2)
-    below = normal_cdf((e - 0.5 - means) / sd)  # normal mass below the tail, to spread the rest of it
-    binned = (normal_cdf((hi_e - means) / sd) - normal_cdf((lo_e - means) / sd)) / np.maximum(1.0 - below, 1e-12)
+    # One normal CDF for every cut: the tail's lower end (to spread the tail's mass: the normal mass below it),
+    # the bins' lower edges and the last bin's open end.
+    cuts = np.empty((rows, tail + 2))
+    cuts[:, 0] = e - 0.5
+    cuts[:, 1:-1] = edges[:, :-1]
+    cuts[:, -1] = np.inf
+    cdf = normal_cdf((cuts[:, None, :] - means) / sd)
+    binned = (cdf[:, :, 2:] - cdf[:, :, 1:-1]) / np.maximum(1.0 - cdf[:, :, :1], 1e-12)
     # Rows whose mass sits on the exact points drop the tail, as the shortcut above does for a whole batch.
-    binned = np.where((top + 4.5 * np.sqrt(top) < e - 1.0)[:, :, None], 0.0, binned)
+    binned = np.where(thin[:, :, None], 0.0, binned)
     rest = np.maximum(1.0 - exact.sum(axis=2, keepdims=True), 0.0)
     w = np.sum(weights[:, :, None] * np.concatenate([exact, rest * binned], axis=2), axis=1)
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
@@ -284,6 +300,12 @@ def _log_factorial(a: np.ndarray) -> np.ndarray:
     """ln(a!) by Stirling's series (exact enough from 0 up: error below 1e-4 at a = 1, zero at 0)."""
     x = a + 1.0
     return (x - 0.5) * np.log(x) - x + 0.5 * np.log(2 * np.pi) + 1.0 / (12.0 * x) - 1.0 / (360.0 * x**3)
+
+
+# The exact points' arrivals, ln(a!) and the pmf's log at a mean of zero (1 at no arrival).
+_ARRIVALS = np.arange(EXACT_POINTS, dtype=float)
+_LOG_FACTORIAL = _log_factorial(_ARRIVALS)
+_LOG_P0 = np.where(_ARRIVALS == 0, 0.0, -np.inf)
 
 
 @dataclass
@@ -328,12 +350,15 @@ def _prompt_cases(load: Load, mu: np.ndarray, mix_x=None, mix_w=None):
     return weight, k, chunked, per_iter
 
 
-def iterations(step: StepModel, load: Load, tau0: np.ndarray | None = None, rounds: int = 3) -> Iterations:
-    """The iteration-length distribution at each row's rate (see the module docstring)."""
+def iterations(
+    step: StepModel, load: Load, tau0: np.ndarray | None = None, rounds: int = 3, sat: dict | None = None
+) -> Iterations:
+    """The iteration-length distribution at each row's rate (see the module docstring). sat: the rows'
+    saturation(step, load) where the caller has it (it does not depend on the rate)."""
     lam = load.lam
     m = decode_iterations(load)
     tau = mean_point(step, load)["tau"] if tau0 is None else tau0
-    tau = np.where(np.isfinite(tau), tau, saturation(step, load)["tau"])
+    tau = np.where(np.isfinite(tau), tau, (saturation(step, load) if sat is None else sat)["tau"])
     ex = step.expand(None)
     mix_x = mix_w = None
     for _ in range(rounds):
@@ -456,11 +481,14 @@ class Latency:
         return np.where(self.stable, busy, np.nan)
 
     def tpot_quantile(self, q: float) -> np.ndarray:
-        """Cornish-Fisher quantile of the TPOT over every request: a share p_preempt of them is preempted
+        return self.tpot_quantiles((q,))[0]
+
+    def tpot_quantiles(self, qs) -> list[np.ndarray]:
+        """Cornish-Fisher quantiles of the TPOT over every request: a share p_preempt of them is preempted
         and pays preempt_tpot more, so the TPOT is X + B d (B ~ Bernoulli(p), d the rebuild per token), whose
         mean, variance and third central moment add those of B d (p d, p(1-p) d^2, p(1-p)(1-2p) d^3). One
-        distribution for every q, so the quantiles rise with q (p99 >= p50); between the floor and the
-        longest a request can see (plus the rebuild where there is one)."""
+        distribution for every q (its moments computed once for all of qs), so the quantiles rise with q (p99
+        >= p50); between the floor and the longest a request can see (plus the rebuild where there is one)."""
         p = np.clip(self.p_preempt, 0.0, 1.0)
         d = np.where(p > 0, self.preempt_tpot, 0.0)
         mean = self.tpot_mean + p * d
@@ -468,16 +496,25 @@ class Latency:
         k3 = self.tpot_skew * self.tpot_sd**3 + p * (1.0 - p) * (1.0 - 2.0 * p) * d**3
         sd = np.sqrt(var)
         skew = np.where(sd > 0, k3 / np.maximum(sd, 1e-300) ** 3, 0.0)
-        value = np.minimum(_cornish_fisher(mean, sd, skew, q, self.tpot_floor), self.tpot_cap + d)
-        return np.where(self.stable, value, np.nan)
+        cap = self.tpot_cap + d
+        return [
+            np.where(self.stable, np.minimum(_cornish_fisher(mean, sd, skew, q, self.tpot_floor), cap), np.nan)
+            for q in qs
+        ]
 
 
 def _cornish_fisher(mean, sd, skew, q, floor) -> np.ndarray:
     """The q-quantile of a distribution of this mean, standard deviation and skewness (skewness clipped to
     +/-2, where the expansion still keeps the p99 above the median), no lower than `floor`."""
-    z = np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, dtype=float) - 1.0)
+    z = _normal_quantile(float(q)) if np.ndim(q) == 0 else np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, float) - 1.0)
     skew = np.clip(skew, -2.0, 2.0)
     return np.maximum(mean + sd * (z + (z * z - 1.0) * skew / 6.0), floor)
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_quantile(q: float) -> float:
+    """The standard normal's q-quantile, sqrt(2) erfinv(2q - 1), once per q."""
+    return float(np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, dtype=float) - 1.0))
 
 
 def _erfinv(y):
@@ -533,19 +570,25 @@ def _busy_runs(D, f, s):
 
 
 def latency(
-    step: StepModel, load: Load, preempt: Preemption | None = None, full: bool = True, closed_loop=False
+    step: StepModel,
+    load: Load,
+    preempt: Preemption | None = None,
+    full: bool = True,
+    closed_loop=False,
+    sat: dict | None = None,
 ) -> Latency:
     """The latency approximation at each row's rate (rows at or past saturation are marked unstable).
     closed_loop (per row): a benchmark client holding the batch limit's worth of requests in flight, which
-    never waits for a slot (MLPerf Offline, trtllm-bench, a fixed-concurrency client)."""
+    never waits for a slot (MLPerf Offline, trtllm-bench, a fixed-concurrency client). sat: the rows'
+    saturation(step, load) where the caller has it (it does not depend on the rate: a search reuses it)."""
     lam, P, C, B = load.lam, load.prompt, load.chunk, load.slots
     m = decode_iterations(load)
-    sat = saturation(step, load)
+    sat = saturation(step, load) if sat is None else sat
     util = np.where(sat["lam"] > 0, lam / sat["lam"], np.inf)
     stable = util < 1.0
     lam_c = np.where(stable, lam, sat["lam"] * 0.999)
     load_c = load.at(lam_c)
-    it = iterations(step, load_c)
+    it = iterations(step, load_c, sat=sat)
     tau = it.tau
     n = np.minimum(it.n, sat["r"] * m)
     ex = step.expand(None)
@@ -561,7 +604,7 @@ def latency(
     tagged = lam_tag < lam_c * (1.0 - 1e-9)
     tag = it
     if tagged.any():
-        alt = iterations(step, load.at(lam_tag), tau0=tau, rounds=1)
+        alt = iterations(step, load.at(lam_tag), tau0=tau, rounds=1, sat=sat)
         tag = Iterations(
             **{
                 f: np.where(
@@ -818,12 +861,13 @@ def max_rate_within(
     pre_g = None if preempt is None else Preemption(*(getattr(preempt, f)[idx] for f in preempt.__dataclass_fields__))
     t_lim, p_lim = np.repeat(ttft_lim, points), np.repeat(tpot_lim, points)
     finite_t = np.where(np.isfinite(t_lim), t_lim, 0.0)
+    sat_g = saturation(step_g, load_g)
     while True:
         width = hi - lo
         if not np.any(width > resolution * sat):
             break
         lam = (lo[:, None] + width[:, None] * frac[None, :]).ravel()
-        lat = latency(step_g, load_g.at(lam), pre_g, full=False)
+        lat = latency(step_g, load_g.at(lam), pre_g, full=False, sat=sat_g)
         ttft_ok = np.where(np.isfinite(t_lim), lat.ttft_cdf(finite_t) >= q, True)
         good = (ttft_ok & (lat.tpot_quantile(q) <= p_lim) & lat.stable).reshape(rows, points)
         # The highest good point below the lowest bad one (the quantiles rise with the rate).
