@@ -46,6 +46,8 @@ LAGUERRE = ((0.4157745567834791, 0.7110930099291730), (2.2942803602790417, 0.278
             (6.2899450829374794, 0.0103892565015861))  # fmt: skip
 # Three-point Gauss-Hermite rule for a standard normal (nodes, weights).
 HERMITE = ((-1.7320508075688772, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.7320508075688772, 1.0 / 6.0))
+_SQRT2 = float(np.sqrt(2.0))
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
 @dataclass
@@ -194,21 +196,28 @@ def _erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     the Halfin-Whitt normal approximation above (Halfin & Whitt 1981)."""
     c = np.asarray(c, dtype=float)
     a = np.asarray(a, dtype=float)
-    rho = np.where(c > 0, a / np.maximum(c, 1e-300), 1.0)
     small_rows = c <= 10
-    small = np.full_like(a, np.nan)
-    if np.any(small_rows):
+    any_small = bool(small_rows.any())
+    all_small = any_small and bool(small_rows.all())
+    if any_small:
+        rho = np.where(c > 0, a / np.maximum(c, 1e-300), 1.0)
+        small = np.full_like(a, np.nan)
         b = np.ones_like(a)
         top = int(np.max(np.where(small_rows, c, 1)))
         for j in range(1, top + 1):
             b = a * b / (j + a * b)
             small = np.where(c == j, b, small)
-    exact = np.where(rho < 1, small / np.maximum(1.0 - rho * (1.0 - small), 1e-300), 1.0)
-    beta = (c - a) / np.sqrt(np.maximum(a, 1e-300))
-    phi = np.exp(-0.5 * np.minimum(beta, 30.0) ** 2) / np.sqrt(2 * np.pi)
-    hw = 1.0 / (1.0 + beta * normal_cdf(beta) / np.maximum(phi, 1e-300))
-    out = np.where(small_rows, exact, np.where(beta > 0, hw, 1.0))
-    return np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0)
+        exact = np.where(rho < 1, small / np.maximum(1.0 - rho * (1.0 - small), 1e-300), 1.0)
+    if all_small:
+        out = exact
+    else:  # the normal approximation, where some row needs it
+        beta = (c - a) / np.sqrt(np.maximum(a, 1e-300))
+        phi = np.exp(-0.5 * np.minimum(beta, 30.0) ** 2) / _SQRT_2PI
+        hw = 1.0 / (1.0 + beta * normal_cdf(beta) / np.maximum(phi, 1e-300))
+        out = np.where(beta > 0, hw, 1.0)
+        if any_small:
+            out = np.where(small_rows, exact, out)
+    return np.clip(np.where(np.isnan(out), 1.0, out), 0.0, 1.0)
 
 
 def _mdc_wait_rate(c: np.ndarray, a: np.ndarray, hold: np.ndarray) -> np.ndarray:
@@ -237,9 +246,6 @@ def _erf(x: np.ndarray) -> np.ndarray:
     t = 1.0 / (1.0 + 0.3275911 * x)
     poly = ((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592
     return s * (1.0 - poly * t * np.exp(-x * x))
-
-
-_SQRT2 = float(np.sqrt(2.0))
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -639,9 +645,10 @@ def latency(
     # departures of the others; departures n/(m*tau(n)) slow as n grows, with tau rising c_n/(1-u) per
     # sequence.
     k_mean = np.sum(it.weight * it.k, axis=1)
-    c_p = step.time(n, k_mean + P) - step.time(n, k_mean)
+    t_mean = step.time(n, k_mean)
+    c_p = step.time(n, k_mean + P) - t_mean
     u = np.clip(lam_c * c_p, 0.0, 0.95)
-    c_n = (step.time(n + 1.0, k_mean) - step.time(n, k_mean)) / (1.0 - u)
+    c_n = (step.time(n + 1.0, k_mean) - t_mean) / (1.0 - u)
     e = np.clip(n * c_n / np.maximum(tau, 1e-300), 0.0, 0.95)
     kappa = (1.0 - e) / np.maximum(mm * tau, 1e-300)
     var_n = lam_c * (1.0 / (1.0 - u) ** 2 + load.o_m2) / (2.0 * np.maximum(kappa, 1e-300))
@@ -751,7 +758,6 @@ def _ttft_components(step: StepModel, load: Load, it: Iterations, n: np.ndarray,
     further iterations, and a backlog (the share of full iterations) waits as an M/D/c queue (c = C/P per
     iteration)."""
     lam, P, C = load.lam, load.prompt, load.chunk
-    ex = step.expand(None)
     finite = np.isfinite(C)
     Cf = np.where(finite, C, 1.0)
     x_full = it.x_full
@@ -792,23 +798,27 @@ def _ttft_components(step: StepModel, load: Load, it: Iterations, n: np.ndarray,
         a_mid = np.minimum(lam * np.sqrt(it.tau * x_full), 0.999 * c_per)
         p_backlog = np.where(np.isfinite(it.per_iter), _erlang_c(np.minimum(c_per, 1e6), a_mid), 0.0)
         rate_b = _mdc_wait_rate(c_per, a_mid, x_full)
-        ws, widths, times, rates = [], [], [], []
-        for ahead, a_w in ((np.maximum(mu_b - spread, 0.0), 0.5), (mu_b + spread, 0.5)):
-            for scale, o_w in own_cases:
-                own = P[:, None] * scale[:, None]
-                prompts = np.floor(ahead) + 1.0
-                spill = np.maximum(np.ceil(prompts / per) - 1.0, 0.0)
-                behind = P[:, None] * mu_b
-                gathered = own + P[:, None] * ahead + behind
-                last_k = np.where(finite[:, None], np.minimum(Cf[:, None], gathered), gathered)
-                t_first = spill * x_full[:, None] + ex.time(n[:, None], last_k)
-                for queued, q_w in ((False, 1.0 - p_backlog), (True, p_backlog)):
-                    ws.append(lb * (a_w * o_w) * q_w[:, None])
-                    widths.append(x_cur)
-                    # Behind a backlog, the iteration that takes this prompt is a full one.
-                    times.append(np.maximum(t_first, (spill + 1.0) * x_full[:, None]) if queued else t_first)
-                    rates.append(np.broadcast_to(np.where(queued, rate_b, np.inf)[:, None], x_cur.shape))
-        return [np.concatenate(x, axis=1) for x in (ws, widths, times, rates)]
+        # Every component at once, on axes [rows, prompts ahead (mean -/+ one standard deviation, half each), own
+        # prompt case, queued behind a backlog or not, iteration case], flattened in that order.
+        ahead = np.stack([np.maximum(mu_b - spread, 0.0), mu_b + spread], axis=1)[:, :, None, :]
+        own = (P[:, None] * np.stack([scale for scale, _ in own_cases], axis=1))[:, None, :, None]
+        share = 0.5 * np.array([o_w for _, o_w in own_cases])
+        prompts = np.floor(ahead) + 1.0
+        spill = np.maximum(np.ceil(prompts / per[:, :, None, None]) - 1.0, 0.0)
+        behind = (P[:, None] * mu_b)[:, None, None, :]
+        gathered = own + P[:, None, None, None] * ahead + behind
+        last_k = np.where(finite[:, None, None, None], np.minimum(Cf[:, None, None, None], gathered), gathered)
+        full4 = x_full[:, None, None, None]
+        t_first = spill * full4 + step.expand(None, None, None).time(n[:, None, None, None], last_k)
+        # Behind a backlog, the iteration that takes this prompt is a full one.
+        times = np.stack([t_first, np.maximum(t_first, (spill + 1.0) * full4)], axis=3)
+        q_w = np.stack([1.0 - p_backlog, p_backlog], axis=1)
+        ws = lb[:, None, None, None, :] * share[None, None, :, None, None] * q_w[:, None, None, :, None]
+        rates = np.stack([np.full_like(rate_b, np.inf), rate_b], axis=1)[:, None, None, :, None]
+        shape = times.shape
+        return [
+            np.broadcast_to(x, shape).reshape(len(P), -1) for x in (ws, x_cur[:, None, None, None, :], times, rates)
+        ]
 
     # Rows of one kind leave the other kind's components at weight zero (one array shape for all rows).
     if it.chunked.all():
