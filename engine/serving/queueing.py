@@ -332,26 +332,34 @@ class Iterations:
     per_iter: np.ndarray  # prompts an iteration can take (C/P, at least 1)
 
 
-def _prompt_cases(load: Load, mu: np.ndarray, mix_x=None, mix_w=None):
+def _budget(load: Load):
+    """The prompt budget's rate-independent figures per row: prompts an iteration can take (per_iter = C/P, at
+    least 1; inf unchunked), whether prompts are longer than the budget (chunked: P >= C), C (1 where
+    unchunked: a divisor) and the prompt tokens of a full iteration (C; 0 where unchunked)."""
+    P, C = load.prompt, load.chunk
+    finite = np.isfinite(C)
+    per_iter = np.where(finite, np.maximum(np.floor(C / np.maximum(P, 1e-9)), 1.0), np.inf)
+    return per_iter, finite & (P >= C), np.where(finite, C, 1.0), np.where(finite, C, 0.0)
+
+
+def _prompt_cases(load: Load, mu: np.ndarray, budget, mix_x=None, mix_w=None):
     """Grid of the prompt tokens an iteration takes: ARRIVAL_POINTS cases of A ~ Poisson(mu) prompts gated
     from the last iteration, at most c = C/P of them, and one case of a full budget (a backlog). The full
     case's weight keeps the work: E[k] = mu*P (prompts never leave without being computed). Prompts longer
-    than the budget (P >= C) come in runs of P/C full iterations: two cases, none or full."""
-    P, C = load.prompt, load.chunk
+    than the budget (P >= C) come in runs of P/C full iterations: two cases, none or full. budget: _budget(load)."""
+    P = load.prompt
+    per_iter, chunked, c_or_1, k_full = budget
     a, wa = _poisson_grid(mu, ARRIVAL_POINTS, mix_x, mix_w)
-    per_iter = np.where(np.isfinite(C), np.maximum(np.floor(C / np.maximum(P, 1e-9)), 1.0), np.inf)
     taken = np.minimum(a, per_iter[:, None])
     mean_taken = np.sum(wa * taken, axis=1)
     cap = np.where(np.isfinite(per_iter), per_iter, 1.0)
     p_full = np.where(np.isfinite(per_iter), np.clip((mu - mean_taken) / np.maximum(cap - mean_taken, 1e-12), 0, 1), 0)
-    chunked = np.isfinite(C) & (P >= C)
-    f = np.clip(mu * P / np.where(np.isfinite(C), C, 1.0), 0.0, 1.0)
+    f = np.clip(mu * P / c_or_1, 0.0, 1.0)
     first = np.where(a == 0, 1.0, 0.0)
     w_grid = np.where(chunked[:, None], (1.0 - f)[:, None] * first, wa * (1.0 - p_full)[:, None])
     w_full = np.where(chunked, f, p_full)
     weight = np.concatenate([w_grid, w_full[:, None]], axis=1)
     k_grid = P[:, None] * taken
-    k_full = np.where(np.isfinite(C), C, 0.0)
     k = np.concatenate([k_grid, k_full[:, None]], axis=1)
     return weight, k, chunked, per_iter
 
@@ -366,11 +374,12 @@ def iterations(
     tau = mean_point(step, load)["tau"] if tau0 is None else tau0
     tau = np.where(np.isfinite(tau), tau, (saturation(step, load) if sat is None else sat)["tau"])
     ex = step.expand(None)
+    budget = _budget(load)
     mix_x = mix_w = None
     for _ in range(rounds):
         # Prompts gated into an iteration arrived during the one before it, whose length varies: a mixture of
         # Poissons over the last round's iteration lengths (long iterations gather more prompts).
-        weight, k, chunked, per_iter = _prompt_cases(load, lam * tau, mix_x, mix_w)
+        weight, k, chunked, per_iter = _prompt_cases(load, lam * tau, budget, mix_x, mix_w)
         n = lam * m * tau
         x = ex.time(n[:, None], k)
         tau = np.sum(weight * x, axis=1)
