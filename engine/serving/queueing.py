@@ -442,20 +442,26 @@ class Latency:
         def comp(x):
             return x[:, None, :] if grid else x
 
-        width = comp(self.comp_width)
-        w = np.maximum(width, 1e-12)
+        parts = self.__dict__.get("_cdf_parts")
+        if parts is None:  # the components' own figures (none depends on t): once per Latency
+            rate = self.comp_rate
+            has = np.isfinite(rate)
+            w = np.maximum(self.comp_width, 1e-12)
+            th = np.where(has, np.maximum(rate, 1e-12), 1.0)
+            tw = np.minimum(th * w, 700.0)
+            with np.errstate(over="ignore"):
+                parts = (w, has, th, tw, np.expm1(tw), self.comp_width <= 1e-12)
+            self.__dict__["_cdf_parts"] = parts
+        w, has, th, tw, grown, point = (comp(x) for x in parts)
         y = t - comp(self.comp_time)
         plain = np.clip(y / w, 0.0, 1.0)
-        rate = comp(self.comp_rate)
-        has = np.isfinite(rate)
-        th = np.where(has, np.maximum(rate, 1e-12), 1.0)
-        tw = np.minimum(th * w, 700.0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             decay = np.exp(-th * np.maximum(y, 0.0))
             inside = y / w - (1.0 - decay) / tw
-            beyond = 1.0 - decay * np.expm1(tw) / tw
-        waited = np.where(y <= 0, 0.0, np.where(width <= 1e-12, 1.0 - decay, np.where(y < w, inside, beyond)))
-        waited = np.clip(np.nan_to_num(waited, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+            beyond = 1.0 - decay * grown / tw
+        waited = np.where(y <= 0, 0.0, np.where(point, 1.0 - decay, np.where(y < w, inside, beyond)))
+        # NaN counts as reached; +/-inf clip to 1 and 0.
+        waited = np.clip(np.where(np.isnan(waited), 1.0, waited), 0.0, 1.0)
         return np.sum(comp(self.comp_weight) * np.where(has, waited, plain), axis=-1)
 
     def ttft_quantile(self, q: float) -> np.ndarray:
