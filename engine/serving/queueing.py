@@ -32,6 +32,7 @@ Checked against a discrete-event simulation of the same system in tests/test_que
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,8 @@ LAGUERRE = ((0.4157745567834791, 0.7110930099291730), (2.2942803602790417, 0.278
             (6.2899450829374794, 0.0103892565015861))  # fmt: skip
 # Three-point Gauss-Hermite rule for a standard normal (nodes, weights).
 HERMITE = ((-1.7320508075688772, 1.0 / 6.0), (0.0, 2.0 / 3.0), (1.7320508075688772, 1.0 / 6.0))
+_SQRT2 = float(np.sqrt(2.0))
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
 @dataclass
@@ -73,8 +76,9 @@ class StepModel:
     a_k: np.ndarray
     c0: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._moe = bool((self.w_expert > 0).any())
+        self._expanded: dict[int, StepModel] = {}
 
     def touched(self, n, k):
         if not self._moe:
@@ -122,9 +126,14 @@ class StepModel:
         return StepModel(**{f: getattr(self, f)[index] for f in self.__dataclass_fields__})
 
     def expand(self, *axes: None) -> StepModel:
-        """The per-row fields broadcast over extra trailing axes ([rows, 1, ...])."""
-        shape = (slice(None),) + (None,) * len(axes)
-        return StepModel(**{f: getattr(self, f)[shape] for f in self.__dataclass_fields__})
+        """The per-row fields broadcast over extra trailing axes ([rows, 1, ...]); built once per model (the
+        fields are never modified in place: views of them)."""
+        out = self._expanded.get(len(axes))
+        if out is None:
+            shape = (slice(None),) + (None,) * len(axes)
+            out = StepModel(**{f: getattr(self, f)[shape] for f in self.__dataclass_fields__})
+            self._expanded[len(axes)] = out
+        return out
 
 
 @dataclass
@@ -187,21 +196,28 @@ def _erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
     the Halfin-Whitt normal approximation above (Halfin & Whitt 1981)."""
     c = np.asarray(c, dtype=float)
     a = np.asarray(a, dtype=float)
-    rho = np.where(c > 0, a / np.maximum(c, 1e-300), 1.0)
     small_rows = c <= 10
-    small = np.full_like(a, np.nan)
-    if np.any(small_rows):
+    any_small = bool(small_rows.any())
+    all_small = any_small and bool(small_rows.all())
+    if any_small:
+        rho = np.where(c > 0, a / np.maximum(c, 1e-300), 1.0)
+        small = np.full_like(a, np.nan)
         b = np.ones_like(a)
         top = int(np.max(np.where(small_rows, c, 1)))
         for j in range(1, top + 1):
             b = a * b / (j + a * b)
             small = np.where(c == j, b, small)
-    exact = np.where(rho < 1, small / np.maximum(1.0 - rho * (1.0 - small), 1e-300), 1.0)
-    beta = (c - a) / np.sqrt(np.maximum(a, 1e-300))
-    phi = np.exp(-0.5 * np.minimum(beta, 30.0) ** 2) / np.sqrt(2 * np.pi)
-    hw = 1.0 / (1.0 + beta * normal_cdf(beta) / np.maximum(phi, 1e-300))
-    out = np.where(small_rows, exact, np.where(beta > 0, hw, 1.0))
-    return np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0)
+        exact = np.where(rho < 1, small / np.maximum(1.0 - rho * (1.0 - small), 1e-300), 1.0)
+    if all_small:
+        out = exact
+    else:  # the normal approximation, where some row needs it
+        beta = (c - a) / np.sqrt(np.maximum(a, 1e-300))
+        phi = np.exp(-0.5 * np.minimum(beta, 30.0) ** 2) / _SQRT_2PI
+        hw = 1.0 / (1.0 + beta * normal_cdf(beta) / np.maximum(phi, 1e-300))
+        out = np.where(beta > 0, hw, 1.0)
+        if any_small:
+            out = np.where(small_rows, exact, out)
+    return np.clip(np.where(np.isnan(out), 1.0, out), 0.0, 1.0)
 
 
 def _mdc_wait_rate(c: np.ndarray, a: np.ndarray, hold: np.ndarray) -> np.ndarray:
@@ -233,7 +249,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _erf(np.asarray(x, dtype=float) / np.sqrt(2.0)))
+    return 0.5 * (1.0 + _erf(np.asarray(x, dtype=float) / _SQRT2))
 
 
 EXACT_POINTS = 5  # 0..4 arrivals are their own points; more share spaced bins
@@ -245,35 +261,41 @@ def _poisson_grid(mu: np.ndarray, points: int, mix_x: np.ndarray | None = None, 
     approximation with continuity correction). With mix_x, mix_w ([rows, J]): the mixture of Poisson(mu *
     mix_x[j]) with weights mix_w[j] (mix_x relative to its weighted mean)."""
     mu = np.maximum(mu, 0.0)[:, None]
+    rows = mu.shape[0]
     if mix_x is None:
-        means, weights = mu[:, :, None], np.ones((mu.shape[0], 1))
+        means, weights = mu[:, :, None], np.ones((rows, 1))
     else:
         assert mix_w is not None, "mix_x comes with its weights"
         means, weights = (mu * mix_x)[:, :, None], mix_w
     live = weights > 1e-7
-    top = np.max(np.where(live, means[:, :, 0], 0.0), axis=1, keepdims=True)
-    low = np.min(np.where(live, means[:, :, 0], np.inf), axis=1, keepdims=True)
+    top = np.where(live, means[:, :, 0], 0.0).max(axis=1, keepdims=True)
+    low = np.where(live, means[:, :, 0], np.inf).min(axis=1, keepdims=True)
     e = EXACT_POINTS
     tail = points - e
     start = np.maximum(float(e), np.floor(low - 4.5 * np.sqrt(low))) - 0.5
-    step = np.maximum(np.ceil((top + 4.5 * np.sqrt(top) + 1.0 - start) / tail), 1.0)
+    reach = top + 4.5 * np.sqrt(top)
+    step = np.maximum(np.ceil((reach + 1.0 - start) / tail), 1.0)
     edges = start + step * np.arange(tail + 1)[None, :]
-    centres = np.round(0.5 * (edges[:, :-1] + edges[:, 1:]))
-    a = np.concatenate([np.broadcast_to(np.arange(e, dtype=float), (mu.shape[0], e)), centres], axis=1)
-    aa = a[:, None, :e]
-    logp = np.where(means > 0, aa * np.log(np.maximum(means, 1e-300)) - means - _log_factorial(aa),
-                    np.where(aa == 0, 0.0, -np.inf))  # fmt: skip
+    a = np.empty((rows, points))
+    a[:, :e] = _ARRIVALS
+    a[:, e:] = np.round(0.5 * (edges[:, :-1] + edges[:, 1:]))
+    logp = np.where(means > 0, _ARRIVALS * np.log(np.maximum(means, 1e-300)) - means - _LOG_FACTORIAL, _LOG_P0)
     exact = np.exp(logp)
-    if (top + 4.5 * np.sqrt(top) < e - 1.0).all():  # all the mass on the exact points (the tail ~ 0)
-        w = np.concatenate([np.sum(weights[:, :, None] * exact, axis=1), np.zeros((mu.shape[0], tail))], axis=1)
+    thin = reach < e - 1.0  # all the row's mass on the exact points (the tail ~ 0)
+    if thin.all():
+        w = np.concatenate([np.sum(weights[:, :, None] * exact, axis=1), np.zeros((rows, tail))], axis=1)
         return a, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
     sd = np.sqrt(np.maximum(means, 1e-12))
-    lo_e = edges[:, None, :-1]
-    hi_e = np.concatenate([edges[:, None, 1:-1], np.full_like(edges[:, None, :1], np.inf)], axis=2)
-    below = normal_cdf((e - 0.5 - means) / sd)  # normal mass below the tail, to spread the rest of it
-    binned = (normal_cdf((hi_e - means) / sd) - normal_cdf((lo_e - means) / sd)) / np.maximum(1.0 - below, 1e-12)
+    # One normal CDF for every cut: the tail's lower end (to spread the tail's mass: the normal mass below it),
+    # the bins' lower edges and the last bin's open end.
+    cuts = np.empty((rows, tail + 2))
+    cuts[:, 0] = e - 0.5
+    cuts[:, 1:-1] = edges[:, :-1]
+    cuts[:, -1] = np.inf
+    cdf = normal_cdf((cuts[:, None, :] - means) / sd)
+    binned = (cdf[:, :, 2:] - cdf[:, :, 1:-1]) / np.maximum(1.0 - cdf[:, :, :1], 1e-12)
     # Rows whose mass sits on the exact points drop the tail, as the shortcut above does for a whole batch.
-    binned = np.where((top + 4.5 * np.sqrt(top) < e - 1.0)[:, :, None], 0.0, binned)
+    binned = np.where(thin[:, :, None], 0.0, binned)
     rest = np.maximum(1.0 - exact.sum(axis=2, keepdims=True), 0.0)
     w = np.sum(weights[:, :, None] * np.concatenate([exact, rest * binned], axis=2), axis=1)
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
@@ -284,6 +306,12 @@ def _log_factorial(a: np.ndarray) -> np.ndarray:
     """ln(a!) by Stirling's series (exact enough from 0 up: error below 1e-4 at a = 1, zero at 0)."""
     x = a + 1.0
     return (x - 0.5) * np.log(x) - x + 0.5 * np.log(2 * np.pi) + 1.0 / (12.0 * x) - 1.0 / (360.0 * x**3)
+
+
+# The exact points' arrivals, ln(a!) and the pmf's log at a mean of zero (1 at no arrival).
+_ARRIVALS = np.arange(EXACT_POINTS, dtype=float)
+_LOG_FACTORIAL = _log_factorial(_ARRIVALS)
+_LOG_P0 = np.where(_ARRIVALS == 0, 0.0, -np.inf)
 
 
 @dataclass
@@ -304,42 +332,54 @@ class Iterations:
     per_iter: np.ndarray  # prompts an iteration can take (C/P, at least 1)
 
 
-def _prompt_cases(load: Load, mu: np.ndarray, mix_x=None, mix_w=None):
+def _budget(load: Load):
+    """The prompt budget's rate-independent figures per row: prompts an iteration can take (per_iter = C/P, at
+    least 1; inf unchunked), whether prompts are longer than the budget (chunked: P >= C), C (1 where
+    unchunked: a divisor) and the prompt tokens of a full iteration (C; 0 where unchunked)."""
+    P, C = load.prompt, load.chunk
+    finite = np.isfinite(C)
+    per_iter = np.where(finite, np.maximum(np.floor(C / np.maximum(P, 1e-9)), 1.0), np.inf)
+    return per_iter, finite & (P >= C), np.where(finite, C, 1.0), np.where(finite, C, 0.0)
+
+
+def _prompt_cases(load: Load, mu: np.ndarray, budget, mix_x=None, mix_w=None):
     """Grid of the prompt tokens an iteration takes: ARRIVAL_POINTS cases of A ~ Poisson(mu) prompts gated
     from the last iteration, at most c = C/P of them, and one case of a full budget (a backlog). The full
     case's weight keeps the work: E[k] = mu*P (prompts never leave without being computed). Prompts longer
-    than the budget (P >= C) come in runs of P/C full iterations: two cases, none or full."""
-    P, C = load.prompt, load.chunk
+    than the budget (P >= C) come in runs of P/C full iterations: two cases, none or full. budget: _budget(load)."""
+    P = load.prompt
+    per_iter, chunked, c_or_1, k_full = budget
     a, wa = _poisson_grid(mu, ARRIVAL_POINTS, mix_x, mix_w)
-    per_iter = np.where(np.isfinite(C), np.maximum(np.floor(C / np.maximum(P, 1e-9)), 1.0), np.inf)
     taken = np.minimum(a, per_iter[:, None])
     mean_taken = np.sum(wa * taken, axis=1)
     cap = np.where(np.isfinite(per_iter), per_iter, 1.0)
     p_full = np.where(np.isfinite(per_iter), np.clip((mu - mean_taken) / np.maximum(cap - mean_taken, 1e-12), 0, 1), 0)
-    chunked = np.isfinite(C) & (P >= C)
-    f = np.clip(mu * P / np.where(np.isfinite(C), C, 1.0), 0.0, 1.0)
+    f = np.clip(mu * P / c_or_1, 0.0, 1.0)
     first = np.where(a == 0, 1.0, 0.0)
     w_grid = np.where(chunked[:, None], (1.0 - f)[:, None] * first, wa * (1.0 - p_full)[:, None])
     w_full = np.where(chunked, f, p_full)
     weight = np.concatenate([w_grid, w_full[:, None]], axis=1)
     k_grid = P[:, None] * taken
-    k_full = np.where(np.isfinite(C), C, 0.0)
     k = np.concatenate([k_grid, k_full[:, None]], axis=1)
     return weight, k, chunked, per_iter
 
 
-def iterations(step: StepModel, load: Load, tau0: np.ndarray | None = None, rounds: int = 3) -> Iterations:
-    """The iteration-length distribution at each row's rate (see the module docstring)."""
+def iterations(
+    step: StepModel, load: Load, tau0: np.ndarray | None = None, rounds: int = 3, sat: dict | None = None
+) -> Iterations:
+    """The iteration-length distribution at each row's rate (see the module docstring). sat: the rows'
+    saturation(step, load) where the caller has it (it does not depend on the rate)."""
     lam = load.lam
     m = decode_iterations(load)
     tau = mean_point(step, load)["tau"] if tau0 is None else tau0
-    tau = np.where(np.isfinite(tau), tau, saturation(step, load)["tau"])
+    tau = np.where(np.isfinite(tau), tau, (saturation(step, load) if sat is None else sat)["tau"])
     ex = step.expand(None)
+    budget = _budget(load)
     mix_x = mix_w = None
     for _ in range(rounds):
         # Prompts gated into an iteration arrived during the one before it, whose length varies: a mixture of
         # Poissons over the last round's iteration lengths (long iterations gather more prompts).
-        weight, k, chunked, per_iter = _prompt_cases(load, lam * tau, mix_x, mix_w)
+        weight, k, chunked, per_iter = _prompt_cases(load, lam * tau, budget, mix_x, mix_w)
         n = lam * m * tau
         x = ex.time(n[:, None], k)
         tau = np.sum(weight * x, axis=1)
@@ -402,28 +442,34 @@ class Latency:
         def comp(x):
             return x[:, None, :] if grid else x
 
-        width = comp(self.comp_width)
-        w = np.maximum(width, 1e-12)
+        parts = self.__dict__.get("_cdf_parts")
+        if parts is None:  # the components' own figures (none depends on t): once per Latency
+            rate = self.comp_rate
+            has = np.isfinite(rate)
+            w = np.maximum(self.comp_width, 1e-12)
+            th = np.where(has, np.maximum(rate, 1e-12), 1.0)
+            tw = np.minimum(th * w, 700.0)
+            with np.errstate(over="ignore"):
+                parts = (w, has, th, tw, np.expm1(tw), self.comp_width <= 1e-12)
+            self.__dict__["_cdf_parts"] = parts
+        w, has, th, tw, grown, point = (comp(x) for x in parts)
         y = t - comp(self.comp_time)
         plain = np.clip(y / w, 0.0, 1.0)
-        rate = comp(self.comp_rate)
-        has = np.isfinite(rate)
-        th = np.where(has, np.maximum(rate, 1e-12), 1.0)
-        tw = np.minimum(th * w, 700.0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             decay = np.exp(-th * np.maximum(y, 0.0))
             inside = y / w - (1.0 - decay) / tw
-            beyond = 1.0 - decay * np.expm1(tw) / tw
-        waited = np.where(y <= 0, 0.0, np.where(width <= 1e-12, 1.0 - decay, np.where(y < w, inside, beyond)))
-        waited = np.clip(np.nan_to_num(waited, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+            beyond = 1.0 - decay * grown / tw
+        waited = np.where(y <= 0, 0.0, np.where(point, 1.0 - decay, np.where(y < w, inside, beyond)))
+        # NaN counts as reached; +/-inf clip to 1 and 0.
+        waited = np.clip(np.where(np.isnan(waited), 1.0, waited), 0.0, 1.0)
         return np.sum(comp(self.comp_weight) * np.where(has, waited, plain), axis=-1)
 
     def ttft_quantile(self, q: float) -> np.ndarray:
         return self.ttft_quantiles((q,))[0]
 
-    def ttft_quantiles(self, qs, passes: int = 3) -> list[np.ndarray]:
-        """The qs-quantiles by `passes` passes of a 16-point grid over each bracket (each pass narrows it
-        17-fold: three to 0.02% of the bracket, two to 0.35%), every quantile of a row in one CDF evaluation."""
+    def ttft_quantiles(self, qs) -> list[np.ndarray]:
+        """The qs-quantiles by three passes of a 16-point grid over each bracket (each pass narrows it 17-fold),
+        every quantile of a row in one CDF evaluation."""
         tail = np.where(np.isfinite(self.comp_rate), 40.0 / np.maximum(self.comp_rate, 1e-12), 0.0)
         reach = np.where(self.comp_weight > 1e-12, self.comp_time + self.comp_width + tail, 0.0)
         top = np.max(reach, axis=1) * 1.01 + 1e-9
@@ -432,7 +478,7 @@ class Latency:
         lo, hi = np.zeros(rows * nq), np.repeat(top, nq)
         frac = np.arange(1, 17) / 17.0
         pick = np.arange(rows * nq)
-        for _ in range(passes):
+        for _ in range(3):
             grid = lo[:, None] + (hi - lo)[:, None] * frac[None, :]
             cdf = self.ttft_cdf(grid.reshape(rows, nq * 16)).reshape(rows * nq, 16)
             count = (cdf < q[:, None]).sum(axis=1)  # rises with t: the count below is the bracket's index
@@ -456,11 +502,14 @@ class Latency:
         return np.where(self.stable, busy, np.nan)
 
     def tpot_quantile(self, q: float) -> np.ndarray:
-        """Cornish-Fisher quantile of the TPOT over every request: a share p_preempt of them is preempted
+        return self.tpot_quantiles((q,))[0]
+
+    def tpot_quantiles(self, qs) -> list[np.ndarray]:
+        """Cornish-Fisher quantiles of the TPOT over every request: a share p_preempt of them is preempted
         and pays preempt_tpot more, so the TPOT is X + B d (B ~ Bernoulli(p), d the rebuild per token), whose
         mean, variance and third central moment add those of B d (p d, p(1-p) d^2, p(1-p)(1-2p) d^3). One
-        distribution for every q, so the quantiles rise with q (p99 >= p50); between the floor and the
-        longest a request can see (plus the rebuild where there is one)."""
+        distribution for every q (its moments computed once for all of qs), so the quantiles rise with q (p99
+        >= p50); between the floor and the longest a request can see (plus the rebuild where there is one)."""
         p = np.clip(self.p_preempt, 0.0, 1.0)
         d = np.where(p > 0, self.preempt_tpot, 0.0)
         mean = self.tpot_mean + p * d
@@ -468,16 +517,25 @@ class Latency:
         k3 = self.tpot_skew * self.tpot_sd**3 + p * (1.0 - p) * (1.0 - 2.0 * p) * d**3
         sd = np.sqrt(var)
         skew = np.where(sd > 0, k3 / np.maximum(sd, 1e-300) ** 3, 0.0)
-        value = np.minimum(_cornish_fisher(mean, sd, skew, q, self.tpot_floor), self.tpot_cap + d)
-        return np.where(self.stable, value, np.nan)
+        cap = self.tpot_cap + d
+        return [
+            np.where(self.stable, np.minimum(_cornish_fisher(mean, sd, skew, q, self.tpot_floor), cap), np.nan)
+            for q in qs
+        ]
 
 
 def _cornish_fisher(mean, sd, skew, q, floor) -> np.ndarray:
     """The q-quantile of a distribution of this mean, standard deviation and skewness (skewness clipped to
     +/-2, where the expansion still keeps the p99 above the median), no lower than `floor`."""
-    z = np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, dtype=float) - 1.0)
+    z = _normal_quantile(float(q)) if np.ndim(q) == 0 else np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, float) - 1.0)
     skew = np.clip(skew, -2.0, 2.0)
     return np.maximum(mean + sd * (z + (z * z - 1.0) * skew / 6.0), floor)
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_quantile(q: float) -> float:
+    """The standard normal's q-quantile, sqrt(2) erfinv(2q - 1), once per q."""
+    return float(np.sqrt(2.0) * _erfinv(2.0 * np.asarray(q, dtype=float) - 1.0))
 
 
 def _erfinv(y):
@@ -533,19 +591,25 @@ def _busy_runs(D, f, s):
 
 
 def latency(
-    step: StepModel, load: Load, preempt: Preemption | None = None, full: bool = True, closed_loop=False
+    step: StepModel,
+    load: Load,
+    preempt: Preemption | None = None,
+    full: bool = True,
+    closed_loop=False,
+    sat: dict | None = None,
 ) -> Latency:
     """The latency approximation at each row's rate (rows at or past saturation are marked unstable).
     closed_loop (per row): a benchmark client holding the batch limit's worth of requests in flight, which
-    never waits for a slot (MLPerf Offline, trtllm-bench, a fixed-concurrency client)."""
+    never waits for a slot (MLPerf Offline, trtllm-bench, a fixed-concurrency client). sat: the rows'
+    saturation(step, load) where the caller has it (it does not depend on the rate: a search reuses it)."""
     lam, P, C, B = load.lam, load.prompt, load.chunk, load.slots
     m = decode_iterations(load)
-    sat = saturation(step, load)
+    sat = saturation(step, load) if sat is None else sat
     util = np.where(sat["lam"] > 0, lam / sat["lam"], np.inf)
     stable = util < 1.0
     lam_c = np.where(stable, lam, sat["lam"] * 0.999)
     load_c = load.at(lam_c)
-    it = iterations(step, load_c)
+    it = iterations(step, load_c, sat=sat)
     tau = it.tau
     n = np.minimum(it.n, sat["r"] * m)
     ex = step.expand(None)
@@ -561,7 +625,7 @@ def latency(
     tagged = lam_tag < lam_c * (1.0 - 1e-9)
     tag = it
     if tagged.any():
-        alt = iterations(step, load.at(lam_tag), tau0=tau, rounds=1)
+        alt = iterations(step, load.at(lam_tag), tau0=tau, rounds=1, sat=sat)
         tag = Iterations(
             **{
                 f: np.where(
@@ -596,9 +660,10 @@ def latency(
     # departures of the others; departures n/(m*tau(n)) slow as n grows, with tau rising c_n/(1-u) per
     # sequence.
     k_mean = np.sum(it.weight * it.k, axis=1)
-    c_p = step.time(n, k_mean + P) - step.time(n, k_mean)
+    t_mean = step.time(n, k_mean)
+    c_p = step.time(n, k_mean + P) - t_mean
     u = np.clip(lam_c * c_p, 0.0, 0.95)
-    c_n = (step.time(n + 1.0, k_mean) - step.time(n, k_mean)) / (1.0 - u)
+    c_n = (step.time(n + 1.0, k_mean) - t_mean) / (1.0 - u)
     e = np.clip(n * c_n / np.maximum(tau, 1e-300), 0.0, 0.95)
     kappa = (1.0 - e) / np.maximum(mm * tau, 1e-300)
     var_n = lam_c * (1.0 / (1.0 - u) ** 2 + load.o_m2) / (2.0 * np.maximum(kappa, 1e-300))
@@ -708,7 +773,6 @@ def _ttft_components(step: StepModel, load: Load, it: Iterations, n: np.ndarray,
     further iterations, and a backlog (the share of full iterations) waits as an M/D/c queue (c = C/P per
     iteration)."""
     lam, P, C = load.lam, load.prompt, load.chunk
-    ex = step.expand(None)
     finite = np.isfinite(C)
     Cf = np.where(finite, C, 1.0)
     x_full = it.x_full
@@ -749,23 +813,27 @@ def _ttft_components(step: StepModel, load: Load, it: Iterations, n: np.ndarray,
         a_mid = np.minimum(lam * np.sqrt(it.tau * x_full), 0.999 * c_per)
         p_backlog = np.where(np.isfinite(it.per_iter), _erlang_c(np.minimum(c_per, 1e6), a_mid), 0.0)
         rate_b = _mdc_wait_rate(c_per, a_mid, x_full)
-        ws, widths, times, rates = [], [], [], []
-        for ahead, a_w in ((np.maximum(mu_b - spread, 0.0), 0.5), (mu_b + spread, 0.5)):
-            for scale, o_w in own_cases:
-                own = P[:, None] * scale[:, None]
-                prompts = np.floor(ahead) + 1.0
-                spill = np.maximum(np.ceil(prompts / per) - 1.0, 0.0)
-                behind = P[:, None] * mu_b
-                gathered = own + P[:, None] * ahead + behind
-                last_k = np.where(finite[:, None], np.minimum(Cf[:, None], gathered), gathered)
-                t_first = spill * x_full[:, None] + ex.time(n[:, None], last_k)
-                for queued, q_w in ((False, 1.0 - p_backlog), (True, p_backlog)):
-                    ws.append(lb * (a_w * o_w) * q_w[:, None])
-                    widths.append(x_cur)
-                    # Behind a backlog, the iteration that takes this prompt is a full one.
-                    times.append(np.maximum(t_first, (spill + 1.0) * x_full[:, None]) if queued else t_first)
-                    rates.append(np.broadcast_to(np.where(queued, rate_b, np.inf)[:, None], x_cur.shape))
-        return [np.concatenate(x, axis=1) for x in (ws, widths, times, rates)]
+        # Every component at once, on axes [rows, prompts ahead (mean -/+ one standard deviation, half each), own
+        # prompt case, queued behind a backlog or not, iteration case], flattened in that order.
+        ahead = np.stack([np.maximum(mu_b - spread, 0.0), mu_b + spread], axis=1)[:, :, None, :]
+        own = (P[:, None] * np.stack([scale for scale, _ in own_cases], axis=1))[:, None, :, None]
+        share = 0.5 * np.array([o_w for _, o_w in own_cases])
+        prompts = np.floor(ahead) + 1.0
+        spill = np.maximum(np.ceil(prompts / per[:, :, None, None]) - 1.0, 0.0)
+        behind = (P[:, None] * mu_b)[:, None, None, :]
+        gathered = own + P[:, None, None, None] * ahead + behind
+        last_k = np.where(finite[:, None, None, None], np.minimum(Cf[:, None, None, None], gathered), gathered)
+        full4 = x_full[:, None, None, None]
+        t_first = spill * full4 + step.expand(None, None, None).time(n[:, None, None, None], last_k)
+        # Behind a backlog, the iteration that takes this prompt is a full one.
+        times = np.stack([t_first, np.maximum(t_first, (spill + 1.0) * full4)], axis=3)
+        q_w = np.stack([1.0 - p_backlog, p_backlog], axis=1)
+        ws = lb[:, None, None, None, :] * share[None, None, :, None, None] * q_w[:, None, None, :, None]
+        rates = np.stack([np.full_like(rate_b, np.inf), rate_b], axis=1)[:, None, None, :, None]
+        shape = times.shape
+        return [
+            np.broadcast_to(x, shape).reshape(len(P), -1) for x in (ws, x_cur[:, None, None, None, :], times, rates)
+        ]
 
     # Rows of one kind leave the other kind's components at weight zero (one array shape for all rows).
     if it.chunked.all():
@@ -818,12 +886,13 @@ def max_rate_within(
     pre_g = None if preempt is None else Preemption(*(getattr(preempt, f)[idx] for f in preempt.__dataclass_fields__))
     t_lim, p_lim = np.repeat(ttft_lim, points), np.repeat(tpot_lim, points)
     finite_t = np.where(np.isfinite(t_lim), t_lim, 0.0)
+    sat_g = saturation(step_g, load_g)
     while True:
         width = hi - lo
         if not np.any(width > resolution * sat):
             break
         lam = (lo[:, None] + width[:, None] * frac[None, :]).ravel()
-        lat = latency(step_g, load_g.at(lam), pre_g, full=False)
+        lat = latency(step_g, load_g.at(lam), pre_g, full=False, sat=sat_g)
         ttft_ok = np.where(np.isfinite(t_lim), lat.ttft_cdf(finite_t) >= q, True)
         good = (ttft_ok & (lat.tpot_quantile(q) <= p_lim) & lat.stable).reshape(rows, points)
         # The highest good point below the lowest bad one (the quantiles rise with the rate).
