@@ -301,40 +301,29 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
-    # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
-    shares = (
-        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s, r.t_host_stall_s], axis=1)
-        / step[:, None]
-    )
-    kind = np.argmax(shares[:, :5], axis=1)
+    # Each part as a share of the step (each divided once: the bottleneck and the overhead read the same).
+    of_step = {
+        name: x / step
+        for name, x in (
+            ("busy", busy),
+            ("scale_up", scale_up),
+            ("scale_out", scale_out),
+            *((k, getattr(r, k)) for k in OVERHEAD_PARTS),
+        )
+    }
+    kind, share = _largest([of_step[k] for k in ("busy", "scale_up", "scale_out", "t_bubble_s", "t_sync_s")])
     # Input is prefetched, so a step waits on storage (or on the host CPUs preparing it) only when that takes
     # longer than everything else: then it alone sets the pace (more compute or network would not help).
-    waits = np.where(shares[:, 6] > shares[:, 5], 6, 5)
-    kind = np.where(np.maximum(shares[:, 5], shares[:, 6]) > STORAGE_PACING_SHARE, waits, kind)
-    share = shares[np.arange(r.n), kind]
+    storage_share, host_share = of_step["t_storage_stall_s"], of_step["t_host_stall_s"]
+    host_waits = host_share > storage_share
+    paced = np.maximum(storage_share, host_share) > STORAGE_PACING_SHARE
+    kind = np.where(paced, np.where(host_waits, 6, 5), kind)
+    share = np.where(paced, np.where(host_waits, host_share, storage_share), share)
     # Code 4 is memory capacity, which no share measures; 6 stragglers, 7 host preprocessing.
-    kind = np.select([kind == 4, kind == 5, kind == 6], [6, 5, 7], kind)
+    kind = BOTTLENECK_OF_PART[kind]
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
-    overheads = (
-        np.stack(
-            [
-                r.t_tp_s,
-                r.t_ep_s,
-                r.t_pp_s,
-                r.t_dp_s,
-                r.t_bubble_s,
-                r.t_storage_stall_s,
-                r.t_cp_s,
-                r.t_nic_wait_s,
-                r.t_sync_s,
-                r.t_host_stall_s,
-            ],
-            axis=1,
-        )
-        / step[:, None]
-    )
-    overhead_code = np.argmax(overheads, axis=1)
+    overhead_code, overhead_share = _largest([of_step[k] for k in OVERHEAD_PARTS])
     rcl_all = r.rcl >= r.layers_stage
     recompute_code = np.where(r.rcl <= 0, r.rc, np.where(rcl_all, 2, np.where(r.rc == 1, 4, 3)))
     note = (r.gbs != r.gbs_requested) * 1 + (r.n_used < r.n_gpus) * 2
@@ -473,8 +462,40 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
         "train_bottleneck_share": np.where(runs, share, np.nan),
         "train_overhead_code": overhead_code,
-        "train_overhead_share": overheads[np.arange(r.n), overhead_code],
+        "train_overhead_share": overhead_share,
     }
+
+
+# The overheads of a step in the order of train_overhead_code (the names in _training_text).
+OVERHEAD_PARTS = (
+    "t_tp_s",
+    "t_ep_s",
+    "t_pp_s",
+    "t_dp_s",
+    "t_bubble_s",
+    "t_storage_stall_s",
+    "t_cp_s",
+    "t_nic_wait_s",
+    "t_sync_s",
+    "t_host_stall_s",
+)
+# The bottleneck code (BOTTLENECKS) of each step part _training_results compares: busy, scale-up, scale-out,
+# bubble, stragglers (4 -> 6), then storage (5) and host preprocessing (6 -> 7).
+BOTTLENECK_OF_PART = np.array([0, 1, 2, 3, 6, 5, 7])
+
+
+def _largest(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the index of the largest of `parts` and its value, as np.argmax over the parts stacked as
+    columns gives them: the first of equal largest values, or the first NaN (NaN counts as the largest).
+    A running comparison, without the stacked copy."""
+    best = parts[0].copy()
+    index = np.zeros(len(best), dtype=np.int64)
+    for i, x in enumerate(parts[1:], start=1):
+        # Strictly larger (an equal later part loses), or the first NaN (nothing compares larger than it after).
+        take = (x > best) | (np.isnan(x) & ~np.isnan(best))
+        np.copyto(best, x, where=take)
+        np.copyto(index, i, where=take)
+    return index, best
 
 
 # Reason codes (plans.REASONS) for a run that cannot be had although its plan fits.
