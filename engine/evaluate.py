@@ -223,9 +223,9 @@ def _result_frame(frame: pl.DataFrame, out: dict[str, np.ndarray]) -> pl.DataFra
         values = [s.to_list() for s in ids.get_columns()] + [v.tolist() for v in out.values()]
         rows = [[None if x != x else x for x in row] for row in zip(*values, strict=True)]
         return pl.DataFrame(rows, schema=schema, orient="row")
-    # NaN -> null only in the float columns that hold a NaN (most hold none): one isnan pass per column costs
-    # less than nan_to_null's masked copy of every column.
-    with_nan = [k for k, v in out.items() if v.dtype.kind == "f" and np.isnan(v).any()]
+    # NaN -> null only in the float columns that hold a NaN (most hold none): one pass per column costs less
+    # than nan_to_null's masked copy of every column (the minimum is NaN exactly where some element is).
+    with_nan = [k for k, v in out.items() if v.dtype.kind == "f" and v.size and np.isnan(v.min())]
     result = pl.DataFrame(out)
     if with_nan:
         result = result.with_columns(pl.col(with_nan).fill_nan(None))
@@ -557,38 +557,43 @@ def _unrunnable(r: Columns, runs: np.ndarray, mfu: np.ndarray) -> np.ndarray:
     return reason
 
 
+# The runner-up's plan columns (train_runner_up_<name>) and the candidate columns they come from.
+RUNNER_UP_PLAN = (
+    ("tp", "tp"),
+    ("cp", "cp"),
+    ("pp", "pp"),
+    ("dp", "dp"),
+    ("ep", "ep"),
+    ("microbatch", "mb"),
+    ("zero", "zero"),
+    ("interleave", "v"),
+    ("recompute_layers", "rcl"),
+)
+
+
 def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
     """The runner-up plan of each scenario, how much slower it is per token, and the part of the step it loses
     most on (an index into STEP_PARTS); -1 / NaN where no other plan runs."""
     has = second >= 0
+    n = len(has)
+    if not has.any():  # explicit plans: no runner-up anywhere (-1 and NaN throughout, nothing to compare)
+        return {f"train_runner_up_{k}": np.full(n, -1, dtype=np.int64) for k, _ in RUNNER_UP_PLAN} | {
+            "train_runner_up_step_time_s": np.full(n, np.nan),
+            "train_runner_up_slower_pct": np.full(n, np.nan),
+            "train_runner_up_why_code": np.full(n, -1, dtype=np.int64),
+        }
     pick = np.where(has, second, chosen)
     b, s = cand.take(chosen), cand.take(pick)
     per_b, per_s = b.tokens_per_step, s.tokens_per_step
-    why = np.full(len(has), -1)
-    if has.any():  # explicit plans have no runner-up: no parts to compare
-        deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
-        why = np.where(has, np.argmax(deltas, axis=1), -1)
+    deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
+    why = np.where(has, np.argmax(deltas, axis=1), -1)
     slower = 100.0 * ((s.step_time_s / per_s) / (b.step_time_s / per_b) - 1.0)
     nan = np.where(has, 1.0, np.nan)
 
     def plan(d):
         return np.where(has, getattr(s, d), -1).astype(np.int64)
 
-    return {
-        **{
-            f"train_runner_up_{k}": plan(d)
-            for k, d in (
-                ("tp", "tp"),
-                ("cp", "cp"),
-                ("pp", "pp"),
-                ("dp", "dp"),
-                ("ep", "ep"),
-                ("microbatch", "mb"),
-                ("zero", "zero"),
-                ("interleave", "v"),
-                ("recompute_layers", "rcl"),
-            )
-        },
+    return {f"train_runner_up_{k}": plan(d) for k, d in RUNNER_UP_PLAN} | {
         "train_runner_up_step_time_s": s.step_time_s * nan,
         "train_runner_up_slower_pct": slower * nan,
         "train_runner_up_why_code": why.astype(np.int64),
