@@ -10,8 +10,10 @@ auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import functools
 import os
+import sys
 
 import numpy as np
 import polars as pl
@@ -102,6 +104,8 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     that only plot numbers skip their formatting cost. The infer_* columns are there when any row has a
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
+    if frame.height >= HEAP_PAD_MIN_ROWS:
+        _keep_freed_heap()
     cores = _cores()
     if cores > 1 and _work_rows(frame) >= PARALLEL_MIN_ROWS:
         # A large training frame in one slice per core, each on its own thread: numpy's array loops and
@@ -132,6 +136,30 @@ def _work_rows(frame: pl.DataFrame) -> int:
         return frame.height  # enough either way: no need to find the searched rows (the chunks do that)
     searched = int((plans.auto_pattern(Columns.from_frame(frame))[1] != 0).sum())
     return frame.height - searched + SEARCHED_ROW_WORK * searched
+
+
+# From this many rows a frame's arrays are large enough (hundreds of kB each, a few hundred MB in all) that
+# glibc's habit of handing freed heap back to the OS costs a page fault per 4 kB on every new array: ~30% of
+# the CPU time of a 20k-100k-row evaluation on one thread. The heap then keeps HEAP_PAD_BYTES for reuse.
+HEAP_PAD_MIN_ROWS = 4096
+HEAP_PAD_BYTES = 256 * 2**20
+_M_TOP_PAD = -2  # mallopt's parameter number (malloc.h)
+
+
+@functools.cache
+def _keep_freed_heap() -> None:
+    """Once per process, where the C library is glibc: mallopt(M_TOP_PAD, HEAP_PAD_BYTES), so that the heap
+    grows and trims in steps of that many bytes instead of returning freed arrays to the OS at once (the
+    process keeps up to that much freed memory). Left alone where the environment tunes malloc itself
+    (MALLOC_TOP_PAD_ or GLIBC_TUNABLES)."""
+    if sys.platform != "linux" or "MALLOC_TOP_PAD_" in os.environ or "GLIBC_TUNABLES" in os.environ:
+        return
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return
+        ctypes.CDLL(None).mallopt(_M_TOP_PAD, HEAP_PAD_BYTES)
+    except (AttributeError, OSError, ValueError):  # no glibc, or no mallopt in it
+        return
 
 
 @functools.cache
@@ -195,7 +223,12 @@ def _result_frame(frame: pl.DataFrame, out: dict[str, np.ndarray]) -> pl.DataFra
         values = [s.to_list() for s in ids.get_columns()] + [v.tolist() for v in out.values()]
         rows = [[None if x != x else x for x in row] for row in zip(*values, strict=True)]
         return pl.DataFrame(rows, schema=schema, orient="row")
-    result = pl.DataFrame(out, nan_to_null=True)
+    # NaN -> null only in the float columns that hold a NaN (most hold none): one pass per column costs less
+    # than nan_to_null's masked copy of every column (the minimum is NaN exactly where some element is).
+    with_nan = [k for k, v in out.items() if v.dtype.kind == "f" and v.size and np.isnan(v.min())]
+    result = pl.DataFrame(out)
+    if with_nan:
+        result = result.with_columns(pl.col(with_nan).fill_nan(None))
     ids = ids.with_columns(pl.col(pl.Float64).fill_nan(None))
     return pl.concat([ids, result], how="horizontal")
 
@@ -296,40 +329,29 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
     }
     scale_up = sum(np.where(out, 0.0, t) for t, out in parts.values())
     scale_out = sum(np.where(out, t, 0.0) for t, out in parts.values())
-    # One row per scenario, one column per part (row-major, so the per-row arg-max reads contiguous memory).
-    shares = (
-        np.stack([busy, scale_up, scale_out, r.t_bubble_s, r.t_sync_s, r.t_storage_stall_s, r.t_host_stall_s], axis=1)
-        / step[:, None]
-    )
-    kind = np.argmax(shares[:, :5], axis=1)
+    # Each part as a share of the step (each divided once: the bottleneck and the overhead read the same).
+    of_step = {
+        name: x / step
+        for name, x in (
+            ("busy", busy),
+            ("scale_up", scale_up),
+            ("scale_out", scale_out),
+            *((k, getattr(r, k)) for k in OVERHEAD_PARTS),
+        )
+    }
+    kind, share = _largest([of_step[k] for k in ("busy", "scale_up", "scale_out", "t_bubble_s", "t_sync_s")])
     # Input is prefetched, so a step waits on storage (or on the host CPUs preparing it) only when that takes
     # longer than everything else: then it alone sets the pace (more compute or network would not help).
-    waits = np.where(shares[:, 6] > shares[:, 5], 6, 5)
-    kind = np.where(np.maximum(shares[:, 5], shares[:, 6]) > STORAGE_PACING_SHARE, waits, kind)
-    share = shares[np.arange(r.n), kind]
+    storage_share, host_share = of_step["t_storage_stall_s"], of_step["t_host_stall_s"]
+    host_waits = host_share > storage_share
+    paced = np.maximum(storage_share, host_share) > STORAGE_PACING_SHARE
+    kind = np.where(paced, np.where(host_waits, 6, 5), kind)
+    share = np.where(paced, np.where(host_waits, host_share, storage_share), share)
     # Code 4 is memory capacity, which no share measures; 6 stragglers, 7 host preprocessing.
-    kind = np.select([kind == 4, kind == 5, kind == 6], [6, 5, 7], kind)
+    kind = BOTTLENECK_OF_PART[kind]
     kind = np.where(r.reason == 9, 4, kind)
     # The largest single overhead, for the "why" line: which collective, and how much of the step.
-    overheads = (
-        np.stack(
-            [
-                r.t_tp_s,
-                r.t_ep_s,
-                r.t_pp_s,
-                r.t_dp_s,
-                r.t_bubble_s,
-                r.t_storage_stall_s,
-                r.t_cp_s,
-                r.t_nic_wait_s,
-                r.t_sync_s,
-                r.t_host_stall_s,
-            ],
-            axis=1,
-        )
-        / step[:, None]
-    )
-    overhead_code = np.argmax(overheads, axis=1)
+    overhead_code, overhead_share = _largest([of_step[k] for k in OVERHEAD_PARTS])
     rcl_all = r.rcl >= r.layers_stage
     recompute_code = np.where(r.rcl <= 0, r.rc, np.where(rcl_all, 2, np.where(r.rc == 1, 4, 3)))
     note = (r.gbs != r.gbs_requested) * 1 + (r.n_used < r.n_gpus) * 2
@@ -468,8 +490,40 @@ def _training_results(r: Columns, cat: Catalog) -> dict[str, np.ndarray]:
         "train_bottleneck_code": np.where(runs | (r.reason == 9), kind, -1),
         "train_bottleneck_share": np.where(runs, share, np.nan),
         "train_overhead_code": overhead_code,
-        "train_overhead_share": overheads[np.arange(r.n), overhead_code],
+        "train_overhead_share": overhead_share,
     }
+
+
+# The overheads of a step in the order of train_overhead_code (the names in _training_text).
+OVERHEAD_PARTS = (
+    "t_tp_s",
+    "t_ep_s",
+    "t_pp_s",
+    "t_dp_s",
+    "t_bubble_s",
+    "t_storage_stall_s",
+    "t_cp_s",
+    "t_nic_wait_s",
+    "t_sync_s",
+    "t_host_stall_s",
+)
+# The bottleneck code (BOTTLENECKS) of each step part _training_results compares: busy, scale-up, scale-out,
+# bubble, stragglers (4 -> 6), then storage (5) and host preprocessing (6 -> 7).
+BOTTLENECK_OF_PART = np.array([0, 1, 2, 3, 6, 5, 7])
+
+
+def _largest(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the index of the largest of `parts` and its value, as np.argmax over the parts stacked as
+    columns gives them: the first of equal largest values, or the first NaN (NaN counts as the largest).
+    A running comparison, without the stacked copy."""
+    best = parts[0].copy()
+    index = np.zeros(len(best), dtype=np.int64)
+    for i, x in enumerate(parts[1:], start=1):
+        # Strictly larger (an equal later part loses), or the first NaN (nothing compares larger than it after).
+        take = (x > best) | (np.isnan(x) & ~np.isnan(best))
+        np.copyto(best, x, where=take)
+        np.copyto(index, i, where=take)
+    return index, best
 
 
 # Reason codes (plans.REASONS) for a run that cannot be had although its plan fits.
@@ -503,38 +557,43 @@ def _unrunnable(r: Columns, runs: np.ndarray, mfu: np.ndarray) -> np.ndarray:
     return reason
 
 
+# The runner-up's plan columns (train_runner_up_<name>) and the candidate columns they come from.
+RUNNER_UP_PLAN = (
+    ("tp", "tp"),
+    ("cp", "cp"),
+    ("pp", "pp"),
+    ("dp", "dp"),
+    ("ep", "ep"),
+    ("microbatch", "mb"),
+    ("zero", "zero"),
+    ("interleave", "v"),
+    ("recompute_layers", "rcl"),
+)
+
+
 def _runner_up(cand: Columns, chosen: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray]:
     """The runner-up plan of each scenario, how much slower it is per token, and the part of the step it loses
     most on (an index into STEP_PARTS); -1 / NaN where no other plan runs."""
     has = second >= 0
+    n = len(has)
+    if not has.any():  # explicit plans: no runner-up anywhere (-1 and NaN throughout, nothing to compare)
+        return {f"train_runner_up_{k}": np.full(n, -1, dtype=np.int64) for k, _ in RUNNER_UP_PLAN} | {
+            "train_runner_up_step_time_s": np.full(n, np.nan),
+            "train_runner_up_slower_pct": np.full(n, np.nan),
+            "train_runner_up_why_code": np.full(n, -1, dtype=np.int64),
+        }
     pick = np.where(has, second, chosen)
     b, s = cand.take(chosen), cand.take(pick)
     per_b, per_s = b.tokens_per_step, s.tokens_per_step
-    why = np.full(len(has), -1)
-    if has.any():  # explicit plans have no runner-up: no parts to compare
-        deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
-        why = np.where(has, np.argmax(deltas, axis=1), -1)
+    deltas = np.stack([getattr(s, k) / per_s - getattr(b, k) / per_b for k in STEP_PARTS], axis=1)
+    why = np.where(has, np.argmax(deltas, axis=1), -1)
     slower = 100.0 * ((s.step_time_s / per_s) / (b.step_time_s / per_b) - 1.0)
     nan = np.where(has, 1.0, np.nan)
 
     def plan(d):
         return np.where(has, getattr(s, d), -1).astype(np.int64)
 
-    return {
-        **{
-            f"train_runner_up_{k}": plan(d)
-            for k, d in (
-                ("tp", "tp"),
-                ("cp", "cp"),
-                ("pp", "pp"),
-                ("dp", "dp"),
-                ("ep", "ep"),
-                ("microbatch", "mb"),
-                ("zero", "zero"),
-                ("interleave", "v"),
-                ("recompute_layers", "rcl"),
-            )
-        },
+    return {f"train_runner_up_{k}": plan(d) for k, d in RUNNER_UP_PLAN} | {
         "train_runner_up_step_time_s": s.step_time_s * nan,
         "train_runner_up_slower_pct": slower * nan,
         "train_runner_up_why_code": why.astype(np.int64),

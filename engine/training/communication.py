@@ -26,6 +26,9 @@ spans more GPUs than a non-blocking pod gets 1 / oversubscription of its NIC ban
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import kernels
@@ -41,6 +44,19 @@ def _placement(n, stride, domain):
     per_domain = np.maximum(np.floor(domain / stride), 1.0)
     n_in = np.minimum(n, per_domain)
     return n_in, np.maximum(np.ceil(n / n_in), 1.0)
+
+
+def _by_zero_stage(z: np.ndarray, *stages: Callable[[], np.ndarray]) -> np.ndarray:
+    """stages[0]() where ZeRO stage z is 0, stages[1]() where 1, stages[2]() where 2, stages[3]() elsewhere
+    (ZeRO-3), as nested wheres (np.select costs more for a few hundred rows); a stage no row has is never
+    computed (a frame of one ZeRO stage computes one)."""
+    z0, z1, z2 = z == 0, z == 1, z == 2
+    present = [bool(mask.any()) for mask in (z0, z1, z2, ~(z0 | z1 | z2))]
+    if sum(present) == 1:
+        return stages[present.index(True)]()
+    zero = np.zeros(len(z))
+    v0, v1, v2, v3 = (stage() if has else zero for stage, has in zip(stages, present, strict=True))
+    return np.where(z0, v0, np.where(z1, v1, np.where(z2, v2, v3)))
 
 
 def step_communication(c: Columns, cat: Catalog) -> None:
@@ -200,36 +216,34 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     lb = c.t_layer_fb_s - c.t_layer_fwd_s
     over = c.dp_overlap == 1
     gather_bwd = np.where(pp > 1, 0.0, 1.0)  # FSDP with PP keeps a stage's weights gathered for backward
-    z3_mb_exposed = (
-        ag_u
-        + (L - 1) * np.maximum(ag_u - lf, 0.0)
-        + gather_bwd * ag_u
-        + rs_u
-        + (L - 1) * np.maximum(gather_bwd * ag_u + rs_u - lb, 0.0)
-    )
-    # By ZeRO stage (0, 1, 2, else 3), as nested wheres (np.select costs more for a few hundred rows).
-    z0, z1, z2 = z == 0, z == 1, z == 2
-    z3_total = m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar
-    exposed = np.where(
-        z0,
-        np.where(over, np.maximum(ar - wb, 0.0) + bucket * ar, ar),
-        np.where(
-            z1,
-            np.where(
-                over, np.maximum(rs + rep_ar - wb, 0.0) + bucket * rs + np.maximum(ag - wf, 0.0), rs + ag + rep_ar
-            ),
-            np.where(
-                z2,
-                np.where(
-                    over,
-                    m * (np.maximum(rs - wb, 0.0) + bucket * rs) + np.maximum(ag - wf, 0.0) + rep_ar,
-                    m * rs + ag + rep_ar,
-                ),
-                np.where(over, m * z3_mb_exposed + np.maximum(rep_ar - wb, 0.0), z3_total),
-            ),
+
+    def z3_mb_exposed():
+        return (
+            ag_u
+            + (L - 1) * np.maximum(ag_u - lf, 0.0)
+            + gather_bwd * ag_u
+            + rs_u
+            + (L - 1) * np.maximum(gather_bwd * ag_u + rs_u - lb, 0.0)
+        )
+
+    @functools.cache
+    def z3_total():
+        return m * L * ((1 + gather_bwd) * ag_u + rs_u) + rep_ar
+
+    # By ZeRO stage (0, 1, 2, else 3): exposed (with and without overlap) and total; a stage no row has is not
+    # computed.
+    exposed = _by_zero_stage(
+        z,
+        lambda: np.where(over, np.maximum(ar - wb, 0.0) + bucket * ar, ar),
+        lambda: np.where(
+            over, np.maximum(rs + rep_ar - wb, 0.0) + bucket * rs + np.maximum(ag - wf, 0.0), rs + ag + rep_ar
         ),
+        lambda: np.where(
+            over, m * (np.maximum(rs - wb, 0.0) + bucket * rs) + np.maximum(ag - wf, 0.0) + rep_ar, m * rs + ag + rep_ar
+        ),
+        lambda: np.where(over, m * z3_mb_exposed() + np.maximum(rep_ar - wb, 0.0), z3_total()),
     )
-    total = np.where(z0, ar, np.where(z1, rs + ag + rep_ar, np.where(z2, m * rs + ag + rep_ar, z3_total)))
+    total = _by_zero_stage(z, lambda: ar, lambda: rs + ag + rep_ar, lambda: m * rs + ag + rep_ar, z3_total)
     c.t_dp_s = np.where(R > 1, exposed, 0.0)
     c.t_dp_total_s = np.where(R > 1, total, 0.0)
     c.dp_across = (g_out > 1) | (e_out > 1) | (r_out > 1)

@@ -238,16 +238,10 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     model_ranks = tp * cp * pp
     p_dp = c.p_dp.astype(i64)
     dp = np.where(p_dp == AUTO, np.maximum(n // model_ranks, 1), np.maximum(p_dp, 1))
-    gbs0 = (c.gbs_requested if "gbs_requested" in c else c.gbs).astype(i64)
-    # The idle-GPU variant: the largest power of two not above DP that divides the batch in micro-batches.
-    pow2 = 2 ** np.floor(np.log2(np.maximum(dp, 1))).astype(i64)
-    exact = np.gcd(np.maximum(gbs0 // np.maximum(mb, 1), 1), pow2)
-    variant = c.dpv.astype(i64) == 1
-    duplicate = variant & (exact >= dp)
-    dp = np.where(variant, exact, dp)
+    gbs = (c.gbs_requested if "gbs_requested" in c else c.gbs).astype(i64)
+    dp, duplicate = _idle_gpu_variant(dp, gbs, mb, c.dpv.astype(i64) == 1)
     c.dp = dp.astype(np.float64)
     c.n_used = (dp * model_ranks).astype(np.float64)
-    gbs = c.gbs_requested.astype(i64) if "gbs_requested" in c else c.gbs.astype(i64)
     c.gbs_requested = gbs.astype(np.float64)
     replica_batch = dp * mb
     m = np.maximum(np.rint(gbs / replica_batch).astype(i64), 1)
@@ -257,11 +251,12 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     lst = -(-layers // pp)
     # Interleaving left to the search in the coarse pass: the deepest that divides the stage (at most 8).
     v = c.v.astype(i64)
-    deepest = _deepest_v(lst, pp, m, v == AUTO)
+    auto_v = v == AUTO
+    deepest = _deepest_v(lst, pp, m, auto_v)
     # The "deepest" option duplicates 1, 2 or 4 where that is the deepest: such rows are dropped (v_searched
     # is 1 where those options are in the grid too).
-    same_v = (v == AUTO) & (c.v_searched == 1) & ((deepest == 1) | (deepest == 2) | (deepest == 4))
-    v = np.where(v == AUTO, deepest, v)
+    same_v = auto_v & (c.v_searched == 1) & ((deepest == 1) | (deepest == 2) | (deepest == 4))
+    v = np.where(auto_v, deepest, v)
     c.v = v.astype(np.float64)
     R = dp * cp
     per_domain = np.maximum(c.su_domain.astype(i64) // np.maximum(tp * cp, 1), 1)
@@ -272,7 +267,6 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
     p_rcl = c.p_rcl
     c.rcl = np.where(c.p_rc == 0, 0.0, np.where(c.p_rc == 1, np.where(p_rcl == AUTO, 0.0, p_rcl), p_rcl))
     heads, kv = c.m_heads.astype(i64), c.m_kv_heads.astype(i64)
-    experts = np.maximum(c.m_experts.astype(i64), 1)
     seq = c.seq.astype(i64)
     checks = [
         (1, (model_ranks * dp > n) | (model_ranks > n)),
@@ -281,16 +275,45 @@ def _prepare(scen: Columns, index: np.ndarray, cols: dict[str, np.ndarray]) -> C
         (4, np.abs(m * replica_batch - gbs) > BATCH_TOLERANCE * gbs),
         (5, (v > 1) & ((pp == 1) | (v > lst) | (m % pp != 0))),
         (6, R % np.maximum(c.shard.astype(i64), 1) != 0),
-        (7, ((ep * etp) > 1) & (((tp * cp * dp) % (ep * etp) != 0) | (experts % ep != 0))),
+        (7, _experts_misplaced(c, tp * cp * dp, ep, etp)),
         (8, c.has_train == 0),
         (10, (cp > 1) & (seq % (2 * cp) != 0)),
         (11, duplicate | same_v),
     ]
     reason = np.zeros(c.n, dtype=i64)
     for code, bad in reversed(checks):
-        reason = np.where(bad, code, reason)
+        np.copyto(reason, code, where=bad)
     c.reason = reason
     return c
+
+
+def _experts_misplaced(c: Columns, ranks: np.ndarray, ep: np.ndarray, etp: np.ndarray) -> np.ndarray:
+    """Reason 7: EP x expert TP above 1 that does not divide the `ranks` (TP x CP x DP), or EP that does not
+    divide the expert count. The remainders are taken on those rows only (none in a dense model)."""
+    placed = ep * etp
+    bad = placed > 1
+    rows = np.flatnonzero(bad)
+    if len(rows):
+        experts = np.maximum(c.m_experts[rows].astype(np.int64), 1)
+        bad[rows] = (ranks[rows] % placed[rows] != 0) | (experts % ep[rows] != 0)
+    return bad
+
+
+def _idle_gpu_variant(dp: np.ndarray, gbs: np.ndarray, mb: np.ndarray, variant: np.ndarray):
+    """DP where `variant` (the idle-GPU variant): the largest power of two not above DP that divides the batch
+    in micro-batches, gcd(max(gbs // mb, 1), 2^floor(log2 DP)); unchanged elsewhere. Also where that variant
+    is no smaller than DP (the same plan as the variant 0 row). Computed on the variant rows only (explicit
+    plans have none)."""
+    duplicate = np.zeros(len(dp), dtype=bool)
+    rows = np.flatnonzero(variant)
+    if len(rows):
+        dp_v = dp[rows]
+        pow2 = 2 ** np.floor(np.log2(np.maximum(dp_v, 1))).astype(dp.dtype)
+        exact = np.gcd(np.maximum(gbs[rows] // np.maximum(mb[rows], 1), 1), pow2)
+        duplicate[rows] = exact >= dp_v
+        dp = dp.copy()
+        dp[rows] = exact
+    return dp, duplicate
 
 
 def _deepest_v(lst: np.ndarray, pp: np.ndarray, m: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -377,7 +400,8 @@ def search(
     fixed, pattern = keys or auto_pattern(scen)
     n = scen.n
     if not pattern.any():
-        c = _prepare(scen, np.arange(n), {d: fixed[d].astype(np.float64) for d in DIMS} | {"v_searched": np.zeros(n)})
+        plan = {d: fixed[d].astype(np.float64, copy=False) for d in DIMS}
+        c = _prepare(scen, np.arange(n), plan | {"v_searched": np.zeros(n)})
         c.searched = np.zeros(n, dtype=bool)
         c = _timed(c, cat, n)
         return c, np.arange(n), np.full(n, -1)
