@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from whatif.engine import Scenario, evaluate, load_catalog, resolve
 from whatif.engine.columns import Columns
+from whatif.engine.heap import keep_freed_heap
 from whatif.engine.serving import serve
 from whatif.engine.serving.fleet_goal import fleet_goal
 
@@ -119,6 +120,7 @@ def bench_serving(n: int, repeats: int) -> None:
 
 
 def main() -> None:
+    keep_freed_heap()  # as the whatif command does at start (engine/heap.py)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--explicit", type=int, default=100_000, help="explicit-plan scenarios (default 100,000)")
     p.add_argument("--auto", type=int, default=1_000, help="auto-plan scenarios (default 1,000)")

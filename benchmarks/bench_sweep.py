@@ -18,6 +18,7 @@ from pathlib import Path
 
 from whatif.engine import evaluate
 from whatif.engine import sweep as sw
+from whatif.engine.heap import keep_freed_heap
 from whatif.tui import files
 
 _last_seconds = 0.0
@@ -79,6 +80,7 @@ def engine_alone(grid, rows: int, label: str) -> None:
 
 
 def main() -> None:
+    keep_freed_heap()  # as the whatif command does at start (engine/heap.py)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--write", action="store_true", help="also time writing the explicit grid to CSV and Parquet")
     p.add_argument("--skip-auto", action="store_true", help="only the explicit-plan grid")

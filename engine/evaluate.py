@@ -10,10 +10,8 @@ auto-searched plan keys. Text columns (reasons, bottlenecks) are built by polars
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
 import functools
 import os
-import sys
 
 import numpy as np
 import polars as pl
@@ -104,8 +102,6 @@ def evaluate(frame: pl.DataFrame, catalog: Catalog | None = None, text: bool = T
     that only plot numbers skip their formatting cost. The infer_* columns are there when any row has a
     serving workload (rows without one hold nulls)."""
     cat = catalog or load_catalog()
-    if frame.height >= HEAP_PAD_MIN_ROWS:
-        _keep_freed_heap()
     cores = _cores()
     if cores > 1 and _work_rows(frame) >= PARALLEL_MIN_ROWS:
         # A large training frame in one slice per core, each on its own thread: numpy's array loops and
@@ -136,30 +132,6 @@ def _work_rows(frame: pl.DataFrame) -> int:
         return frame.height  # enough either way: no need to find the searched rows (the chunks do that)
     searched = int((plans.auto_pattern(Columns.from_frame(frame))[1] != 0).sum())
     return frame.height - searched + SEARCHED_ROW_WORK * searched
-
-
-# From this many rows a frame's arrays are large enough (hundreds of kB each, a few hundred MB in all) that
-# glibc's habit of handing freed heap back to the OS costs a page fault per 4 kB on every new array: ~30% of
-# the CPU time of a 20k-100k-row evaluation on one thread. The heap then keeps HEAP_PAD_BYTES for reuse.
-HEAP_PAD_MIN_ROWS = 4096
-HEAP_PAD_BYTES = 256 * 2**20
-_M_TOP_PAD = -2  # mallopt's parameter number (malloc.h)
-
-
-@functools.cache
-def _keep_freed_heap() -> None:
-    """Once per process, where the C library is glibc: mallopt(M_TOP_PAD, HEAP_PAD_BYTES), so that the heap
-    grows and trims in steps of that many bytes instead of returning freed arrays to the OS at once (the
-    process keeps up to that much freed memory). Left alone where the environment tunes malloc itself
-    (MALLOC_TOP_PAD_ or GLIBC_TUNABLES)."""
-    if sys.platform != "linux" or "MALLOC_TOP_PAD_" in os.environ or "GLIBC_TUNABLES" in os.environ:
-        return
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return
-        ctypes.CDLL(None).mallopt(_M_TOP_PAD, HEAP_PAD_BYTES)
-    except (AttributeError, OSError, ValueError):  # no glibc, or no mallopt in it
-        return
 
 
 @functools.cache
