@@ -101,3 +101,16 @@ def test_json_and_table_show_the_band(capsys, tmp_path):
     assert main(["eval", str(path)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "if capacity is off" in x)
     assert "to unbounded" in line and f"+/-{band['capacity_error_pct']:.0f}%" in line
+
+
+def test_the_figures_panel_cell_reads_the_band():
+    from whatif.tui.widgets.figures import p99_band
+
+    # TTFT p99 610 ms at the low end and no bound at the high; TPOT p99 28.6 to 56.4 ms.
+    row = {"infer_ttft_p99_low_ms": 609.7, "infer_ttft_p99_high_ms": None}
+    row |= {"infer_tpot_p99_low_ms": 28.6, "infer_tpot_p99_high_ms": 56.4}
+    assert p99_band(row) == "610-∞/29-56 ms"
+    # Overloaded at both ends: the TTFT has no bound at all, the TPOT is the overloaded fleet's.
+    row = {"infer_ttft_p99_low_ms": None, "infer_tpot_p99_low_ms": 36.26, "infer_tpot_p99_high_ms": 36.26}
+    assert p99_band(row) == "∞/36 ms"
+    assert p99_band({}) == "-"

@@ -542,14 +542,18 @@ def _ttft_quantiles(lat, medians: bool):
 LATENCY_BAND = ("ttft", "ttft_p99", "tpot", "tpot_p99")
 
 
-def latency_band(pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.ndarray]) -> dict:
+def latency_band(
+    pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.ndarray], overloaded: np.ndarray
+) -> dict:
     """The latencies if the replica's capacity were off by its regime's error band b (infer_band_pct, the
     cross-validated throughput error): the same replica at rate lam/(1 + b) (capacity b higher: the low end)
     and lam/(1 - b) (b lower: the high end), both in one latency call. Near saturation a small capacity error
     moves a tail by any factor (docs/model.md, "Latency bands"); this says by how much. Where an end's rate
     reaches saturation the queue has no bound: its TTFT is NaN (beside a finite low end: "unbounded"; at both
-    ends: no band) and its TPOT the saturation point's. Each end is clamped to hold the point estimate
-    (`points`: ttft, ttft_p99, tpot, tpot_p99 at the offered rate, seconds): at light load the TPOT wobbles
+    ends: no band) and its TPOT the overloaded fleet's (the highest on the way to capacity, as for the point
+    estimate). Each end is clamped to hold the point estimate
+    (`points`: ttft, ttft_p99, tpot, tpot_p99 at the offered rate, seconds; `overloaded`: the offered rate
+    is past capacity, per row of `r`): at light load the TPOT wobbles
     by a few percent either way with the rate. Seconds; NaN outside `rows` (online colocated rows with a
     band, overloaded ones included)."""
     out = {f"{name}_{end}": np.full(r.n, np.nan) for name in LATENCY_BAND for end in ("low", "high")}
@@ -568,6 +572,15 @@ def latency_band(pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.
     # median a seventeenth of it wide (a 5.6 ms TTFT read as 95 ms).
     ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99))
     band50, band99 = lat.tpot_quantiles((0.5, 0.99))
+    # Past saturation the TPOT is the overloaded fleet's, as the point estimate's is past capacity: where the
+    # offered rate overloads the fleet already that is the point itself (NaN here, filled by the clamps
+    # below); where only the high end's rate does, it is searched for (the highest on the way to capacity).
+    band50[past], band99[past] = np.nan, np.nan
+    search = past & ~overloaded[both]
+    if search.any():
+        nan = np.full(r.n, np.nan)
+        p50, p99, _ = _tpot_past_capacity(pool, r, np.unique(both[search]), nan, nan, nan)
+        band50[search], band99[search] = p50[both[search]], p99[both[search]]
     extra = _host_load_s(r.take(both))
     figures = {
         "ttft": np.where(past, np.nan, ttft50 + extra),
@@ -578,10 +591,12 @@ def latency_band(pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.
     n = len(rows)
     for name, values in figures.items():
         point = points[name][rows]
-        # fmin / fmax keep the end where the point is missing (an overloaded fleet has no TTFT).
+        # fmin / fmax keep the end where the point is missing (an overloaded fleet has no TTFT) and the point
+        # where the end is (a TPOT past saturation); a TTFT's missing high end stays missing: unbounded.
         out[f"{name}_low"][rows] = np.fmin(values[:n], point)
         high = values[n:]
-        out[f"{name}_high"][rows] = np.where(np.isnan(high), np.nan, np.fmax(high, point))
+        unbounded = np.isnan(high) if name.startswith("ttft") else np.zeros(n, dtype=bool)
+        out[f"{name}_high"][rows] = np.where(unbounded, np.nan, np.fmax(high, point))
     return out
 
 
@@ -638,7 +653,7 @@ def _results(
     for x in (ttft50, ttft99, ttft_mean, queue):
         x[overloaded] = np.nan
     points = {"ttft": ttft50, "ttft_p99": ttft99, "tpot": tpot50, "tpot_p99": tpot99}
-    band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), points) if medians else {}
+    band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), points, overloaded) if medians else {}
     # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
     served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output

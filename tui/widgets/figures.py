@@ -78,6 +78,22 @@ def latency(p50, p99, limit) -> str:
     return text
 
 
+def p99_band(r: dict) -> str:
+    """'610-∞/29-56 ms': the TTFT and TPOT p99s if capacity were off by the serving error band (∞: past
+    saturation, no bound; one ∞ for a TTFT unbounded at both ends, an overloaded fleet); '-' where no band
+    applies (offline, a fixed-concurrency client, disaggregated)."""
+    num = lambda x: "∞" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x < 10 else f"{x:.0f}")  # noqa: E731
+    if not fmt._ok(r.get("infer_tpot_p99_low_ms")):
+        return fmt.DASH
+    ends = []
+    for key in ("infer_ttft_p99", "infer_tpot_p99"):
+        low, high = r.get(f"{key}_low_ms"), r.get(f"{key}_high_ms")
+        low = low if fmt._ok(low) else None
+        high = high if fmt._ok(high) else None
+        ends.append(num(low) if low is None or num(low) == num(high) else f"{num(low)}-{num(high)}")
+    return "/".join(ends) + " ms"
+
+
 def _per_s(x) -> str:
     return fmt.DASH if not fmt._ok(x) else f"{fmt.si(x)} tok/s"
 
@@ -105,6 +121,7 @@ SERVING = (
         "TPOT p50/99",
         lambda r, x: latency(r.get("infer_tpot_ms"), r.get("infer_tpot_p99_ms"), x.get("tpot_limit")),
     ),
+    ("p99_band", "p99 band", lambda r, x: p99_band(r)),
     ("infer_tps", "tok/s", lambda r, x: fmt.si(r.get("infer_tokens_per_s"))),
     (
         "slo_tps",
