@@ -79,7 +79,7 @@ def latency(p50, p99, limit) -> str:
 
 
 def p99_band(r: dict) -> str:
-    """'610-∞/29-56 ms': the TTFT and TPOT p99s if capacity were off by the serving error band (∞: past
+    """'610-∞/29-50 ms': the TTFT and TPOT p99s if capacity were off by the serving error band (∞: past
     saturation, no bound; one ∞ for a TTFT unbounded at both ends, an overloaded fleet); '-' where no band
     applies (offline, a fixed-concurrency client, disaggregated)."""
     num = lambda x: "∞" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x < 10 else f"{x:.0f}")  # noqa: E731
