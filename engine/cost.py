@@ -78,6 +78,13 @@ def serving_usd_per_hour(c: Columns, gpus, facility_w, peak_it_kw) -> np.ndarray
     return sum(parts.values(), np.zeros(c.n))
 
 
+def priced_as(row: dict) -> str | None:
+    """The GPU type whose catalog price stands in for the row's own (None: it has one of its own), read from
+    price_via ('gaudi3 priced as h100-sxm: ...', engine/resolve.py)."""
+    via = row.get("price_via") or ""
+    return via.split(" priced as ")[1].split(":")[0] if " priced as " in via else None
+
+
 def basis_label(row: dict, prefix: str = "train_") -> str:
     """'rental at $6.88/GPU-h (2026-01)', 'rental at $6.88/GPU-h (2026-01, priced as h100-sxm)' for a GPU type
     with no price of its own, or 'owned at $1.27/GPU-h (servers $31.9k/GPU 2025-01, 5 y)': what a
@@ -88,8 +95,7 @@ def basis_label(row: dict, prefix: str = "train_") -> str:
     if model == "rental":
         price = row.get("usd_per_gpu_hour")
         date = row.get("price_date") or ""
-        via = row.get("price_via") or ""
-        stand_in = f", priced as {via.split(' priced as ')[1].split(':')[0]}" if " priced as " in via else ""
+        stand_in = f", priced as {other}" if (other := priced_as(row)) else ""
         when = f" ({date}{stand_in})" if date else " (set by the scenario)"
         return f"rental at ${price:,.2f}/GPU-h{when}" if _ok(price) else "rental"
     per_hour = row.get(f"{prefix}cost_usd_per_gpu_hour")

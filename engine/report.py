@@ -13,6 +13,7 @@ import polars as pl
 
 from .cost import basis_label
 from .evaluate import IDLE_CAUSES
+from .serving.fleet import LATENCY_BAND
 
 COST_PARTS = ("compute", "network", "storage", "facility", "electricity")
 
@@ -238,9 +239,8 @@ def _latency_band(r: dict) -> dict | None:
     if _num(r.get("infer_tpot_p99_low_ms")) is None:
         return None
     band: dict[str, Any] = {"capacity_error_pct": _num(r.get("infer_error_band_pct"))}
-    for name in ("ttft_ms", "ttft_p99_ms", "tpot_ms", "tpot_p99_ms"):
-        stem = name.removesuffix("_ms")
-        band[name] = [_num(r.get(f"infer_{stem}_low_ms")), _num(r.get(f"infer_{stem}_high_ms"))]
+    for stem in LATENCY_BAND:
+        band[f"{stem}_ms"] = [_num(r.get(f"infer_{stem}_low_ms")), _num(r.get(f"infer_{stem}_high_ms"))]
     return band
 
 

@@ -552,15 +552,14 @@ def latency_band(
     reaches saturation the queue has no bound: its TTFT is NaN (beside a finite low end: "unbounded"; at both
     ends: no band) and its TPOT the saturation point's. Each end is clamped to hold the point estimate
     (`points`: ttft, ttft_p99, tpot, tpot_p99 at the offered rate, seconds; `overloaded`: the offered rate
-    is past capacity, per row of `r`): at light load the TPOT wobbles
-    by a few percent either way with the rate. Seconds; NaN outside `rows` (online colocated rows with a
-    band, overloaded ones included)."""
+    is past capacity, per row of `r`): at light load the TPOT wobbles by a few percent either way with the
+    rate. Seconds; NaN outside `rows` (online colocated rows with a band, overloaded ones included)."""
     out = {f"{name}_{end}": np.full(r.n, np.nan) for name in LATENCY_BAND for end in ("low", "high")}
     b = r.infer_band_pct[rows] / 100.0
-    rows = rows[np.isfinite(b) & (b > 0.0) & (b < 1.0)]
+    has = np.isfinite(b) & (b > 0.0) & (b < 1.0)
+    rows, b = rows[has], b[has]
     if not len(rows):
         return out
-    b = r.infer_band_pct[rows] / 100.0
     both = np.concatenate([rows, rows])
     sub = pool.rows(both)
     lam = r.i_rate[both] / np.maximum(sub.replicas, 1.0)

@@ -11,7 +11,7 @@ import sys
 from whatif.engine import ScenarioError, load_catalog
 from whatif.engine import goal as engine_goal
 from whatif.engine.catalog import close_matches
-from whatif.engine.cost import basis_label
+from whatif.engine.cost import basis_label, priced_as
 
 from .. import goal_text
 from . import common
@@ -150,10 +150,6 @@ def _print(item, goal, answers) -> None:
     elif len(answers) > 1:
         con.print("cost: each GPU type at its own catalog price (engine/catalog/prices.toml)")
         # A type priced as another compares on a borrowed price: say which, so the ranking is read with it.
-        borrowed = [
-            f"{a.gpu} as {via.split(' priced as ')[1].split(':')[0]}"
-            for a in answers
-            if a.row is not None and " priced as " in (via := a.row.get("price_via") or "")
-        ]
+        borrowed = [f"{a.gpu} as {other}" for a in answers if a.row is not None and (other := priced_as(a.row))]
         if borrowed:
             con.print(f"cost: no price of their own, priced as another type: {', '.join(borrowed)}")
