@@ -20,7 +20,7 @@ from textual.widgets import Label, Static
 from whatif.engine.cost import basis_label
 
 from .. import format as fmt
-from .sizing import refresh_content, update_static
+from .sizing import forget_growth, refresh_growing, update_static
 
 PASS, FAIL = "✓", "✗"
 
@@ -222,6 +222,17 @@ class Figure(Static):
         return Content(self.text).stylize(style)
 
 
+class Words(Figure):
+    """A sentence under the figures (the plan, its runner-up, the bottleneck) whose wrapped height varies
+    from edit to edit: its height only grows while the width stays (sizing.refresh_growing)."""
+
+    def show(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.update(text, layout=False)
+            refresh_growing(self)
+
+
 class GpuHoursBar(Widget):
     """A one-line stacked bar of where the GPU-hours go, and its legend."""
 
@@ -245,7 +256,7 @@ class GpuHoursBar(Widget):
         rounded = [(n, g, None if v is None else round(v, 1)) for n, g, v in shares]
         if rounded != self.shares:
             self.shares = rounded
-            refresh_content(self)
+            refresh_growing(self)  # its legend wraps to more or fewer lines
 
     def _style(self, name: str):
         key = f"bar--{name.split()[0]}"
@@ -290,6 +301,7 @@ class FiguresPanel(VerticalScroll):
         super().__init__(**kwargs)
         self.figures: dict[str, Figure] = {}
         self._pairs = 0
+        self._width = 0
         # The figure groups drawn stale ("training", "serving"): their last valid figures, in the stale style.
         self.stale_parts: frozenset[str] = frozenset()
 
@@ -308,11 +320,15 @@ class FiguresPanel(VerticalScroll):
                 yield self._figure(fid)
         yield Static("Where the GPU-hours go", classes="group-title", markup=False)
         yield GpuHoursBar(id="gpu-hours-bar")
-        yield Figure("plan", "", classes="words")
-        yield Figure("runner-up", "", classes="words -quiet")
-        yield Figure("bottleneck", "", classes="words")
+        yield Words("plan", "", classes="words")
+        yield Words("runner-up", "", classes="words -quiet")
+        yield Words("bottleneck", "", classes="words")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            for widget in [*self.query(Words), *self.query(GpuHoursBar)]:
+                forget_growth(widget)
         self._layout_grids()
 
     def on_mount(self) -> None:
