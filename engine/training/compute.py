@@ -4,7 +4,8 @@
   launch cost (engine/kernels.py); the backward pass runs two GEMMs of the forward's size (data and weight
   gradients), which share its rate because s() is symmetric in M, N, K. The logits stay in BF16.
 * Attention core: its causal FLOPs (forward + backward = 3 x forward) at the generation's FlashAttention
-  rate measured inside a training step, moved along the sequence-length curve; unfused attention computes
+  rate measured inside a training step, moved along the sequence-length curve; sliding-window layers
+  compute their band (shape.window_keys_share) at the rate of a sequence as long as the window; unfused attention computes
   the full square as batched GEMMs and writes the scores to memory.
 * Memory-bound work at HBM bandwidth x memory_efficiency: norms, residual adds, the activation function
   (read and written once forward, twice backward), FP8/FP4 casts of every linear's input and output
@@ -79,15 +80,20 @@ def step_compute(c: Columns, cat: Catalog) -> None:
         )
 
     # Attention core. FlashAttention: causal FLOPs at the in-step rate along the curve (a CP rank's kernel
-    # sees chunks of s / cp keys). Unfused: the full square as batched GEMMs of width d_qk.
+    # sees chunks of s / cp keys); a sliding-window layer's band runs at the rate of a sequence of its
+    # window, no shorter than the curve's shortest measurement. Unfused: the full square as batched GEMMs
+    # of width d_qk (a window only masks it).
     seq_rank = c.seq / c.cp
-    flash_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
-    flash_rate = flash_rate * kernels.attention_relative(seq_rank, cat)
+    peak_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
+    flash_rate = peak_rate * kernels.attention_relative(seq_rank, cat)
+    band_seq = np.maximum(np.minimum(seq_rank, c.m_swa_tokens), cat.kernels.attention.seq_tokens[0])
+    band_rate = peak_rate * kernels.attention_relative(band_seq, cat)
     unfused_fwd = kernels.gemm_s(
-        2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
+        F["attn_square"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
     )
     flash = c.attn_kernel > 0
-    t_attn_fwd = np.where(flash, F["attn"] / flash_rate, unfused_fwd)
+    flash_fwd = (F["attn"] - F["attn_band"]) / flash_rate + F["attn_band"] / band_rate
+    t_attn_fwd = np.where(flash, flash_fwd, unfused_fwd)
     c.t_attn_fb_s = 3.0 * t_attn_fwd
 
     # Memory-bound work per token and layer (elements of 16 bits), forward: two norms (read and write h
@@ -136,7 +142,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     c.t_bwd_mb_s = c.t_stage_mb_s - c.t_fwd_mb_s
     # FLOPs the recomputation adds per token (HFU numerator): the attention core again (unfused selective)
     # or whole layers' forward.
-    attn_per_token = np.where(flash, 1.0, 2.0) * F["attn"] * t / Tc
+    attn_per_token = np.where(flash, F["attn"], F["attn_square"]) * t / Tc
     layer_per_token = sum(F[key] for key in ("qkv", "proj", "mlp", "shared", "routed", "router")) * t / Tc
     sel_flops = np.where((c.rc == 1) & ~flash, attn_per_token, 0.0) * (c.layers_stage - rcl)
     full_flops = (layer_per_token + attn_per_token) * rcl
