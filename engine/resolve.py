@@ -397,6 +397,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "moe_max_nodes": math.inf if t.moe_max_nodes is None else t.moe_max_nodes,
         "moe_imb": t.moe_imbalance or catalog.constant("moe_imbalance"),
         "dropout": int(t.dropout),
+        "sac_op": int(t.selective_recompute == "op"),
         "eval_tokens": t.eval_tokens,
     } | {f"k_{name}": f.value for name, f in catalog.fitted.items()}
     row["train_band_pct"] = _band(catalog, "training", gpu.arch, t.model)

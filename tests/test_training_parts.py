@@ -319,3 +319,21 @@ def test_sliding_window_attention_time_and_mfu_numerator():
     delta = 6 * 18 * (4096 - 128) * 64 * (64 + 64)
     assert full.model_flops_per_token - banded.model_flops_per_token == pytest.approx(delta, rel=1e-9)
     assert delta == pytest.approx(3.5107e9, rel=1e-4)
+
+
+def test_torchtitan_per_op_selective_recompute():
+    # TorchTitan's per-op policy saves every op's output except every second matmul of a block; in Llama's order
+    # wq, wk, wv, wo, w1, w3, w2 it reruns wk, wo and w3. Llama 3.1 8B (h 4,096, 8 KV heads of 128, FFN 14,336,
+    # 32 layers): 2 x 4,096 x (1,024 + 4,096 + 14,336) = 159.38 MFLOP per token and layer, 5.1003 GFLOP per token
+    # over the 32 layers, which the HFU numerator adds on top of the norms-only policy's (no FLOPs).
+    kw = {"model": "llama-3.1-8b", "plan": {"tp": 8, "pp": 1, "microbatch": 1, "zero": 1}, "recompute": "selective"}
+    norms = Row(scenario(n=8, **kw))
+    op = Row(scenario(n=8, selective_recompute="op", **kw))
+    per_token = 2 * 4096 * (1024 + 4096 + 14336) * 32
+    assert per_token == pytest.approx(5.1003e9, rel=1e-4)
+    assert op.hw_flops_per_token - norms.hw_flops_per_token == pytest.approx(per_token, rel=1e-9)
+    assert op.model_flops_per_token == norms.model_flops_per_token
+    assert op.t_recompute_mb_s > norms.t_recompute_mb_s
+    # Under TP 8 with sequence parallelism it gathers the inputs of those matmuls again (the all-gathers before
+    # attention and the FFN; reduce-scatter outputs are saved): 2 more halves per layer, 32 x 8 + 2 = 258 -> 322.
+    assert op.tp_total_mb_s / norms.tp_total_mb_s == pytest.approx(322 / 258, rel=1e-9)

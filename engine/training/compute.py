@@ -11,7 +11,8 @@
   (read and written once forward, twice backward), FP8/FP4 casts of every linear's input and output
   gradient (constants fp8_cast_bytes_per_element), and the MoE token permutation.
 * Recomputation: selective recomputes the attention core (unfused attention, Korthikanti et al. 2022) or the
-  norms and activation function (with FlashAttention, whose scores are never stored); full recomputation of
+  norms and activation function (with FlashAttention, whose scores are never stored), with TorchTitan's
+  per-op policy (selective_recompute = "op") also every second matmul; full recomputation of
   r layers per stage runs their forward again.
 """
 
@@ -135,6 +136,16 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     # Recomputation in the backward pass: selective on the layers not recomputed in full, full on rcl.
     norm_act = Tc * ACT_BYTES * np.where(c.sp == 1, (4.0 * h + ew_split) / t, 4.0 * h + ew_split / t) / hbm
     selective = np.where(flash, norm_act, unfused_fwd + Tc * ACT_BYTES * scores / hbm)
+    # TorchTitan's per-op policy (sac_op) also reruns every second matmul of the block in its order q, k, v,
+    # o, gate, up, down: the K projection, the output projection and the dense FFN's up projection.
+    k_n = np.maximum(qkv_n - c.m_heads * c.m_qk_dim / t, 0.0) / 2.0
+    rec_mm = F["qkv"] * k_n / np.maximum(qkv_n, 1.0)
+    t_rec_mm = (
+        gemm(rec_mm, Tc, k_n, h)
+        + gemm(F["proj"], Tc, h, proj_k)
+        + gemm(F["mlp"] / c.m_mats, Tc, up_n / np.maximum(c.m_mats - 1, 1.0), h, share=1 - ms)
+    )
+    selective = selective + np.where(c.sac_op == 1, t_rec_mm, 0.0)
     rcl = np.minimum(c.rcl, c.layers_stage)
     c.t_recompute_mb_s = np.where(c.rc == 1, (c.layers_stage - rcl) * selective, 0.0) + rcl * c.t_layer_fwd_s
     c.t_stage_mb_s = c.layers_stage * c.t_layer_fb_s + c.t_logits_fb_s + c.t_recompute_mb_s
@@ -144,6 +155,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     # or whole layers' forward.
     attn_per_token = np.where(flash, F["attn"], F["attn_square"]) * t / Tc
     layer_per_token = sum(F[key] for key in ("qkv", "proj", "mlp", "shared", "routed", "router")) * t / Tc
-    sel_flops = np.where((c.rc == 1) & ~flash, attn_per_token, 0.0) * (c.layers_stage - rcl)
+    sac_per_token = np.where(c.sac_op == 1, (rec_mm + F["proj"] + F["mlp"] / c.m_mats) * t / Tc, 0.0)
+    sel_flops = np.where(c.rc == 1, np.where(flash, 0.0, attn_per_token) + sac_per_token, 0.0) * (c.layers_stage - rcl)
     full_flops = (layer_per_token + attn_per_token) * rcl
     c.recompute_flops_per_token = (sel_flops + full_flops) * c.m_layers / np.maximum(c.layers_stage, 1.0)
