@@ -301,7 +301,8 @@ GPT_OSS = {  # gpt-oss-120b (model card, arXiv 2508.10925): 36 layers, 64 q head
 def _gpt_oss_rows():
     plan = {"tp": 1, "pp": 1, "ep": 8, "microbatch": 1, "zero": 1}
     kw = {"seq_len_tokens": 4096, "global_batch_seqs": 64, "recompute": "selective"}
-    banded = Row(scenario(n=64, model=GPT_OSS | {"sliding_window_tokens": 128, "sliding_window_layers": 18}, plan=plan, **kw))
+    window = {"sliding_window_tokens": 128, "sliding_window_layers": 18}
+    banded = Row(scenario(n=64, model=GPT_OSS | window, plan=plan, **kw))
     full = Row(scenario(n=64, model=GPT_OSS, plan=plan, **kw))
     return banded, full
 

@@ -5,8 +5,8 @@
   gradients), which share its rate because s() is symmetric in M, N, K. The logits stay in BF16.
 * Attention core: its causal FLOPs (forward + backward = 3 x forward) at the generation's FlashAttention
   rate measured inside a training step, moved along the sequence-length curve; sliding-window layers
-  compute their band (shape.window_keys_share) at the rate of a sequence as long as the window; unfused attention computes
-  the full square as batched GEMMs and writes the scores to memory.
+  compute their band (shape.window_keys_share) at the rate of a sequence as long as the window; unfused
+  attention computes the full square as batched GEMMs and writes the scores to memory.
 * Memory-bound work at HBM bandwidth x memory_efficiency: norms, residual adds, the activation function
   (read and written once forward, twice backward), FP8/FP4 casts of every linear's input and output
   gradient (constants fp8_cast_bytes_per_element), and the MoE token permutation.
