@@ -87,8 +87,11 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     seq_rank = c.seq / c.cp
     peak_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
     flash_rate = peak_rate * kernels.attention_relative(seq_rank, cat)
-    band_seq = np.maximum(np.minimum(seq_rank, c.m_swa_tokens), cat.kernels.attention.seq_tokens[0])
-    band_rate = peak_rate * kernels.attention_relative(band_seq, cat)
+    if bool((c.m_swa_layers > 0).any()):
+        band_seq = np.maximum(np.minimum(seq_rank, c.m_swa_tokens), cat.kernels.attention.seq_tokens[0])
+        band_rate = peak_rate * kernels.attention_relative(band_seq, cat)
+    else:  # no banded layer in the frame: attn_band is 0 everywhere
+        band_rate = flash_rate
     unfused_fwd = kernels.gemm_s(
         F["attn_square"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
     )
@@ -138,14 +141,17 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     selective = np.where(flash, norm_act, unfused_fwd + Tc * ACT_BYTES * scores / hbm)
     # TorchTitan's per-op policy (sac_op) also reruns every second matmul of the block in its order q, k, v,
     # o, gate, up, down: the K projection, the output projection and the dense FFN's up projection.
+    # (Timed only where a row asks for it: a frame without sac_op rows skips the three GEMMs.)
+    sac_op = bool((c.sac_op == 1).any())
     k_n = np.maximum(qkv_n - c.m_heads * c.m_qk_dim / t, 0.0) / 2.0
     rec_mm = F["qkv"] * k_n / np.maximum(qkv_n, 1.0)
-    t_rec_mm = (
-        gemm(rec_mm, Tc, k_n, h)
-        + gemm(F["proj"], Tc, h, proj_k)
-        + gemm(F["mlp"] / c.m_mats, Tc, up_n / np.maximum(c.m_mats - 1, 1.0), h, share=1 - ms)
-    )
-    selective = selective + np.where(c.sac_op == 1, t_rec_mm, 0.0)
+    if sac_op:
+        t_rec_mm = (
+            gemm(rec_mm, Tc, k_n, h)
+            + gemm(F["proj"], Tc, h, proj_k)
+            + gemm(F["mlp"] / c.m_mats, Tc, up_n / np.maximum(c.m_mats - 1, 1.0), h, share=1 - ms)
+        )
+        selective = selective + np.where(c.sac_op == 1, t_rec_mm, 0.0)
     rcl = np.minimum(c.rcl, c.layers_stage)
     c.t_recompute_mb_s = np.where(c.rc == 1, (c.layers_stage - rcl) * selective, 0.0) + rcl * c.t_layer_fwd_s
     c.t_stage_mb_s = c.layers_stage * c.t_layer_fb_s + c.t_logits_fb_s + c.t_recompute_mb_s
@@ -155,7 +161,7 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     # or whole layers' forward.
     attn_per_token = np.where(flash, F["attn"], F["attn_square"]) * t / Tc
     layer_per_token = sum(F[key] for key in ("qkv", "proj", "mlp", "shared", "routed", "router")) * t / Tc
-    sac_per_token = np.where(c.sac_op == 1, (rec_mm + F["proj"] + F["mlp"] / c.m_mats) * t / Tc, 0.0)
+    sac_per_token = np.where(c.sac_op == 1, (rec_mm + F["proj"] + F["mlp"] / c.m_mats) * t / Tc, 0.0) if sac_op else 0.0
     sel_flops = np.where(c.rc == 1, np.where(flash, 0.0, attn_per_token) + sac_per_token, 0.0) * (c.layers_stage - rcl)
     full_flops = (layer_per_token + attn_per_token) * rcl
     c.recompute_flops_per_token = (sel_flops + full_flops) * c.m_layers / np.maximum(c.layers_stage, 1.0)

@@ -54,8 +54,11 @@ def layer_flops(c: Columns) -> dict[str, np.ndarray]:
     ms = c.moe_share
     mats_h = c.m_mats * h
     causal = Tc * c.seq * c.m_heads * (c.m_qk_dim + c.m_v_dim) / t
-    band_layers = c.m_swa_layers / np.maximum(c.m_layers, 1.0)
-    band = band_layers * window_keys_share(c.m_swa_tokens, c.seq) * causal
+    if bool((c.m_swa_layers > 0).any()):
+        band_layers = c.m_swa_layers / np.maximum(c.m_layers, 1.0)
+        band = band_layers * window_keys_share(c.m_swa_tokens, c.seq) * causal
+    else:  # no banded layer in the frame
+        band_layers, band = 0.0, np.zeros_like(causal)
     return {
         "qkv": 2 * Tc * c.m_attn_in_params / t,
         "proj": 2 * Tc * c.m_attn_out_params / t,
