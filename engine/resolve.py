@@ -127,6 +127,9 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         f"{prefix}expert_ffn": model.expert_ffn_hidden,
         f"{prefix}shared": model.shared_experts if model.experts else 0,
         f"{prefix}kv_width": model.kv_cache_width or 2 * kv_heads * head_dim,
+        # Banded (sliding-window) attention: the window (0 = none) and how many layers use it.
+        f"{prefix}swa_tokens": model.sliding_window_tokens,
+        f"{prefix}swa_layers": min(model.sliding_window_layers, model.layers) if model.sliding_window_tokens else 0,
     }
 
 
@@ -394,6 +397,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "moe_max_nodes": math.inf if t.moe_max_nodes is None else t.moe_max_nodes,
         "moe_imb": t.moe_imbalance or catalog.constant("moe_imbalance"),
         "dropout": int(t.dropout),
+        "sac_op": int(t.selective_recompute == "op"),
         "eval_tokens": t.eval_tokens,
     } | {f"k_{name}": f.value for name, f in catalog.fitted.items()}
     row["train_band_pct"] = _band(catalog, "training", gpu.arch, t.model)
