@@ -97,12 +97,16 @@ def test_json_cost_breakdown_and_basis():
     assert rental["cost_breakdown_usd"] == {"compute": pytest.approx(rental["cost_usd"])}
     basis = rental["cost_basis"]
     assert basis["model"] == "rental" and basis["includes_electricity"]
+    assert basis["electricity_counted"] == "in the rental price"
     assert basis["price"]["key"] == "aws-2026-01" and basis["price"]["date"] == "2026-01"
     assert "R001" in basis["price"]["source"]
     assert set(owned["cost_breakdown_usd"]) == {"compute", "network", "storage", "facility", "electricity"}
     assert sum(owned["cost_breakdown_usd"].values()) == pytest.approx(owned["cost_usd"])
     assert owned["cost_basis"]["purchase"]["usd_per_gpu"] == HGX_H100
-    assert not owned["cost_basis"]["includes_electricity"]
+    # The owned cost includes the metered electricity as its own part: a reader must not add it again.
+    assert owned["cost_basis"]["includes_electricity"]
+    assert owned["cost_basis"]["electricity_counted"] == "metered, its own part"
+    assert owned["cost_breakdown_usd"]["electricity"] == pytest.approx(owned["energy"]["electricity_usd"])
     assert set(rental["co2_breakdown_t"]) == {"location_based", "market_based", "embodied"}
     json.dumps(rental)
 
