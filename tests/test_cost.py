@@ -88,6 +88,21 @@ def test_gpu_without_a_price_is_priced_as_its_stated_stand_in():
     assert basis_label(r) == "rental at $2.75/GPU-h (2026-01, priced as a100-sxm-40gb)"
 
 
+def test_a_single_borrowed_price_is_named_in_the_label():
+    # GB200 has a purchase price of its own (an NVL72 rack / 72, R029) but no rental price: its default
+    # rental entry is AWS's B200 p6-b200 price (R003, $113.9328 / 8). B300 rents at its own Nebius price but
+    # is bought at the DGX B200 listing (R024, $47,409.13 per GPU). Each label names the borrowed type.
+    base = merge(RUN, {"cluster": {"gpu_count": 16}})
+    gb200, b300 = rows(
+        scenario(base, cluster={"gpu": "gb200", "gpus_per_node": 4}),
+        scenario(base, cluster={"gpu": "b300"}, facility={"cost_model": "owned"}),
+    )
+    assert gb200["usd_per_gpu_hour"] == pytest.approx(113.9328 / 8, abs=1e-3)
+    assert basis_label(gb200) == "rental at $14.24/GPU-h (2026-01, priced as b200)"
+    assert b300["server_usd_per_gpu"] == pytest.approx(47409.13)
+    assert "servers $47.4k/GPU 2024-12, priced as b200, 5 y" in basis_label(b300)
+
+
 def test_json_cost_breakdown_and_basis():
     scenarios = [
         Scenario.model_validate(RUN),
