@@ -128,6 +128,14 @@ def test_rack_limit_spreads_nodes():
     assert not liquid["train_rack_over_limit"]
     assert liquid["train_racks"] == 16
     assert liquid["train_node_peak_kw"] == pytest.approx(wall(8 * TDP + host_dc_w(), fan=0.024) / 1000, rel=1e-9)
+    # What `whatif eval` says: the racks as they are filled (5 nodes, 5 x 7.696 = 38.5 kW), and why.
+    from whatif.tui.format import racks
+
+    assert (
+        racks(r)
+        == f"26 at up to {5 * node_kw:.1f} kW (5 nodes each: 8 would draw {8 * node_kw:.1f} kW, over the 40 kW limit)"
+    )
+    assert racks(liquid) == f"16 at up to {8 * liquid['train_node_peak_kw']:.1f} kW (limit 132 kW)"
 
 
 def test_fat_tree_switch_ports_scale_with_port_speed():
