@@ -137,6 +137,20 @@ def test_serving_cost_per_1m_tokens_uses_the_same_basis(capsys):
     assert inference["electricity_usd_per_1m_tokens"] < inference["cost_usd_per_1m_tokens"]
 
 
+def test_explorer_shows_the_serving_cost_and_its_basis():
+    # A scenario that only serves has no training cost line: the explorer labels the serving cost instead, and
+    # shows the cost per 1M tokens beside the energy per 1k tokens.
+    from whatif.tui.files import load_scenario, shipped_presets
+    from whatif.tui.format import money_small
+    from whatif.tui.widgets.figures import SERVING, cost_basis_line
+
+    r = row(load_scenario(shipped_presets()["serve-llama70b-8xh100"]))
+    assert cost_basis_line(r) == ""
+    assert cost_basis_line(r, "infer_") == "serving cost, rental at $4.92/GPU-h (2024-12); electricity in the price"
+    read = {fid: f for fid, _, f in SERVING}["serve_cost_1m"]
+    assert read(r, {}) == money_small(8 * 4.916 / (r["infer_tokens_per_s"] * 3600) * 1e6)
+
+
 def test_bad_cost_keys_name_the_field():
     with pytest.raises(ScenarioError) as err:
         parse_scenario('[facility]\nrental_price = "aws-2099"\n', "x.toml")
