@@ -190,14 +190,18 @@ def power(r: dict) -> str:
     return f"{peak:.3g} MW peak, {avg:.3g} MW average (PUE {r.get('train_pue', 0):.2f})"
 
 
+def _float(x: Any) -> float:
+    return float(x) if _ok(x) else math.nan
+
+
 def racks(r: dict) -> str:
     """'16 at up to 38.8 kW (limit 132 kW)'; over the limit, the nodes each rack really holds and what the full
     rack would draw: '22 at up to 31.4 kW (3 nodes each: 4 would draw 41.8 kW, over the 40 kW limit)'."""
-    n, kw, limit = r.get("train_racks"), r.get("train_rack_kw"), r.get("train_rack_limit_kw")
-    node = r.get("train_node_peak_kw")
-    if not _ok(n):
+    keys = ("train_racks", "train_rack_kw", "train_rack_limit_kw", "train_node_peak_kw")
+    n, kw, limit, node = (_float(r.get(k)) for k in keys)
+    if not all(math.isfinite(v) for v in (n, kw, limit)):
         return DASH
-    if not r.get("train_rack_over_limit") or not (_ok(node) and node > 0):
+    if not r.get("train_rack_over_limit") or not node > 0:
         return f"{n:,.0f} at up to {kw:.1f} kW (limit {limit:.0f} kW)"
     full = max(1, round(kw / node))
     if node > limit:
