@@ -130,6 +130,7 @@ SERVING = (
     ),
     ("replicas", "replicas", lambda r, x: fmt.number(r.get("infer_replicas"))),
     ("wh", "Wh/1k tok", lambda r, x: fmt.number(r.get("infer_energy_wh_per_1k_tokens"))),
+    ("serve_cost_1m", "$/1M tok", lambda r, x: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens"))),
 )
 
 # Where GPU-hours go: result column suffixes (summed), legend name, bar glyph (distinct glyphs read
@@ -182,14 +183,16 @@ def runner_up(second) -> str:
     return text + (f": {second['why']}" if second.get("why") else "")
 
 
-def cost_basis_line(row: dict) -> str:
+def cost_basis_line(row: dict, prefix: str = "train_") -> str:
     """'cost, rental at $6.88/GPU-h (2026-01); electricity in the price': what the cost figure rests on, and
-    whether the electricity line is part of it (engine/cost.py)."""
-    label = basis_label(row)
-    if not label or row.get("train_cost_usd") is None:
+    whether the electricity line is part of it (engine/cost.py). With prefix 'infer_', the serving cost's
+    ('serving cost, ...'), for a scenario that trains nothing (both workloads share one basis)."""
+    label = basis_label(row, prefix)
+    key = "train_cost_usd" if prefix == "train_" else "infer_cost_usd_per_1m_tokens"
+    if not label or row.get(key) is None:
         return ""
     where = "in the price" if row.get("cost_model") == "rental" else "part of the cost"
-    return f"cost, {label}; electricity {where}"
+    return f"{'cost' if prefix == 'train_' else 'serving cost'}, {label}; electricity {where}"
 
 
 class Figure(Static):
@@ -384,8 +387,8 @@ class FiguresPanel(VerticalScroll):
         tr = train_row or {}
         for fid, _, read in TRAINING:
             self.figures[fid].show(read(tr, extra))
-        self._set("cost-basis", cost_basis_line(tr))
         sr = serve_row or {}
+        self._set("cost-basis", cost_basis_line(tr) or cost_basis_line(sr, "infer_"))
         for fid, _, read in SERVING:
             self.figures[fid].show(read(sr, extra))
         self.query_one(GpuHoursBar).show(gpu_hour_shares(tr))
