@@ -212,16 +212,24 @@ def _schedule_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: dict) ->
     micro-batches of more than MAX_SEARCHED_MB_TOKENS, a domain-sized shard group where the data-parallel
     group fits in one domain."""
 
-    def col(name):
-        return getattr(scen, name)[rows]
+    # Each rule is tested only on the rows it can apply to (a coarse pass has none).
+    def col(name, at):
+        return getattr(scen, name)[rows[at]]
 
     tp, cp, pp, v, mb = cols["tp"], cols["cp"], cols["pp"], cols["v"], cols["mb"]
-    lst = np.ceil(col("m_layers") / pp)
-    bad = searched["v"] & (v > 1) & ((lst % v != 0) | (v > lst))
-    bad |= searched["mb"] & (mb > 1) & (mb * col("seq") > MAX_SEARCHED_MB_TOKENS)
-    dp_full = np.floor(col("n_gpus") / np.maximum(tp * cp * pp, 1.0))
-    per_domain = np.maximum(np.floor(col("su_domain") / np.maximum(tp * cp, 1.0)), 1.0)
-    bad |= searched["shard"] & (cols["shard"] == DOMAIN_SHARD) & (dp_full <= per_domain)
+    bad = np.zeros(len(rows), dtype=bool)
+    at = np.flatnonzero(searched["v"] & (v > 1))
+    if len(at):
+        lst = np.ceil(col("m_layers", at) / pp[at])
+        bad[at] = (lst % v[at] != 0) | (v[at] > lst)
+    at = np.flatnonzero(searched["mb"] & (mb > 1))
+    if len(at):
+        bad[at] |= mb[at] * col("seq", at) > MAX_SEARCHED_MB_TOKENS
+    at = np.flatnonzero(searched["shard"] & (cols["shard"] == DOMAIN_SHARD))
+    if len(at):
+        dp_full = np.floor(col("n_gpus", at) / np.maximum(tp[at] * cp[at] * pp[at], 1.0))
+        per_domain = np.maximum(np.floor(col("su_domain", at) / np.maximum(tp[at] * cp[at], 1.0)), 1.0)
+        bad[at] |= dp_full <= per_domain
     return ~bad
 
 
@@ -323,10 +331,21 @@ def _deepest_v(lst: np.ndarray, pp: np.ndarray, m: np.ndarray, wanted: np.ndarra
     rows = np.flatnonzero(wanted)
     if len(rows):
         lst, pp, m = lst[rows], pp[rows], m[rows]
-        options = np.asarray(DEEPEST_V, dtype=lst.dtype)
-        divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
-        deepest[rows] = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1), 1)
+        deepest[rows] = np.where((pp > 1) & (m % pp == 0), _deepest_dividing(lst), 1)
     return deepest
+
+
+def _deepest_dividing(lst: np.ndarray) -> np.ndarray:
+    """The largest option of DEEPEST_V that divides `lst` and is not above it (1 if none), per element: read
+    from a table over 0..max(lst) (stage layer counts are small; a few hundred rows at most), not found by
+    testing every option on every row."""
+    options = np.asarray(DEEPEST_V, dtype=lst.dtype)
+    top = int(lst.max(initial=0))
+    small = lst.min(initial=0) >= 0 and top <= max(len(lst), 1024)
+    values = np.arange(top + 1, dtype=lst.dtype) if small else lst
+    divides = (values[:, None] % options == 0) & (options <= values[:, None])
+    deepest = np.where(divides, options, 1).max(axis=1)
+    return deepest[lst] if small else deepest
 
 
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
@@ -422,23 +441,10 @@ def search(
         c = _timed(c, cat, n)
         key = _per_token(c)
         # Best time per structure, then the TOP_STRUCTURES best structures of each scenario.
-        order = np.lexsort((key, c.scenario_row))
-        row, keyed = c.scenario_row[order], key[order]
-        struct = np.stack([getattr(c, d)[order] for d in STRUCTURE], axis=1)
-        # First occurrence of each (scenario, structure) in time order: sort by (scenario, structure, time).
-        sorder = np.lexsort((keyed, *[struct[:, i] for i in reversed(range(len(STRUCTURE)))], row))
-        srow, sstruct = row[sorder], struct[sorder]
-        first = np.ones(len(sorder), dtype=bool)
-        first[1:] = (srow[1:] != srow[:-1]) | np.any(sstruct[1:] != sstruct[:-1], axis=1)
-        best_of_struct = sorder[first]
-        cand_order = best_of_struct[np.lexsort((keyed[best_of_struct], row[best_of_struct]))]
-        crow = row[cand_order]
-        start = np.searchsorted(crow, crow, side="left")
-        rank = np.arange(len(crow)) - start
-        keep = cand_order[rank < TOP_STRUCTURES]
-        shortlist_rows.append(row[keep])
-        for i, d in enumerate(STRUCTURE):
-            shortlist[d].append(struct[keep, i])
+        keep = _best_structures(c, key)
+        shortlist_rows.append(c.scenario_row[keep])
+        for d in STRUCTURE:
+            shortlist[d].append(getattr(c, d)[keep])
     # Pass 2: each shortlisted structure with every schedule.
     rows = np.concatenate(shortlist_rows)
     fixed2 = {d: (np.concatenate(shortlist[d]) if d in STRUCTURE else fixed[d][rows]) for d in DIMS}
@@ -454,6 +460,51 @@ def search(
     c.searched = (pattern != 0)[c.scenario_row]
     best = select(c, n)
     return c, best, runner_up(c, best, n)
+
+
+def _best_structures(c: Columns, key: np.ndarray) -> np.ndarray:
+    """Rows of the TOP_STRUCTURES best structures (STRUCTURE's columns) of each scenario, one row each: by
+    scenario, then the structure's best `key` (ties: the structure's columns compared in turn)."""
+    row = c.scenario_row
+    code = _ordered_code(row, [getattr(c, d) for d in STRUCTURE])
+    if code is None:
+        # Not small whole numbers: the structures compared column by column.
+        struct = [getattr(c, d) for d in STRUCTURE]
+        sorder = np.lexsort((key, *reversed(struct), row))
+        first = np.ones(len(sorder), dtype=bool)
+        sr = row[sorder]
+        first[1:] = sr[1:] != sr[:-1]
+        for x in struct:
+            xs = x[sorder]
+            first[1:] |= xs[1:] != xs[:-1]
+    else:
+        sorder = np.lexsort((key, code))
+        sc = code[sorder]
+        first = np.ones(len(sorder), dtype=bool)
+        first[1:] = sc[1:] != sc[:-1]
+    # The fastest row of each (scenario, structure), in the order of (scenario, structure).
+    best = sorder[first]
+    cand = best[np.lexsort((key[best], row[best]))]
+    crow = row[cand]
+    rank = np.arange(len(crow)) - np.searchsorted(crow, crow, side="left")
+    return cand[rank < TOP_STRUCTURES]
+
+
+def _ordered_code(first: np.ndarray, columns: list[np.ndarray]) -> np.ndarray | None:
+    """One int64 per row that orders the rows as (first, *columns) compared in turn do (mixed radix over the
+    columns' values): None unless every value is a whole number from 0 to 2^20 and the code fits."""
+    code = first.astype(np.int64)
+    span = int(code.max(initial=0)) + 1
+    for x in columns:
+        top = x.max(initial=0)
+        if not (x.min(initial=0) >= 0 and top < 2**20 and np.array_equal(x, np.floor(x))):
+            return None
+        base = int(top) + 1
+        span *= base
+        if span >= 2**62:
+            return None
+        code = code * base + x.astype(np.int64)
+    return code
 
 
 def _complexity(c: Columns) -> np.ndarray:
