@@ -150,7 +150,8 @@ def _rows(
         auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
         s_auto = tuple(d for d in auto if d in STRUCTURE)
         k_auto = tuple(d for d in auto if d in SCHEDULE)
-        s_grid = _grid(s_auto, frozenset(coarse & set(s_auto)))
+        s_coarse = frozenset(coarse & set(s_auto))
+        s_grid = _grid(s_auto, s_coarse)
         k_grid = _grid(k_auto, frozenset(coarse & set(k_auto)))
         # Structures first: what cannot run is dropped before its schedules are multiplied in.
         idx = np.repeat(members, len(s_grid))
@@ -158,7 +159,7 @@ def _rows(
             d: (np.tile(s_grid[:, s_auto.index(d)], len(members)) if d in s_auto else fixed[d][idx]).astype(np.float64)
             for d in STRUCTURE
         }
-        ok = _keep_some(_structure_ok(scen, scen_rows[idx], cols, set(s_auto)), scen_rows[idx], scen.n)
+        ok = _keep_some(_structure_ok(scen, scen_rows[members], s_auto, s_coarse, cols), scen_rows[idx], scen.n)
         idx = idx[ok]
         reps = len(k_grid)
         index = np.repeat(idx, reps)
@@ -171,40 +172,66 @@ def _rows(
         for d in DIMS:
             auto_parts[d].append(np.full(len(index), d in auto))
         index_parts.append(index)
-    cols = {d: np.concatenate(v) for d, v in col_parts.items()}
-    searched = {d: np.concatenate(v) for d, v in auto_parts.items()}
-    index = np.concatenate(index_parts)
+    cols = {d: _joined(v) for d, v in col_parts.items()}
+    searched = {d: _joined(v) for d, v in auto_parts.items()}
+    index = _joined(index_parts)
     # Interleaving only with PP; a shard group only with ZeRO (also where PP or ZeRO was fixed).
     ok = ~((cols["v"] > 1) & (cols["pp"] == 1)) & ~((cols["shard"] == DOMAIN_SHARD) & (cols["zero"] == 0))
     ok &= _schedule_ok(scen, scen_rows[index], cols, searched)
     ok = _keep_some(ok, scen_rows[index], scen.n)
+    if ok.all():
+        return index, cols, searched
     return index[ok], {d: v[ok] for d, v in cols.items()}, {d: v[ok] for d, v in searched.items()}
 
 
-def _structure_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: set[str]) -> np.ndarray:
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _structure_ok(
+    scen: Columns, member_rows: np.ndarray, s_auto: tuple[str, ...], s_coarse: frozenset[str], cols: dict
+) -> np.ndarray:
     """Searched structures dropped before anything is computed for them: more model ranks than GPUs, heads
     not divisible by TP, TP beyond two scale-up domains, more stages than layers, CP that cuts sequences below
-    CP_MIN_TOKENS or not into 2 x CP chunks, experts not divisible by EP."""
+    CP_MIN_TOKENS or not into 2 x CP chunks, experts not divisible by EP. The candidates are every scenario of
+    `member_rows` (scenario rows) times every row of _grid(s_auto, s_coarse) (the options of the searched keys),
+    with their structure columns `cols`; a rule of one key is tested once per scenario and option of that key."""
 
-    def col(name):
-        return getattr(scen, name)[rows]
+    def col(name):  # per scenario, against the options along the second axis
+        return getattr(scen, name)[member_rows][:, None]
 
-    layers, seq, n = col("m_layers"), col("seq"), col("n_gpus")
-    tp, cp, pp = cols["tp"], cols["cp"], cols["pp"]
-    bad = tp * cp * pp > n
-    if "tp" in searched:
-        bad |= (
-            (col("m_heads") % tp != 0)
-            | ((col("m_kv_heads") % tp != 0) & (tp % col("m_kv_heads") != 0))
-            | (tp > 2 * col("su_domain"))
-        )
-    if "pp" in searched:
-        bad |= pp > layers
-    if "cp" in searched:
-        bad |= (cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0))
-    if "ep" in searched:
-        bad |= (cols["ep"] > 1) & (np.maximum(col("m_experts"), 1.0) % cols["ep"] != 0)
-    return ~bad
+    def options(d):
+        values, each = _grid_options(s_auto, s_coarse, d)
+        return values[None, :], each
+
+    rows = np.repeat(member_rows, len(_grid(s_auto, s_coarse)))
+    bad = (cols["tp"] * cols["cp"] * cols["pp"] > scen.n_gpus[rows]).reshape(len(member_rows), -1)
+    if "tp" in s_auto:
+        tp, each = options("tp")
+        kv = col("m_kv_heads")
+        bad |= ((col("m_heads") % tp != 0) | ((kv % tp != 0) & (tp % kv != 0)) | (tp > 2 * col("su_domain")))[:, each]
+    if "pp" in s_auto:
+        pp, each = options("pp")
+        bad |= (pp > col("m_layers"))[:, each]
+    if "cp" in s_auto:
+        cp, each = options("cp")
+        seq = col("seq")
+        bad |= ((cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0)))[:, each]
+    if "ep" in s_auto:
+        ep, each = options("ep")
+        bad |= ((ep > 1) & (np.maximum(col("m_experts"), 1.0) % ep != 0))[:, each]
+    return ~bad.ravel()
+
+
+@functools.cache
+def _grid_options(dims: tuple[str, ...], coarse: frozenset[str], d: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of key `d` in _grid(dims, coarse), as floats, and the index of each grid row's value
+    among them."""
+    values, each = np.unique(_grid(dims, coarse)[:, dims.index(d)], return_inverse=True)
+    values, each = values.astype(np.float64), each.ravel()
+    values.setflags(write=False)
+    each.setflags(write=False)
+    return values, each
 
 
 def _schedule_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: dict) -> np.ndarray:
@@ -464,27 +491,27 @@ def search(
 
 def _best_structures(c: Columns, key: np.ndarray) -> np.ndarray:
     """Rows of the TOP_STRUCTURES best structures (STRUCTURE's columns) of each scenario, one row each: by
-    scenario, then the structure's best `key` (ties: the structure's columns compared in turn)."""
+    scenario, then the structure's best `key` (NaN last; ties: the structure's columns compared in turn)."""
     row = c.scenario_row
-    code = _ordered_code(row, [getattr(c, d) for d in STRUCTURE])
-    if code is None:
-        # Not small whole numbers: the structures compared column by column.
-        struct = [getattr(c, d) for d in STRUCTURE]
-        sorder = np.lexsort((key, *reversed(struct), row))
-        first = np.ones(len(sorder), dtype=bool)
-        sr = row[sorder]
-        first[1:] = sr[1:] != sr[:-1]
-        for x in struct:
-            xs = x[sorder]
-            first[1:] |= xs[1:] != xs[:-1]
+    struct = [getattr(c, d) for d in STRUCTURE]
+    code = _ordered_code(row, struct)
+    if code is not None and len(code) and bool(np.all(code[1:] >= code[:-1])):
+        # Each structure's rows together and in order already (as _rows makes them): one run of equal codes
+        # each, its best time the smallest that is not NaN (fmin), as a sort that puts NaN last finds it.
+        best = np.flatnonzero(np.concatenate(([True], code[1:] != code[:-1])))
+        best_key = np.fmin.reduceat(key, best)
     else:
-        sorder = np.lexsort((key, code))
-        sc = code[sorder]
-        first = np.ones(len(sorder), dtype=bool)
-        first[1:] = sc[1:] != sc[:-1]
-    # The fastest row of each (scenario, structure), in the order of (scenario, structure).
-    best = sorder[first]
-    cand = best[np.lexsort((key[best], row[best]))]
+        # By (scenario, structure, time): the first row of each (scenario, structure) is its fastest.
+        order = np.lexsort((key, *reversed(struct), row) if code is None else (key, code))
+        first = np.zeros(len(order), dtype=bool)
+        first[0] = True
+        for x in (row, *struct) if code is None else (code,):
+            xs = x[order]
+            first[1:] |= xs[1:] != xs[:-1]
+        best = order[first]
+        best_key = key[best]
+    # The structures of each scenario by their best time (ties: in the order of their columns).
+    cand = best[np.lexsort((best_key, row[best]))]
     crow = row[cand]
     rank = np.arange(len(crow)) - np.searchsorted(crow, crow, side="left")
     return cand[rank < TOP_STRUCTURES]
