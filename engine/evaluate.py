@@ -197,7 +197,7 @@ def _result_frame(frame: pl.DataFrame, out: dict[str, np.ndarray]) -> pl.DataFra
         # holding a null (all null: no type to infer), is typed explicitly (a schema of every column costs
         # ~0.3 ms of dtype comparisons).
         names = [s.name for s in ids] + list(out)
-        dtypes = [s.dtype for s in ids] + types
+        dtypes: list = [s.dtype for s in ids] + types
         values = [s.to_list() for s in ids] + [v.tolist() for v in out.values()]
         rows = [[None if x != x else x for x in row] for row in zip(*values, strict=True)]
         # out's types (_POLARS_TYPES) are all inferred ones; the ids' are checked.
