@@ -375,6 +375,10 @@ def _deepest_dividing(lst: np.ndarray) -> np.ndarray:
     return deepest[lst] if small else deepest
 
 
+# The keys whose searched flags _searchable reads.
+SEARCHABLE_KEYS = ("cp", "tp", "etp", "shard")
+
+
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
     """Rows a search keeps: beyond the structural rules, no CP that cuts sequences below CP_MIN_TOKENS, no
     TP beyond two scale-up domains."""
@@ -463,7 +467,7 @@ def search(
         # In this pass "deepest" is the only interleaving tried, so it never duplicates another row.
         cols["v_searched"] = np.zeros(len(index))
         c = _prepare(scen, index, cols)
-        auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+        auto_of = {d: (fixed[d] == AUTO)[index] for d in SEARCHABLE_KEYS}
         c = _filter(c, _searchable(c, auto_of), n)
         c = _timed(c, cat, n)
         key = _per_token(c)
@@ -481,7 +485,7 @@ def search(
     index = rows[local_index]
     cols["v_searched"] = searched["v"].astype(np.float64)
     c = _prepare(scen, index, cols)
-    auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+    auto_of = {d: (fixed[d] == AUTO)[index] for d in SEARCHABLE_KEYS}
     c = _filter(c, _searchable(c, auto_of), n)
     c = _timed(c, cat, n)
     c.searched = (pattern != 0)[c.scenario_row]
