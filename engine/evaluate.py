@@ -182,12 +182,14 @@ def _result_frame(frame: pl.DataFrame, out: dict[str, np.ndarray]) -> pl.DataFra
     # What n_gpus counts: GPUs (and other accelerators), or CPU sockets where a CPU is the compute device.
     # Series operations, not a select: no query plan for a few columns.
     get = frame.get_column
-    is_cpu = get("is_cpu").to_numpy() == 1 if "is_cpu" in columns else np.zeros(frame.height, dtype=bool)
+    is_cpu = (
+        (get("is_cpu") == 1).fill_null(False) if "is_cpu" in columns else pl.repeat(False, frame.height, eager=True)
+    )
     ids = [
         get("scenario").cast(pl.Int64),
         get("name"),
         get("n_gpus").cast(pl.Int64),
-        pl.Series("device_kind", np.where(is_cpu, "cpu", "gpu"), dtype=pl.Utf8),
+        _DEVICE_KINDS.gather(is_cpu.cast(pl.UInt32)).alias("device_kind"),
         *(get(name) for name in basis),
     ]
     types = [_POLARS_TYPES.get(v.dtype) for v in out.values()]
@@ -214,6 +216,8 @@ def _result_frame(frame: pl.DataFrame, out: dict[str, np.ndarray]) -> pl.DataFra
     return pl.concat([id_frame, result], how="horizontal")
 
 
+# device_kind by is_cpu (false, true).
+_DEVICE_KINDS = pl.Series("device_kind", ["gpu", "cpu"], dtype=pl.Utf8)
 # The column types polars infers from Python values of a row-built frame (the others are given).
 _INFERRED = (pl.Float64, pl.Int64, pl.Boolean, pl.Utf8)
 

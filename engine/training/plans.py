@@ -443,24 +443,26 @@ LEADS_FIRST_ROWS = 4096
 
 
 def _timed(c: Columns, cat: Catalog, n_scenarios: int) -> Columns:
+    lead = _leads(c)
     dropped = False
-    if c.n >= LEADS_FIRST_ROWS:
-        lead = np.flatnonzero(_leads(c))
-        if len(lead):
-            leads = c.take(lead)
-            settle_recompute(leads, cat)
-            free = np.zeros(c.n, dtype=bool)
-            free[lead] = leads.rcl == 0
-            dominated = _dominated(c, free)
-            if dominated.any():
-                c = c.take(np.flatnonzero(~dominated))
-            dropped = True
+    if c.n >= LEADS_FIRST_ROWS and lead.any():
+        rows = np.flatnonzero(lead)
+        leads = c.take(rows)
+        settle_recompute(leads, cat)
+        free = np.zeros(c.n, dtype=bool)
+        free[rows] = leads.rcl == 0
+        dominated = _dominated(c, free)
+        if dominated.any():
+            c = c.take(np.flatnonzero(~dominated))
+        dropped = True
     settle_recompute(c, cat)
     # A plan that does not fit with every layer recomputed is not worth timing (kept only to say why).
     c.reason = np.where((c.reason == 0) & (c.rcl > c.layers_stage), 9, c.reason)
     c.rcl = np.minimum(c.rcl, c.layers_stage)
-    # Dominated rows (none left where they were dropped above: a scenario with one has a row that runs).
-    c = _filter(c, np.ones(c.n, dtype=bool) if dropped else ~_dominated(c), n_scenarios)
+    # Dominated rows (none left where they were dropped above: a scenario with one has a row that runs). A
+    # lead keeps reason 0 where it needs no recomputed layer, so the fitting leads are `lead` with rcl 0.
+    keep = np.ones(c.n, dtype=bool) if dropped else ~_dominated(c, lead & (c.rcl == 0))
+    c = _filter(c, keep, n_scenarios)
     step(c, cat)
     return c
 
