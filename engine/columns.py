@@ -23,7 +23,7 @@ class Columns:
     _data: dict[str, np.ndarray]
     _base: Columns | _FrameSource | None
     _index: np.ndarray | None
-    _lineage: list[tuple[Columns | _FrameSource, np.ndarray | None]] | None
+    _lineage: _Lineage | None
     n: int
 
     def __init__(
@@ -54,31 +54,32 @@ class Columns:
 
     def __getattr__(self, name: str) -> np.ndarray:
         # Called only for a column not in this store yet (the others are found in __dict__).
-        if self._base is None:
-            raise AttributeError(f"no column {name!r}")
-        lineage = self._lineage or self._lineage_of()
-        store, index = lineage[-1]
+        lineage = self._lineage or self._lineage_of(name)
         # Views under this one hold only what they computed or read: the nearest with the column, else the last.
-        for view, view_index in lineage[:-1]:
-            if name in view._data:
-                store, index = view, view_index
+        store, index = lineage[1]
+        for data, view_index in lineage[0]:
+            if name in data:
+                value, index = data[name], view_index
                 break
-        value = getattr(store, name)
+        else:
+            value = getattr(store, name)
         if index is not None:
             value = value[index]
         self._data[name] = value
         return value
 
-    def _lineage_of(self) -> list[tuple[Columns | _FrameSource, np.ndarray | None]]:
-        """The stores under this view, nearest first, each with the index of this view's rows into it (the
-        view indices composed once, on the first read that misses)."""
+    def _lineage_of(self, name: str) -> _Lineage:
+        """The views under this one, nearest first, as (their columns, the index of this view's rows into them),
+        and the last store with its index (the view indices composed once, on the first read that misses)."""
         base, index = self._base, self._index
-        assert base is not None
-        lineage = [(base, index)]
+        if base is None:
+            raise AttributeError(f"no column {name!r}")
+        views: list[tuple[dict[str, np.ndarray], np.ndarray | None]] = []
         while isinstance(base, Columns) and base._base is not None and base._index is not None:
+            views.append((base._data, index))
             index = base._index if index is None else base._index[index]
             base = base._base
-            lineage.append((base, index))
+        lineage = (views, (base, index))
         object.__setattr__(self, "_lineage", lineage)
         return lineage
 
@@ -122,3 +123,9 @@ class _FrameSource:
 
     def names(self):
         return iter(self._columns)
+
+
+# A view's stores below it: the views (their columns, this view's rows in them), then the last store and rows.
+_Lineage = tuple[
+    list[tuple[dict[str, np.ndarray], np.ndarray | None]], tuple[Columns | _FrameSource, np.ndarray | None]
+]

@@ -150,7 +150,8 @@ def _rows(
         auto = tuple(d for bit, d in enumerate(DIMS) if pattern >> bit & 1)
         s_auto = tuple(d for d in auto if d in STRUCTURE)
         k_auto = tuple(d for d in auto if d in SCHEDULE)
-        s_grid = _grid(s_auto, frozenset(coarse & set(s_auto)))
+        s_coarse = frozenset(coarse & set(s_auto))
+        s_grid = _grid(s_auto, s_coarse)
         k_grid = _grid(k_auto, frozenset(coarse & set(k_auto)))
         # Structures first: what cannot run is dropped before its schedules are multiplied in.
         idx = np.repeat(members, len(s_grid))
@@ -158,7 +159,7 @@ def _rows(
             d: (np.tile(s_grid[:, s_auto.index(d)], len(members)) if d in s_auto else fixed[d][idx]).astype(np.float64)
             for d in STRUCTURE
         }
-        ok = _keep_some(_structure_ok(scen, scen_rows[idx], cols, set(s_auto)), scen_rows[idx], scen.n)
+        ok = _keep_some(_structure_ok(scen, scen_rows[members], s_auto, s_coarse, cols), scen_rows[idx], scen.n)
         idx = idx[ok]
         reps = len(k_grid)
         index = np.repeat(idx, reps)
@@ -171,40 +172,66 @@ def _rows(
         for d in DIMS:
             auto_parts[d].append(np.full(len(index), d in auto))
         index_parts.append(index)
-    cols = {d: np.concatenate(v) for d, v in col_parts.items()}
-    searched = {d: np.concatenate(v) for d, v in auto_parts.items()}
-    index = np.concatenate(index_parts)
+    cols = {d: _joined(v) for d, v in col_parts.items()}
+    searched = {d: _joined(v) for d, v in auto_parts.items()}
+    index = _joined(index_parts)
     # Interleaving only with PP; a shard group only with ZeRO (also where PP or ZeRO was fixed).
     ok = ~((cols["v"] > 1) & (cols["pp"] == 1)) & ~((cols["shard"] == DOMAIN_SHARD) & (cols["zero"] == 0))
     ok &= _schedule_ok(scen, scen_rows[index], cols, searched)
     ok = _keep_some(ok, scen_rows[index], scen.n)
+    if ok.all():
+        return index, cols, searched
     return index[ok], {d: v[ok] for d, v in cols.items()}, {d: v[ok] for d, v in searched.items()}
 
 
-def _structure_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: set[str]) -> np.ndarray:
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _structure_ok(
+    scen: Columns, member_rows: np.ndarray, s_auto: tuple[str, ...], s_coarse: frozenset[str], cols: dict
+) -> np.ndarray:
     """Searched structures dropped before anything is computed for them: more model ranks than GPUs, heads
     not divisible by TP, TP beyond two scale-up domains, more stages than layers, CP that cuts sequences below
-    CP_MIN_TOKENS or not into 2 x CP chunks, experts not divisible by EP."""
+    CP_MIN_TOKENS or not into 2 x CP chunks, experts not divisible by EP. The candidates are every scenario of
+    `member_rows` (scenario rows) times every row of _grid(s_auto, s_coarse) (the options of the searched keys),
+    with their structure columns `cols`; a rule of one key is tested once per scenario and option of that key."""
 
-    def col(name):
-        return getattr(scen, name)[rows]
+    def col(name):  # per scenario, against the options along the second axis
+        return getattr(scen, name)[member_rows][:, None]
 
-    layers, seq, n = col("m_layers"), col("seq"), col("n_gpus")
-    tp, cp, pp = cols["tp"], cols["cp"], cols["pp"]
-    bad = tp * cp * pp > n
-    if "tp" in searched:
-        bad |= (
-            (col("m_heads") % tp != 0)
-            | ((col("m_kv_heads") % tp != 0) & (tp % col("m_kv_heads") != 0))
-            | (tp > 2 * col("su_domain"))
-        )
-    if "pp" in searched:
-        bad |= pp > layers
-    if "cp" in searched:
-        bad |= (cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0))
-    if "ep" in searched:
-        bad |= (cols["ep"] > 1) & (np.maximum(col("m_experts"), 1.0) % cols["ep"] != 0)
-    return ~bad
+    def options(d):
+        values, each = _grid_options(s_auto, s_coarse, d)
+        return values[None, :], each
+
+    rows = np.repeat(member_rows, len(_grid(s_auto, s_coarse)))
+    bad = (cols["tp"] * cols["cp"] * cols["pp"] > scen.n_gpus[rows]).reshape(len(member_rows), -1)
+    if "tp" in s_auto:
+        tp, each = options("tp")
+        kv = col("m_kv_heads")
+        bad |= ((col("m_heads") % tp != 0) | ((kv % tp != 0) & (tp % kv != 0)) | (tp > 2 * col("su_domain")))[:, each]
+    if "pp" in s_auto:
+        pp, each = options("pp")
+        bad |= (pp > col("m_layers"))[:, each]
+    if "cp" in s_auto:
+        cp, each = options("cp")
+        seq = col("seq")
+        bad |= ((cp > 1) & ((seq / cp < CP_MIN_TOKENS) | (seq % (2 * cp) != 0)))[:, each]
+    if "ep" in s_auto:
+        ep, each = options("ep")
+        bad |= ((ep > 1) & (np.maximum(col("m_experts"), 1.0) % ep != 0))[:, each]
+    return ~bad.ravel()
+
+
+@functools.cache
+def _grid_options(dims: tuple[str, ...], coarse: frozenset[str], d: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of key `d` in _grid(dims, coarse), as floats, and the index of each grid row's value
+    among them."""
+    values, each = np.unique(_grid(dims, coarse)[:, dims.index(d)], return_inverse=True)
+    values, each = values.astype(np.float64), each.ravel()
+    values.setflags(write=False)
+    each.setflags(write=False)
+    return values, each
 
 
 def _schedule_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: dict) -> np.ndarray:
@@ -212,16 +239,24 @@ def _schedule_ok(scen: Columns, rows: np.ndarray, cols: dict, searched: dict) ->
     micro-batches of more than MAX_SEARCHED_MB_TOKENS, a domain-sized shard group where the data-parallel
     group fits in one domain."""
 
-    def col(name):
-        return getattr(scen, name)[rows]
+    # Each rule is tested only on the rows it can apply to (a coarse pass has none).
+    def col(name, at):
+        return getattr(scen, name)[rows[at]]
 
     tp, cp, pp, v, mb = cols["tp"], cols["cp"], cols["pp"], cols["v"], cols["mb"]
-    lst = np.ceil(col("m_layers") / pp)
-    bad = searched["v"] & (v > 1) & ((lst % v != 0) | (v > lst))
-    bad |= searched["mb"] & (mb > 1) & (mb * col("seq") > MAX_SEARCHED_MB_TOKENS)
-    dp_full = np.floor(col("n_gpus") / np.maximum(tp * cp * pp, 1.0))
-    per_domain = np.maximum(np.floor(col("su_domain") / np.maximum(tp * cp, 1.0)), 1.0)
-    bad |= searched["shard"] & (cols["shard"] == DOMAIN_SHARD) & (dp_full <= per_domain)
+    bad = np.zeros(len(rows), dtype=bool)
+    at = np.flatnonzero(searched["v"] & (v > 1))
+    if len(at):
+        lst = np.ceil(col("m_layers", at) / pp[at])
+        bad[at] = (lst % v[at] != 0) | (v[at] > lst)
+    at = np.flatnonzero(searched["mb"] & (mb > 1))
+    if len(at):
+        bad[at] |= mb[at] * col("seq", at) > MAX_SEARCHED_MB_TOKENS
+    at = np.flatnonzero(searched["shard"] & (cols["shard"] == DOMAIN_SHARD))
+    if len(at):
+        dp_full = np.floor(col("n_gpus", at) / np.maximum(tp[at] * cp[at] * pp[at], 1.0))
+        per_domain = np.maximum(np.floor(col("su_domain", at) / np.maximum(tp[at] * cp[at], 1.0)), 1.0)
+        bad[at] |= dp_full <= per_domain
     return ~bad
 
 
@@ -323,10 +358,25 @@ def _deepest_v(lst: np.ndarray, pp: np.ndarray, m: np.ndarray, wanted: np.ndarra
     rows = np.flatnonzero(wanted)
     if len(rows):
         lst, pp, m = lst[rows], pp[rows], m[rows]
-        options = np.asarray(DEEPEST_V, dtype=lst.dtype)
-        divides = (lst[:, None] % options == 0) & (options <= lst[:, None])
-        deepest[rows] = np.where((pp > 1) & (m % pp == 0), np.where(divides, options, 1).max(axis=1), 1)
+        deepest[rows] = np.where((pp > 1) & (m % pp == 0), _deepest_dividing(lst), 1)
     return deepest
+
+
+def _deepest_dividing(lst: np.ndarray) -> np.ndarray:
+    """The largest option of DEEPEST_V that divides `lst` and is not above it (1 if none), per element: read
+    from a table over 0..max(lst) (stage layer counts are small; a few hundred rows at most), not found by
+    testing every option on every row."""
+    options = np.asarray(DEEPEST_V, dtype=lst.dtype)
+    top = int(lst.max(initial=0))
+    small = lst.min(initial=0) >= 0 and top <= max(len(lst), 1024)
+    values = np.arange(top + 1, dtype=lst.dtype) if small else lst
+    divides = (values[:, None] % options == 0) & (options <= values[:, None])
+    deepest = np.where(divides, options, 1).max(axis=1)
+    return deepest[lst] if small else deepest
+
+
+# The keys whose searched flags _searchable reads.
+SEARCHABLE_KEYS = ("cp", "tp", "etp", "shard")
 
 
 def _searchable(c: Columns, fixed_index_auto: dict[str, np.ndarray]) -> np.ndarray:
@@ -359,11 +409,13 @@ def _filter(c: Columns, keep: np.ndarray, n_scenarios: int) -> Columns:
     return out
 
 
-def _dominated(c: Columns) -> np.ndarray:
+def _dominated(c: Columns, free: np.ndarray | None = None) -> np.ndarray:
     """Rows no faster than a sibling that fits: where ZeRO-1 without recomputation fits a layout (same
     scenario, structure, micro-batch and interleaving), ZeRO-2/3 and selective recomputation of that layout
-    only add communication or compute (ZeRO-2/3 move at least ZeRO-1's bytes; recomputation adds work)."""
-    free = (c.zero == 1) & (c.rc == 0) & (c.rcl == 0) & (c.reason == 0) & (c.p_rc == AUTO)
+    only add communication or compute (ZeRO-2/3 move at least ZeRO-1's bytes; recomputation adds work).
+    `free`: those fitting ZeRO-1 rows (_leads, rcl == 0), where the caller has them."""
+    if free is None:
+        free = _leads(c) & (c.rcl == 0)
     if not free.any():
         return np.zeros(c.n, dtype=bool)
     # One integer per layout: TP, CP, PP, EP, expert TP and micro-batch are powers of two (3-4 bits of log2
@@ -377,12 +429,40 @@ def _dominated(c: Columns) -> np.ndarray:
     return has_free[group] & ~free
 
 
+def _leads(c: Columns) -> np.ndarray:
+    """Rows that dominate their layout where they fit without recomputation (_dominated): ZeRO-1, no selective
+    recomputation, recomputation left to the search, no structural reason."""
+    return (c.zero == 1) & (c.rc == 0) & (c.reason == 0) & (c.p_rc == AUTO)
+
+
+# From this many candidates on, the rows that could dominate a layout (_leads, about a quarter) find their
+# recomputed layers first, and the rows they dominate are dropped before theirs are found: the same rows
+# are kept (a dominated row is dropped whatever it needs), a quarter fewer rows settled (the pass-1 batch of
+# a sweep); below it the extra view costs more than it saves.
+LEADS_FIRST_ROWS = 4096
+
+
 def _timed(c: Columns, cat: Catalog, n_scenarios: int) -> Columns:
+    lead = _leads(c)
+    dropped = False
+    if c.n >= LEADS_FIRST_ROWS and lead.any():
+        rows = np.flatnonzero(lead)
+        leads = c.take(rows)
+        settle_recompute(leads, cat)
+        free = np.zeros(c.n, dtype=bool)
+        free[rows] = leads.rcl == 0
+        dominated = _dominated(c, free)
+        if dominated.any():
+            c = c.take(np.flatnonzero(~dominated))
+        dropped = True
     settle_recompute(c, cat)
     # A plan that does not fit with every layer recomputed is not worth timing (kept only to say why).
     c.reason = np.where((c.reason == 0) & (c.rcl > c.layers_stage), 9, c.reason)
     c.rcl = np.minimum(c.rcl, c.layers_stage)
-    c = _filter(c, ~_dominated(c), n_scenarios)
+    # Dominated rows (none left where they were dropped above: a scenario with one has a row that runs). A
+    # lead keeps reason 0 where it needs no recomputed layer, so the fitting leads are `lead` with rcl 0.
+    keep = np.ones(c.n, dtype=bool) if dropped else ~_dominated(c, lead & (c.rcl == 0))
+    c = _filter(c, keep, n_scenarios)
     step(c, cat)
     return c
 
@@ -417,28 +497,15 @@ def search(
         # In this pass "deepest" is the only interleaving tried, so it never duplicates another row.
         cols["v_searched"] = np.zeros(len(index))
         c = _prepare(scen, index, cols)
-        auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+        auto_of = {d: (fixed[d] == AUTO)[index] for d in SEARCHABLE_KEYS}
         c = _filter(c, _searchable(c, auto_of), n)
         c = _timed(c, cat, n)
         key = _per_token(c)
         # Best time per structure, then the TOP_STRUCTURES best structures of each scenario.
-        order = np.lexsort((key, c.scenario_row))
-        row, keyed = c.scenario_row[order], key[order]
-        struct = np.stack([getattr(c, d)[order] for d in STRUCTURE], axis=1)
-        # First occurrence of each (scenario, structure) in time order: sort by (scenario, structure, time).
-        sorder = np.lexsort((keyed, *[struct[:, i] for i in reversed(range(len(STRUCTURE)))], row))
-        srow, sstruct = row[sorder], struct[sorder]
-        first = np.ones(len(sorder), dtype=bool)
-        first[1:] = (srow[1:] != srow[:-1]) | np.any(sstruct[1:] != sstruct[:-1], axis=1)
-        best_of_struct = sorder[first]
-        cand_order = best_of_struct[np.lexsort((keyed[best_of_struct], row[best_of_struct]))]
-        crow = row[cand_order]
-        start = np.searchsorted(crow, crow, side="left")
-        rank = np.arange(len(crow)) - start
-        keep = cand_order[rank < TOP_STRUCTURES]
-        shortlist_rows.append(row[keep])
-        for i, d in enumerate(STRUCTURE):
-            shortlist[d].append(struct[keep, i])
+        keep = _best_structures(c, key)
+        shortlist_rows.append(c.scenario_row[keep])
+        for d in STRUCTURE:
+            shortlist[d].append(getattr(c, d)[keep])
     # Pass 2: each shortlisted structure with every schedule.
     rows = np.concatenate(shortlist_rows)
     fixed2 = {d: (np.concatenate(shortlist[d]) if d in STRUCTURE else fixed[d][rows]) for d in DIMS}
@@ -448,12 +515,57 @@ def search(
     index = rows[local_index]
     cols["v_searched"] = searched["v"].astype(np.float64)
     c = _prepare(scen, index, cols)
-    auto_of = {d: (fixed[d] == AUTO)[index] for d in DIMS}
+    auto_of = {d: (fixed[d] == AUTO)[index] for d in SEARCHABLE_KEYS}
     c = _filter(c, _searchable(c, auto_of), n)
     c = _timed(c, cat, n)
     c.searched = (pattern != 0)[c.scenario_row]
     best = select(c, n)
     return c, best, runner_up(c, best, n)
+
+
+def _best_structures(c: Columns, key: np.ndarray) -> np.ndarray:
+    """Rows of the TOP_STRUCTURES best structures (STRUCTURE's columns) of each scenario, one row each: by
+    scenario, then the structure's best `key` (NaN last; ties: the structure's columns compared in turn)."""
+    row = c.scenario_row
+    struct = [getattr(c, d) for d in STRUCTURE]
+    code = _ordered_code(row, struct)
+    if code is not None and len(code) and bool(np.all(code[1:] >= code[:-1])):
+        # Each structure's rows together and in order already (as _rows makes them): one run of equal codes
+        # each, its best time the smallest that is not NaN (fmin), as a sort that puts NaN last finds it.
+        best = np.flatnonzero(np.concatenate(([True], code[1:] != code[:-1])))
+        best_key = np.fmin.reduceat(key, best)
+    else:
+        # By (scenario, structure, time): the first row of each (scenario, structure) is its fastest.
+        order = np.lexsort((key, *reversed(struct), row) if code is None else (key, code))
+        first = np.zeros(len(order), dtype=bool)
+        first[0] = True
+        for x in (row, *struct) if code is None else (code,):
+            xs = x[order]
+            first[1:] |= xs[1:] != xs[:-1]
+        best = order[first]
+        best_key = key[best]
+    # The structures of each scenario by their best time (ties: in the order of their columns).
+    cand = best[np.lexsort((best_key, row[best]))]
+    crow = row[cand]
+    rank = np.arange(len(crow)) - np.searchsorted(crow, crow, side="left")
+    return cand[rank < TOP_STRUCTURES]
+
+
+def _ordered_code(first: np.ndarray, columns: list[np.ndarray]) -> np.ndarray | None:
+    """One int64 per row that orders the rows as (first, *columns) compared in turn do (mixed radix over the
+    columns' values): None unless every value is a whole number from 0 to 2^20 and the code fits."""
+    code = first.astype(np.int64)
+    span = int(code.max(initial=0)) + 1
+    for x in columns:
+        top = x.max(initial=0)
+        if not (x.min(initial=0) >= 0 and top < 2**20 and np.array_equal(x, np.floor(x))):
+            return None
+        base = int(top) + 1
+        span *= base
+        if span >= 2**62:
+            return None
+        code = code * base + x.astype(np.int64)
+    return code
 
 
 def _complexity(c: Columns) -> np.ndarray:
