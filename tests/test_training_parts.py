@@ -338,3 +338,23 @@ def test_torchtitan_per_op_selective_recompute():
     # Under TP 8 with sequence parallelism it gathers the inputs of those matmuls again (the all-gathers before
     # attention and the FFN; reduce-scatter outputs are saved): 2 more halves per layer, 32 x 8 + 2 = 258 -> 322.
     assert op.tp_total_mb_s / norms.tp_total_mb_s == pytest.approx(322 / 258, rel=1e-9)
+
+
+def test_a_dense_row_costs_the_same_beside_an_moe_row():
+    # The expert gradients' collective belongs to rows with experts: a dense model's step time must not
+    # depend on what else is in the frame (it picked up the expert collective's latency on an empty buffer).
+    from whatif.engine import evaluate, resolve
+    from whatif.engine.scenario import Scenario
+
+    def scen(model):
+        return Scenario.model_validate(
+            {
+                "name": model,
+                "cluster": {"gpu": "h100-sxm", "gpu_count": 64},
+                "training": {"model": model, "global_batch_seqs": 256, "parallelism": {"tp": 2, "pp": 1}},
+            }
+        )
+
+    alone = evaluate(resolve([scen("llama-3.1-8b")]))["train_step_time_s"][0]
+    beside = evaluate(resolve([scen("llama-3.1-8b"), scen("mixtral-8x7b")]))["train_step_time_s"][0]
+    assert beside == alone

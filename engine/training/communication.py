@@ -203,7 +203,9 @@ def step_communication(c: Columns, cat: Catalog) -> None:
 
     def both(kind, div=1.0):
         out = coll(kind, dense_b / div, g_in, g_out)
-        return out + coll(kind, expert_b / div, e_in, e_out) if moe else out
+        # Only rows with expert parameters pay the expert collective (its latency, on an empty buffer, would
+        # otherwise reach a dense row batched beside an MoE one).
+        return out + np.where(expert > 0, coll(kind, expert_b / div, e_in, e_out), 0.0) if moe else out
 
     zeros = np.zeros(c.n)
     rs = both("rs")
