@@ -230,3 +230,18 @@ def test_console_script_exit_status_for_bad_input(tmp_path):
     done = subprocess.run([sys.executable, "-m", "whatif.tui.cli", "eval", str(path)], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == f"whatif: {path}: cluster.gpu_count = 0: out of range; allowed: at least 1"
+
+
+def test_serve_on_a_port_in_use_or_an_unknown_host_says_so(capsys):
+    # It printed "serving on ..." and then "internal error: OSError: [Errno 98] ... (please report this)".
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port))
+    assert code == 2 and f"--port {port}: the port is in use" in err and "serving" not in err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "serve", "--host", "no-such-host.invalid")
+    assert code == 2 and "unknown address" in err and "internal error" not in err
