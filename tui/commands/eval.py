@@ -180,7 +180,7 @@ def print_results(scenarios, as_json: bool, markdown: bool) -> int:
             continue
         body.append([label, *[_shown(read, r) for r in rows]])
     if markdown:
-        print("| " + " | ".join(header) + " |")
+        print("| " + " | ".join(c.replace("|", "/") for c in header) + " |")  # a '|' in a name splits no column
         print("|" + "---|" * len(header))
         for line in body:
             print("| " + " | ".join(c.replace("|", "/") for c in line) + " |")

@@ -135,10 +135,13 @@ def choose(ids: str | None) -> list[Figure]:
         key = raw.strip()
         if key not in BY_ID:
             from whatif.engine.catalog import close_matches
+            from whatif.engine.errors import printable
 
             near = close_matches(key, list(BY_ID), n=3)
             hint = f"did you mean {' or '.join(near)}? " if near else ""
-            raise ValueError(f"--figures: unknown figure {key!r}; {hint}allowed: all, {', '.join(BY_ID)}")
+            # The user's text is cut; the list of figures never is (it is the answer).
+            shown = printable(repr(key))
+            raise ValueError(f"--figures: unknown figure {shown}; {hint}allowed: all, {', '.join(BY_ID)}")
         chosen.append(BY_ID[key])
     return chosen
 
