@@ -95,6 +95,29 @@ def test_saving_an_opened_file_under_its_name_keeps_the_file_name(tmp_path):
     assert kept_file_name("notes.txt") == "notes.toml"
 
 
+def test_the_save_hint_says_whether_the_opened_file_itself_is_written(tmp_path):
+    # A file opened from elsewhere is copied into the presets folder under its own name; the hint said
+    # "(the file it was opened from)" there too, as if the opened file were the one changed.
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    mine = folder / "my-plan.toml"
+    mine.write_text("")
+    (tmp_path / "link.toml").symlink_to(mine)
+    elsewhere = tmp_path / "notes" / "my-plan.toml"
+    for opened, words in [
+        (mine, "(the file it was opened from)"),
+        (tmp_path / "link.toml", None),  # a link elsewhere: its own name, link.toml, is a new file here
+        (elsewhere, f"(the opened file's name; ...{str(elsewhere)[-57:]} stays as it was)"),
+    ]:
+        kept = kept_file_name(str(opened))
+        screen = SaveScreen("My Plan", folder, kept, opened=str(opened))
+        came = screen._came_from(save_target("My Plan", folder, "My Plan", kept))
+        if words is None:
+            assert "stays as it was" in came
+        else:
+            assert came == " " + words, came
+
+
 def test_a_preset_of_your_own_opened_by_name_is_saved_back_to_its_file(monkeypatch):
     import sys
 

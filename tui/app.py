@@ -768,7 +768,7 @@ class WhatIfApp(App[int]):
         name = self.scenario.name if self.path else f"{c.gpu}-{c.gpu_count}"
         kept = kept_file_name(self.path)
         self.push_screen(
-            SaveScreen(name, files.user_presets_dir(), kept, cursor_blink=self.cursor_blink),
+            SaveScreen(name, files.user_presets_dir(), kept, cursor_blink=self.cursor_blink, opened=self.path),
             lambda chosen: self._save_named(chosen, name, kept),
         )
 
