@@ -174,3 +174,18 @@ def test_the_explorer_and_the_command_line_combine_a_preset_and_a_workload_alike
     assert row["train_data_demand_gb_s_per_gpu"] == pytest.approx(
         record["training"]["data"]["demand_gb_s_per_gpu"], rel=1e-12
     )
+
+
+def test_an_edit_is_marked_once_and_the_mark_is_never_cut(capsys, tmp_path):
+    # Saving an edit and editing it again named it "X (edited) (edited)"; a 120-character name lost its mark.
+    first = tmp_path / "a.toml"
+    assert main(["eval", "dgx-h100", "--set", "cluster.gpu_count=16", "--save", str(first)]) == 0
+    again = tmp_path / "b.toml"
+    assert main(["eval", str(first), "--set", "cluster.gpu_count=24", "--save", str(again)]) == 0
+    assert files.load_scenario(again).name == "DGX H100 (8x H100) (edited)"
+    long = tmp_path / "long.toml"
+    long.write_text(f'name = "{"n" * 120}"\n')
+    capsys.readouterr()
+    assert main(["eval", "--json", str(long), "--set", "cluster.gpu_count=16"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["name"] == "n" * 111 + " (edited)" and len(record["name"]) == 120

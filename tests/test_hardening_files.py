@@ -152,6 +152,15 @@ def test_the_presets_folder_being_a_file_is_named(tmp_path, monkeypatch):
         files.save_scenario(Scenario(name="x"), files.user_presets_dir() / "x.toml")
     assert "is a file, not a folder" in info.value.strerror and "WHATIF_HOME" in info.value.strerror
     assert files.user_presets() == {}
+    # `whatif presets` said only "(none)" there.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["presets"]) == 0
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith("(none: it is a file, not a folder; move it away or set WHATIF_HOME to another place)")
+    )
 
 
 def test_saving_onto_a_directory_or_a_fifo_is_refused(tmp_path):
