@@ -61,9 +61,9 @@ def loads(text: str) -> dict:
     than a scenario has) raises ScenarioError naming the line and, where known, the key."""
     deep_key = _DEEP_KEY.search(text)
     if deep_key:
-        line = text.count("\n", 0, deep_key.start()) + 1
-        message = f"nested too deeply (at line {line}); allowed: at most {MAX_DEPTH} levels of tables and arrays"
-        raise _unreadable(_toml_location(text, f"line {line}"), message)
+        at_line = text.count("\n", 0, deep_key.start()) + 1
+        message = f"nested too deeply (at line {at_line}); allowed: at most {MAX_DEPTH} levels of tables and arrays"
+        raise _unreadable(_toml_location(text, f"line {at_line}"), message)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -245,3 +245,18 @@ def test_serve_on_a_port_in_use_or_an_unknown_host_says_so(capsys):
     assert "internal error" not in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "serve", "--host", "no-such-host.invalid")
     assert code == 2 and "unknown address" in err and "internal error" not in err
+
+
+def test_an_overloaded_fleet_reads_unbounded_not_a_dash(capsys):
+    # "fits: yes" beside "TTFT p50 / p99 -" read as a figure not computed; offered more than its capacity,
+    # the fleet's queue grows without bound, and the tables say so.
+    args = ("serve-llama8b-1xl40s", "--set", "inference.request_rate_per_s=40")
+    code, out, _ = run(capsys, "eval", "--json", *args)
+    serving = json.loads(out)[0]["inference"]
+    assert code == 0 and serving["fits"] and serving["overloaded"] and serving["ttft_p99_ms"] is None
+    assert serving["requests_per_s"] < 40  # what it serves is below what is offered
+    code, out, _ = run(capsys, "eval", *args)
+    (line,) = [x for x in out.splitlines() if "TTFT p50 / p99" in x]
+    assert "unbounded (offered load above capacity)" in line
+    code, out, _ = run(capsys, "compare", "serve-llama8b-1xl4", *args[:1], "--figures", "ttft_p99", *args[1:])
+    assert code == 0 and "unbounded (offered load above capacity)" in out

@@ -115,7 +115,9 @@ ROWS = [
     ),
     (
         "  TTFT p50 / p99",
-        lambda r: fmt.pair_ms(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms")),
+        lambda r: fmt.pair_ms(
+            r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"), bool(r.get("infer_overloaded") and r.get("infer_fits"))
+        ),
         "infer_ttft_p99_ms",
     ),
     (
