@@ -120,6 +120,16 @@ def test_dash_reads_standard_input(capsys, monkeypatch):
     assert code == 0 and json.loads(out)[0]["name"].startswith("Default")
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n", "\ufeff"])
+def test_empty_standard_input_is_bad_input(capsys, monkeypatch, text):
+    # `cat missing.toml | whatif eval -` evaluated an empty scenario: a table of dashes, exit status 0.
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, err = run(capsys, "eval", "-")
+    assert code == 2 and out == "" and err.strip().startswith("whatif: <stdin>: is empty; allowed:")
+
+
 def test_standard_input_is_read_once(capsys, monkeypatch):
     import io
 
@@ -243,6 +253,9 @@ def test_serve_on_a_port_in_use_or_an_unknown_host_says_so(capsys):
         code, _, err = run(capsys, "serve", "--port", str(port))
     assert code == 2 and f"--port {port}: the port is in use" in err and "serving" not in err
     assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    # Standard input: read here, each visitor's session (a process of its own) would have found it empty.
+    code, _, err = run(capsys, "serve", "-")
+    assert code == 2 and "cannot be served" in err
     code, _, err = run(capsys, "serve", "--host", "no-such-host.invalid")
     assert code == 2 and "unknown address" in err and "internal error" not in err
 

@@ -169,7 +169,11 @@ def read_stdin(stream=None) -> str:
         data = data.encode("utf-8", "surrogateescape")
     if len(data) > MAX_BYTES:
         raise _problem("<stdin>", _too_big(f"is more than {MAX_BYTES:,} bytes"))
-    return decode(data, "<stdin>")
+    text = decode(data, "<stdin>")
+    if not text.strip():
+        # `cat missing.toml | whatif eval -` printed an empty scenario's dashes and exited 0.
+        raise _problem("<stdin>", "is empty; allowed: a scenario's TOML text (whatif eval - < plan.toml)")
+    return text
 
 
 def load_scenario_with_extra(path: str | os.PathLike | Traversable) -> tuple[Scenario, dict]:

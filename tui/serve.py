@@ -25,6 +25,13 @@ def serve(host: str, port: int, scenario: str | None = None, public_url: str | N
 
     from . import files
 
+    if scenario == "-":
+        # Each visitor's session is a process of its own that opens SCENARIO: standard input is read once.
+        print(
+            "whatif: serve: - (standard input) cannot be served; allowed: a preset name or a .toml file",
+            file=sys.stderr,
+        )
+        return 2
     if scenario is not None:
         try:
             files.read(scenario)  # a bad reference fails here, once, not in every visitor's session
