@@ -189,3 +189,16 @@ def test_an_edit_is_marked_once_and_the_mark_is_never_cut(capsys, tmp_path):
     assert main(["eval", "--json", str(long), "--set", "cluster.gpu_count=16"]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["name"] == "n" * 111 + " (edited)" and len(record["name"]) == 120
+
+
+def test_a_saved_edit_reads_back_whatever_the_description_held(capsys, tmp_path):
+    # A description near its 4,000-character limit plus "Edited from ...": the file saved was refused on
+    # reading ("too long; allowed: at most 4000 characters").
+    from whatif.engine.scenario import DESCRIPTION_MAX
+
+    path = tmp_path / "long.toml"
+    path.write_text(f'name = "x"\ndescription = "{"d" * (DESCRIPTION_MAX - 10)}"\n')
+    saved = tmp_path / "saved.toml"
+    assert main(["eval", str(path), "--set", "cluster.gpu_count=16", "--save", str(saved)]) == 0
+    description = files.load_scenario(saved).description
+    assert len(description) == DESCRIPTION_MAX and description.endswith("... Edited from long: cluster.gpu_count=16.")

@@ -346,6 +346,36 @@ async def test_a_non_latin_name_is_saved_under_its_own_letters():
 
 
 @pytest.mark.slow
+async def test_a_save_keeps_the_opened_presets_comments_and_its_description_follows_the_edits():
+    # The explorer saved a shipped preset's edit as a bare file (its comments and sources gone) with the
+    # shipped description unchanged ("... 8x H100 ...") over 32 GPUs; `whatif eval --set --save` did both.
+    shipped = files.shipped_presets()["dgx-h100"].read_text()
+    async with explorer() as (app, pilot):
+        assert app.open_preset("shipped:dgx-h100")
+        await settle(pilot)
+        app.main.query_one("#" + _gpu_count_id()).value = "32"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        app.screen.query_one("#save-name", Input).value = "My DGX"
+        await pilot.press("enter")
+        await settle(pilot)
+        app.main.query_one("#" + _gpu_count_id()).value = "64"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("enter")  # the file it was opened from: saved again, no question
+        await settle(pilot)
+        assert app.is_running and app.screen is app.main
+    text = (files.user_presets_dir() / "my-dgx.toml").read_text()
+    comments = [line for line in shipped.splitlines() if line.startswith("#")]
+    assert comments and all(line in text.splitlines() for line in comments)
+    saved = files.load_scenario(files.user_presets_dir() / "my-dgx.toml")
+    assert saved.cluster.gpu_count == 64 and saved.name == "My DGX"
+    assert saved.description.endswith("Edited from dgx-h100: 8 -> 32 GPUs. Edited from my-dgx.toml: 32 -> 64 GPUs.")
+
+
+@pytest.mark.slow
 async def test_resaving_an_opened_file_keeps_its_name():
     _user_preset("My Plan 70B", "my-plan")
     async with explorer() as (app, pilot):

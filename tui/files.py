@@ -311,6 +311,20 @@ def save_scenario(
     return target
 
 
+def with_edit_note(scenario: Scenario, note: str) -> Scenario:
+    """`scenario` with `note` ("Edited from X: ...") added to its description, so that the description follows
+    the edits; within the description's limit (the old text is cut, marked "...", before the note is), so
+    that the saved file reads back (a 3,990-character description with a note made a file whatif refused)."""
+    from whatif.engine.scenario import DESCRIPTION_MAX
+
+    note = note[:DESCRIPTION_MAX]
+    old = scenario.description.strip()
+    room = DESCRIPTION_MAX - len(note) - 1
+    if len(old) > room:
+        old = old[: max(room - 3, 0)].rstrip() + "..." if room > 3 else ""
+    return scenario.model_copy(update={"description": f"{old} {note}".strip()})
+
+
 def write_text_atomic(target, text: str) -> None:
     """Replace a file's text atomically (temporary file, fsync, rename): a crash never leaves half of it."""
     _write_atomic(_through_links(Path(str(target))), text)

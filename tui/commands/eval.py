@@ -57,7 +57,7 @@ def _save(args, items: list[common.Item]) -> int:
     if args.settings and not any(s.split("=", 1)[0].strip() == "description" for s in args.settings):
         # The description follows the edits: it says what was changed from the file it came from.
         note = f"Edited from {item.label}: " + ", ".join(s.strip() for s in args.settings) + "."
-        scenario = scenario.model_copy(update={"description": f"{scenario.description} {note}".strip()})
+        scenario = files.with_edit_note(scenario, note)
     template = None if item.ref == files.STDIN else files.read(item.ref).text
     try:
         path = files.save_scenario(scenario, args.save, overwrite=args.overwrite, template=template)
