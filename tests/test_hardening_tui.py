@@ -512,3 +512,17 @@ async def test_leaving_at_a_random_moment_of_a_key_stream_is_quiet(seed):
             send(app, "ctrl+q")
             await pilot.pause(0.05)
     assert app._exception is None and app.return_code in (None, 0)
+
+
+def test_an_overloaded_fleets_ttft_figure_says_unbounded():
+    # The figure read "-" (as if not computed) while the p99 band beside it read "∞/24 ms".
+    from whatif.tui.widgets.figures import OVERLOADED, SERVING
+
+    (show,) = [read for key, _, read in SERVING if key == "ttft"]
+    row = {"infer_fits": True, "infer_overloaded": True, "infer_ttft_ms": None, "infer_ttft_p99_ms": None}
+    assert show(row, {}) == OVERLOADED == "∞ (overloaded)"
+    assert (
+        show({"infer_fits": True, "infer_overloaded": False, "infer_ttft_ms": 110, "infer_ttft_p99_ms": 446}, {})[:10]
+        == "110/446 ms"
+    )
+    assert show({"infer_fits": False, "infer_ttft_ms": None, "infer_ttft_p99_ms": None}, {}) == "-"
