@@ -146,12 +146,15 @@ class RentalPrice(_Sourced):
     provider: str = Field(min_length=3)
     term: str = Field(min_length=3)
     date: str = Field(pattern=_DATE)
+    # The GPU type whose price this is, where one entry of a type borrows another's (the cost label says so).
+    priced_as: str | None = None
 
 
 class PurchasePrice(_Sourced):
     usd_per_gpu: float = Field(ge=0)
     what: str = Field(min_length=3)
     date: str = Field(pattern=_DATE)
+    priced_as: str | None = None
 
 
 class GpuPrices(_Frozen):
@@ -461,6 +464,12 @@ class Catalog(BaseModel):
         missing = {k for k, a in self.accelerators.items() if a.kind == "gpu"} - set(self.prices)
         unknown = set(self.prices) - set(self.accelerators)
         bad = {k for k, p in self.prices.items() if p.priced_as is not None and p.priced_as not in self.prices}
+        bad |= {
+            f"{k}.{key}"
+            for k, p in self.prices.items()
+            for key, e in (p.rental | p.purchase).items()
+            if e.priced_as is not None and e.priced_as not in self.prices
+        }
         if missing or unknown or bad:
             raise ValueError(f"prices.toml: no prices for {missing}, unknown GPUs {unknown}, bad priced_as {bad}")
         if "default" not in self.hosts or set(self.hosts) - set(self.accelerators) - {"default"}:

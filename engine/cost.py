@@ -78,16 +78,17 @@ def serving_usd_per_hour(c: Columns, gpus, facility_w, peak_it_kw) -> np.ndarray
     return sum(parts.values(), np.zeros(c.n))
 
 
-def priced_as(row: dict) -> str | None:
+def priced_as(row: dict, column: str = "price_via") -> str | None:
     """The GPU type whose catalog price stands in for the row's own (None: it has one of its own), read from
-    price_via ('gaudi3 priced as h100-sxm: ...', engine/resolve.py)."""
-    via = row.get("price_via") or ""
+    price_via ('gaudi3 priced as h100-sxm: ...', engine/resolve.py), or purchase_via for the purchase price."""
+    via = row.get(column) or ""
     return via.split(" priced as ")[1].split(":")[0] if " priced as " in via else None
 
 
 def basis_label(row: dict, prefix: str = "train_") -> str:
     """'rental at $6.88/GPU-h (2026-01)', 'rental at $6.88/GPU-h (2026-01, priced as h100-sxm)' for a GPU type
-    with no price of its own, or 'owned at $1.27/GPU-h (servers $31.9k/GPU 2025-01, 5 y)': what a
+    with no price of its own, or 'owned at $1.27/GPU-h (servers $31.9k/GPU 2025-01, 5 y)' (', priced as b200'
+    after the server price where it is borrowed): what a
     cost figure rests on, for the explorer and the CLI (row: a result row with the basis text columns)."""
     model = row.get("cost_model")
     if model is None:
@@ -104,7 +105,8 @@ def basis_label(row: dict, prefix: str = "train_") -> str:
     rate = f" at ${per_hour:,.2f}/GPU-h" if _ok(per_hour) else ""
     bits = []
     if _ok(server):
-        bits.append(f"servers ${server / 1000:,.1f}k/GPU" + (f" {date}" if date else ""))
+        stand_in = f", priced as {other}" if (other := priced_as(row, "purchase_via")) else ""
+        bits.append(f"servers ${server / 1000:,.1f}k/GPU" + (f" {date}" if date else "") + stand_in)
     if _ok(years):
         bits.append(f"{years:g} y")
     return f"owned{rate}" + (f" ({', '.join(bits)})" if bits else "")

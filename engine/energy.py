@@ -201,16 +201,3 @@ def embodied_t(c: Columns, cat: Catalog, seconds) -> np.ndarray:
     kg = c.n_gpus * (k("embodied_kgco2e_per_gpu") + k("embodied_kgco2e_per_server") / 8.0)
     share = np.asarray(seconds) / 3600.0 / (k("embodied_lifetime_years") * HOURS_PER_YEAR * k("embodied_use_share"))
     return kg * share / 1000.0
-
-
-def serving_run_w(c: Columns, cat: Catalog, parts: np.ndarray) -> np.ndarray:
-    """Board power of a serving GPU while its replica iterates, from where the iteration's time goes
-    (serving.physics.step_parts): compute-bound parts (GEMMs, prompt attention) at the power limit,
-    memory-bound parts (weight streaming, KV-cache reads) at the decode share, communication and per-iteration
-    overhead at the wait power. Prefill-heavy iterations draw near the limit, decode-heavy ones well below."""
-    total = np.maximum(parts.sum(axis=0), 1e-300)
-    p_max = c.power_cap_w_eff
-    p_mem = np.minimum(cat.constant("serving_decode_power_fraction") * c.tdp_w, p_max)
-    p_wait = np.minimum(cat.constant("gpu_wait_power_fraction") * c.tdp_w, p_max)
-    compute, memory, waiting = parts[1] + parts[3], parts[0] + parts[2], parts[4] + parts[5]
-    return (compute * p_max + memory * p_mem + waiting * p_wait) / total

@@ -26,7 +26,10 @@ def cost_basis(r: dict, prefix: str) -> dict:
     out = {
         "label": basis_label(r, prefix),
         "model": r.get("cost_model"),
-        "includes_electricity": not owned,
+        # Both bases include the electricity in cost_usd: a rental price carries the provider's power bill, an
+        # owned cost adds the metered electricity as its own part (cost_breakdown_usd.electricity).
+        "includes_electricity": True,
+        "electricity_counted": "metered, its own part" if owned else "in the rental price",
         "usd_per_gpu_hour": g(f"{prefix}cost_usd_per_gpu_hour") if owned else g("usd_per_gpu_hour"),
         "electricity_usd_per_kwh": g("usd_per_kwh"),
     }

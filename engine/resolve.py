@@ -127,6 +127,9 @@ def model_columns(prefix: str, model: ModelShape | ModelSpec) -> dict[str, float
         f"{prefix}expert_ffn": model.expert_ffn_hidden,
         f"{prefix}shared": model.shared_experts if model.experts else 0,
         f"{prefix}kv_width": model.kv_cache_width or 2 * kv_heads * head_dim,
+        # Banded (sliding-window) attention: the window (0 = none) and how many layers use it.
+        f"{prefix}swa_tokens": model.sliding_window_tokens,
+        f"{prefix}swa_layers": min(model.sliding_window_layers, model.layers) if model.sliding_window_tokens else 0,
     }
 
 
@@ -394,6 +397,7 @@ def _row(index: int, s: Scenario, catalog: Catalog) -> dict:
         "moe_max_nodes": math.inf if t.moe_max_nodes is None else t.moe_max_nodes,
         "moe_imb": t.moe_imbalance or catalog.constant("moe_imbalance"),
         "dropout": int(t.dropout),
+        "sac_op": int(t.selective_recompute == "op"),
         "eval_tokens": t.eval_tokens,
     } | {f"k_{name}": f.value for name, f in catalog.fitted.items()}
     row["train_band_pct"] = _band(catalog, "training", gpu.arch, t.model)
@@ -440,11 +444,15 @@ def _prices(catalog: Catalog, gpu: str, f) -> dict:
         purchase_key, p = prices.default_purchase_price()
         rental = (r.usd_per_gpu_hour, r.provider, r.term, r.date, r.source)
         purchase = (purchase_key, p.usd_per_gpu, p.what, p.date, p.source)
+        # One entry that borrows another type's price names it as a whole type's stand-in does.
+        rental_via = via_text or (f"{gpu} priced as {r.priced_as}: {r.provider}" if r.priced_as else "")
+        purchase_via = via_text or (f"{gpu} priced as {p.priced_as}: {p.what}" if p.priced_as else "")
     else:
         # A CPU socket: no catalog price (the reference has none). Its cost is blank unless the scenario sets
         # facility.usd_per_gpu_hour (per socket-hour) or facility.server_usd_per_gpu (per socket).
         none = "no catalog price (CPU socket)"
         via_text, rental_key = "", "none"
+        rental_via = purchase_via = ""
         rental = (math.nan, none, "", "", "")
         purchase = ("none", math.nan, none, "", "")
     k = catalog.constant
@@ -464,12 +472,12 @@ def _prices(catalog: Catalog, gpu: str, f) -> dict:
         "price_term": "" if own_rate else rental[2],
         "price_date": "" if own_rate else rental[3],
         "price_source": "facility.usd_per_gpu_hour" if own_rate else rental[4],
-        "price_via": "" if own_rate else via_text,
+        "price_via": "" if own_rate else rental_via,
         "purchase_key": "facility.server_usd_per_gpu" if own_server else purchase[0],
         "purchase_what": "set by the scenario" if own_server else purchase[2],
         "purchase_date": "" if own_server else purchase[3],
         "purchase_source": "facility.server_usd_per_gpu" if own_server else purchase[4],
-        "purchase_via": "" if own_server else via_text,
+        "purchase_via": "" if own_server else purchase_via,
     }
 
 

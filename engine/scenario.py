@@ -438,6 +438,11 @@ class Training(_Section):
     # With recompute = "full": how many layers of each pipeline stage are recomputed (Megatron-Core's
     # --recompute-num-layers); unset: all of them. "auto" picks the fewest that fit.
     recompute_layers: Annotated[int, Field(ge=0, le=1024)] | None = None
+    # What "selective" recomputes: "norms" (Megatron-Core with FlashAttention: the norms and the activation
+    # function) or "op" (TorchTitan's per-op selective activation checkpointing: every op's output is saved
+    # except every second matmul of each block, so the K, output and FFN up projections run again, with the
+    # norms, the activation function and the all-gathers that feed them).
+    selective_recompute: Literal["norms", "op"] = "norms"
     # "flash": the generation's current FlashAttention kernel (FA3 on Hopper, FA4 on Blackwell); "flash2":
     # FlashAttention-2 (2023 software); "unfused": score matrices written to memory (2021-2022 software).
     attention: Literal["flash", "flash2", "unfused"] = "flash"

@@ -26,6 +26,7 @@ from .catalog import close_matches, load_catalog
 from .columns import Columns, _FrameSource
 from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_validation_error, printable
 from .evaluate import add_text, evaluate
+from .plan_memo import PLAN_INPUTS, plan_picks, searched_only
 from .presets_merge import toml_value, with_settings
 from .resolve import AUTO, RECOMPUTE_CODES, resolve
 from .scenario import Scenario, repriced
@@ -620,26 +621,6 @@ def _evaluate_all(grid: Grid, step: int, text: bool, tick: Callable[[int], None]
     return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
 
 
-# The chosen plan, as result columns, for each plan key of the frame.
-PLAN_RESULTS = {
-    "p_tp": "train_tp",
-    "p_cp": "train_cp",
-    "p_pp": "train_pp",
-    "p_dp": "train_dp",
-    "p_mb": "train_microbatch",
-    "p_zero": "train_zero",
-    "p_shard": "train_dp_shard",
-    "p_v": "train_interleave",
-    "p_ep": "train_ep",
-    "p_etp": "train_etp",
-    "p_rc": "train_recompute_code",
-    "p_rcl": "train_recompute_layers",
-}
-# train_recompute_code (none, selective, full, partial, selective + partial) as the p_rc input codes
-# (none, selective, full); the layer count travels in p_rcl.
-RECOMPUTE_INPUT = {0: 0, 1: 1, 2: 2, 3: 2, 4: 1}
-
-
 def plan_reads(combos: pl.DataFrame) -> set[str]:
     """The frame columns the plan search reads (candidates, their step times, the choice), found by running
     it on (up to 16 of) the combinations, as evaluate() runs it."""
@@ -676,10 +657,8 @@ def _evaluate_reusing_plans(grid: Grid, plan_grid: Grid, text: bool, tick: Calla
     """Search each plan once on `plan_grid`, then evaluate every point of `grid` with its plan given: the
     same figures as searching at every point, since the search reads nothing the collapsed axes change."""
     chosen = _evaluate_all(plan_grid, AUTO_CHUNK_ROWS, False, tick)
-    searched_only = ["train_plans_searched", *(c for c in chosen.columns if c.startswith("train_runner_up_"))]
-    picks = chosen.select(*PLAN_RESULTS.values(), *searched_only).with_columns(
-        train_recompute_code=pl.col("train_recompute_code").replace_strict(RECOMPUTE_INPUT, return_dtype=pl.Int64)
-    )
+    only = searched_only(chosen.columns)
+    picks = plan_picks(chosen)
     parts = []
     for start in range(0, grid.points, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, grid.points)
@@ -687,11 +666,10 @@ def _evaluate_reusing_plans(grid: Grid, plan_grid: Grid, text: bool, tick: Calla
         pick = picks[_sub_index(grid, plan_grid, start, stop)]
         trains = pl.col("has_train") == 1
         rows = rows.with_columns(
-            pl.when(trains).then(pick[out].cast(pl.Float64)).otherwise(pl.col(key)).alias(key)
-            for key, out in PLAN_RESULTS.items()
+            pl.when(trains).then(pick[key].cast(pl.Float64)).otherwise(pl.col(key)).alias(key) for key in PLAN_INPUTS
         )
         # What only the search knows (candidates counted, the runner-up) comes from the search itself.
-        out = evaluate(rows.drop(HELPERS), text=False).with_columns(pick[c] for c in searched_only)
+        out = evaluate(rows.drop(HELPERS), text=False).with_columns(pick[c] for c in only)
         parts.append(add_text(out) if text else out)
         tick(stop - start)
     return pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]

@@ -88,6 +88,21 @@ def test_gpu_without_a_price_is_priced_as_its_stated_stand_in():
     assert basis_label(r) == "rental at $2.75/GPU-h (2026-01, priced as a100-sxm-40gb)"
 
 
+def test_a_single_borrowed_price_is_named_in_the_label():
+    # GB200 has a purchase price of its own (an NVL72 rack / 72, R029) but no rental price: its default
+    # rental entry is AWS's B200 p6-b200 price (R003, $113.9328 / 8). B300 rents at its own Nebius price but
+    # is bought at the DGX B200 listing (R024, $47,409.13 per GPU). Each label names the borrowed type.
+    base = merge(RUN, {"cluster": {"gpu_count": 16}})
+    gb200, b300 = rows(
+        scenario(base, cluster={"gpu": "gb200", "gpus_per_node": 4}),
+        scenario(base, cluster={"gpu": "b300"}, facility={"cost_model": "owned"}),
+    )
+    assert gb200["usd_per_gpu_hour"] == pytest.approx(113.9328 / 8, abs=1e-3)
+    assert basis_label(gb200) == "rental at $14.24/GPU-h (2026-01, priced as b200)"
+    assert b300["server_usd_per_gpu"] == pytest.approx(47409.13)
+    assert "servers $47.4k/GPU 2024-12, priced as b200, 5 y" in basis_label(b300)
+
+
 def test_json_cost_breakdown_and_basis():
     scenarios = [
         Scenario.model_validate(RUN),
@@ -97,12 +112,16 @@ def test_json_cost_breakdown_and_basis():
     assert rental["cost_breakdown_usd"] == {"compute": pytest.approx(rental["cost_usd"])}
     basis = rental["cost_basis"]
     assert basis["model"] == "rental" and basis["includes_electricity"]
+    assert basis["electricity_counted"] == "in the rental price"
     assert basis["price"]["key"] == "aws-2026-01" and basis["price"]["date"] == "2026-01"
     assert "R001" in basis["price"]["source"]
     assert set(owned["cost_breakdown_usd"]) == {"compute", "network", "storage", "facility", "electricity"}
     assert sum(owned["cost_breakdown_usd"].values()) == pytest.approx(owned["cost_usd"])
     assert owned["cost_basis"]["purchase"]["usd_per_gpu"] == HGX_H100
-    assert not owned["cost_basis"]["includes_electricity"]
+    # The owned cost includes the metered electricity as its own part: a reader must not add it again.
+    assert owned["cost_basis"]["includes_electricity"]
+    assert owned["cost_basis"]["electricity_counted"] == "metered, its own part"
+    assert owned["cost_breakdown_usd"]["electricity"] == pytest.approx(owned["energy"]["electricity_usd"])
     assert set(rental["co2_breakdown_t"]) == {"location_based", "market_based", "embodied"}
     json.dumps(rental)
 
@@ -116,6 +135,20 @@ def test_serving_cost_per_1m_tokens_uses_the_same_basis(capsys):
     usd_per_hour = 8 * 4.916
     assert inference["cost_usd_per_1m_tokens"] == pytest.approx(usd_per_hour / (inference["tokens_per_s"] * 3600) * 1e6)
     assert inference["electricity_usd_per_1m_tokens"] < inference["cost_usd_per_1m_tokens"]
+
+
+def test_explorer_shows_the_serving_cost_and_its_basis():
+    # A scenario that only serves has no training cost line: the explorer labels the serving cost instead, and
+    # shows the cost per 1M tokens beside the energy per 1k tokens.
+    from whatif.tui.files import load_scenario, shipped_presets
+    from whatif.tui.format import money_small
+    from whatif.tui.widgets.figures import SERVING, cost_basis_line
+
+    r = row(load_scenario(shipped_presets()["serve-llama70b-8xh100"]))
+    assert cost_basis_line(r) == ""
+    assert cost_basis_line(r, "infer_") == "serving cost, rental at $4.92/GPU-h (2024-12); electricity in the price"
+    read = {fid: f for fid, _, f in SERVING}["serve_cost_1m"]
+    assert read(r, {}) == money_small(8 * 4.916 / (r["infer_tokens_per_s"] * 3600) * 1e6)
 
 
 def test_bad_cost_keys_name_the_field():

@@ -128,6 +128,14 @@ def test_rack_limit_spreads_nodes():
     assert not liquid["train_rack_over_limit"]
     assert liquid["train_racks"] == 16
     assert liquid["train_node_peak_kw"] == pytest.approx(wall(8 * TDP + host_dc_w(), fan=0.024) / 1000, rel=1e-9)
+    # What `whatif eval` says: the racks as they are filled (5 nodes, 5 x 7.696 = 38.5 kW), and why.
+    from whatif.tui.format import racks
+
+    assert (
+        racks(r)
+        == f"26 at up to {5 * node_kw:.1f} kW (5 nodes each: 8 would draw {8 * node_kw:.1f} kW, over the 40 kW limit)"
+    )
+    assert racks(liquid) == f"16 at up to {8 * liquid['train_node_peak_kw']:.1f} kW (limit 132 kW)"
 
 
 def test_fat_tree_switch_ports_scale_with_port_speed():
@@ -164,6 +172,9 @@ def test_same_b200_racks_air_vs_direct_liquid_differ_as_the_sources_say():
     # air-cooled B200's 1.5% clock loss (Llama 3's diurnal DVFS), which liquid does not have.
     ratio = liquid["train_energy_mwh"] / air["train_energy_mwh"]
     assert ratio < (1 - 0.095 * 0.75) / (1 - 0.024) * 0.967 + 0.01
+    # Clocks: only the air-cooled part (>= 700 W) loses 1.5% on its compute-bound kernels, so the air step is
+    # longer, by at most 1 / 0.985 (memory-bound work and communication do not slow).
+    assert 1 < air["train_step_time_s"] / liquid["train_step_time_s"] <= 1 / 0.985 + 1e-9
     # Water: the site's WUE x 0.585 (Alissa et al., Nature 2025: -31 to -52%, the midpoint).
     assert liquid["train_water_m3"] / liquid["train_it_energy_mwh"] == pytest.approx(
         0.585 * air["train_water_m3"] / air["train_it_energy_mwh"]
@@ -226,3 +237,25 @@ def test_more_nics_and_drives_draw_more_host_power():
     )
     # 4 more NIC ports at 25 W and 6 more idle drives at 5 W per node: 130 W, 16.25 W per GPU.
     assert more["train_host_w_per_gpu"] - fewer["train_host_w_per_gpu"] == pytest.approx((4 * 25 + 6 * 5) / 8)
+
+
+def test_dgx_b200_runs_at_its_default_700_w_set_point():
+    # Reference power.csv P016 (NVIDIA DGX B200 user guide, power capping): the DGX B200's default TGP set
+    # point is 700 W of the B200's 1,000 W maximum. The dgx-b200 preset is hgx-b200 with that set point, so:
+    # compute draws 700 W; waiting 0.35 x 1,000 = 350 W (below the cap); the node's peak is 8 x 700 W + the
+    # host (2 x Xeon 8570 at 350 W, as the DGX H100's 8480C: host_dc_w) at the wall; compute-bound kernels run
+    # at 0.7^0.736 = 0.769 of their speed (P010), memory-bound ones at full speed, so the step is longer by
+    # more than 1 and at most 1 / 0.769 = 1.30.
+    from whatif.tui.files import load_scenario, shipped_presets
+
+    hgx, dgx = (
+        load_scenario(shipped_presets()[n]).model_copy(update={"inference": None}) for n in ("hgx-b200", "dgx-b200")
+    )
+    assert dgx.cluster.power_cap_w == 700.0 and hgx.cluster.power_cap_w is None
+    full, capped = rows(hgx, dgx)
+    assert (full["train_gpu_compute_w"], capped["train_gpu_compute_w"]) == (1000.0, 700.0)
+    assert capped["train_gpu_wait_w"] == pytest.approx(0.35 * 1000)
+    assert capped["train_node_peak_kw"] == pytest.approx(wall(8 * 700 + host_dc_w()) / 1000, rel=1e-9)
+    assert full["train_node_peak_kw"] == pytest.approx(wall(8 * 1000 + host_dc_w()) / 1000, rel=1e-9)
+    slower = capped["train_step_time_s"] / full["train_step_time_s"]
+    assert 1.0 < slower <= 0.7**-0.736 + 1e-9

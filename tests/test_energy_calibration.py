@@ -109,3 +109,27 @@ def test_gpt3_power_per_gpu_within_10_percent():
     w_per_gpu = servers * 1e6 / r["train_gpu_hours"]
     assert w_per_gpu == pytest.approx(GPT3_W_PER_GPU, rel=0.10)
     assert r["train_it_energy_mwh"] * 1e6 / r["train_gpu_hours"] == pytest.approx(GPT3_W_PER_GPU, rel=0.10)
+
+
+# --- Llama 2 70B --------------------------------------------------------------------------------------------
+# Reference row EN-TDP-Llama270B: 688.1 MWh = 1,720,320 GPU-hours (Llama 2 model card, training.csv
+# PAPER-LLAMA2-70B) x 400 W, the model card's "peak power capacity per GPU device adjusted for power usage
+# efficiency": an upper-bound style estimate, not measured energy. 291.42 t CO2e on it.
+LLAMA2_70B_GPU_HOURS = 1_720_320.0
+LLAMA2_70B_MWH = 688.1
+
+
+def test_llama2_70b_energy_on_the_model_cards_basis():
+    # On the card's own basis (GPU-hours x 400 W) the engine's energy error is its GPU-hours error, nothing
+    # else: -23% (docs/model.md, Energy calibration). That is the calibration case's known gap (the card's
+    # GPU-hours imply 40-47% MFU where the engine plans ~60%), not the power model; it is stated, bounded here.
+    assert LLAMA2_70B_GPU_HOURS * 0.4 / 1000 == pytest.approx(LLAMA2_70B_MWH, abs=0.1)
+    case = next(s for c, s in calibration_cases() if c.id == "PAPER-LLAMA2-70B")
+    r = row(case)
+    on_card_basis = r["train_gpu_hours"] * 0.4 / 1000
+    error = on_card_basis / LLAMA2_70B_MWH - 1
+    assert error == pytest.approx(r["train_gpu_hours"] / LLAMA2_70B_GPU_HOURS - 1, rel=1e-3)
+    assert -0.40 < error < 0.0
+    # By activity the GPUs draw less than 400 W on average (waits at 35% of TDP), so the engine's own GPU
+    # energy is below the card's basis for the same GPU-hours.
+    assert r["train_gpu_energy_mwh"] < on_card_basis

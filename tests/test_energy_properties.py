@@ -100,6 +100,36 @@ def test_gpu_power_is_never_above_tdp_or_the_cap(gpu, nodes, cap):
 
 
 @SETTINGS
+@given(
+    gpus,
+    caps,
+    st.sampled_from([(8192, 16), (2048, 256), (128, 2048)]),
+    st.sampled_from([1, 16, 256]),
+)
+def test_serving_power_is_never_above_tdp_or_the_cap(gpu, cap, lengths, concurrency):
+    # Prompt-heavy to decode-heavy mixes, one to many requests in flight: a serving GPU never draws more than
+    # min(TDP, cap) while it runs, nor less than idle on average.
+    prompt, output = lengths
+    s = scenario(
+        {},
+        cluster={"gpu": gpu, "gpu_count": 8, "power_cap_w": cap},
+        inference={
+            "model": "llama-3.1-8b",
+            "precision": "bf16",
+            "prompt_tokens": prompt,
+            "output_tokens": output,
+            "concurrency": concurrency,
+            "request_rate_per_s": 0.0,
+        },
+    )
+    (r,) = rows(s)
+    a = CAT.accelerators[gpu]
+    limit = min(a.tdp_w, cap or np.inf)
+    assert r["infer_gpu_run_power_w"] <= limit + 1e-9
+    assert min(a.idle_w, limit) - 1e-9 <= r["infer_gpu_power_w"] <= r["infer_gpu_run_power_w"] + 1e-9
+
+
+@SETTINGS
 @given(gpus, st.sampled_from([1, 4, 16]), st.sampled_from(["rental", "owned"]))
 def test_zero_prices_leave_only_electricity_when_owned(gpu, nodes, model):
     free = {"cost_model": model, "usd_per_gpu_hour": 0.0, "server_usd_per_gpu": 0.0, "facility_usd_per_kw_month": 0.0}

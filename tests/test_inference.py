@@ -226,18 +226,26 @@ def test_prefill_draws_more_power_than_decode():
 
 def test_serving_power_by_part_by_hand():
     # One iteration's parts (physics.PARTS order): streaming 4 ms, GEMMs 0, KV reads 2 ms, prompt attention
-    # 3 ms, communication 1 ms: (6 x 0.58 x 700 + 3 x 700 + 1 x 0.35 x 700) / 10 W; a 500 W cap holds the
-    # compute part at 500 W.
+    # 3 ms, communication 1 ms, overhead 0, drafting 1 ms on a 700 W part: the compute-bound 3 ms at the limit,
+    # the other 8 ms at 0.58 x 700 = 406 W (Splitwise's decode share, P005/P006). A 500 W cap holds the compute
+    # part at 500 W and leaves the 406 W parts as they are; a 300 W cap holds every part at 300 W.
     import numpy as np
-    from whatif.engine import load_catalog
     from whatif.engine.columns import Columns
-    from whatif.engine.energy import serving_run_w
+    from whatif.engine.serving.physics import power_w
 
-    parts = np.array([[4e-3, 4e-3], [0.0, 0.0], [2e-3, 2e-3], [3e-3, 3e-3], [1e-3, 1e-3], [0.0, 0.0]])
-    c = Columns({"tdp_w": np.array([700.0, 700.0]), "power_cap_w_eff": np.array([700.0, 500.0])}, 2)
-    w = serving_run_w(c, load_catalog(), parts)
-    assert w[0] == pytest.approx((6 * 0.58 * 700 + 3 * 700 + 0.35 * 700) / 10)
-    assert w[1] == pytest.approx((6 * 0.58 * 700 + 3 * 500 + 0.35 * 700) / 10)
+    parts = np.array([[4e-3] * 3, [0.0] * 3, [2e-3] * 3, [3e-3] * 3, [1e-3] * 3, [0.0] * 3, [1e-3] * 3])
+    c = Columns(
+        {
+            "tdp_w": np.array([700.0] * 3),
+            "power_cap_w_eff": np.array([700.0, 500.0, 300.0]),
+            "serving_decode_power_fraction": np.array([0.58] * 3),
+        },
+        3,
+    )
+    w = power_w(c, parts)
+    assert w[0] == pytest.approx((8 * 0.58 * 700 + 3 * 700) / 11)
+    assert w[1] == pytest.approx((8 * 0.58 * 700 + 3 * 500) / 11)
+    assert w[2] == pytest.approx(300.0)
 
 
 def test_power_by_phase():

@@ -65,6 +65,45 @@ def test_an_overloaded_fleet_keeps_the_low_end_where_more_capacity_would_hold_th
     assert math.isfinite(r["infer_ttft_p99_low_ms"]) and r["infer_ttft_p99_high_ms"] is None
 
 
+# Llama 3.1 70B FP8 on 8 H200: one prefill replica of 2 GPUs (TP2), three decode replicas of TP2.
+DISAGG = {
+    "name": "band-pd",
+    "cluster": {"gpu": "h200-sxm", "gpu_count": 8, "gpus_per_node": 8},
+    "inference": {
+        "model": "llama-3.1-70b",
+        "precision": "fp8",
+        "prompt_tokens": 2048,
+        "output_tokens": 256,
+        "concurrency": 256,
+        "tp": 2,
+        "disaggregated": True,
+        "prefill_gpu_count": 2,
+        "prefill_tp": 2,
+    },
+}
+
+
+def _pd_at(rate: float) -> dict:
+    return row(scenario(merge(DISAGG, {"inference": {"request_rate_per_s": rate}})))
+
+
+def test_a_disaggregated_fleet_has_a_band_from_both_pools():
+    capacity = _pd_at(1.0)["infer_capacity_rps"]
+    rate = 0.5 * capacity
+    r = _pd_at(rate)
+    assert r["infer_kv_transfer_ms"] > 0  # the disaggregated path
+    b = r["infer_error_band_pct"] / 100.0
+    # Both pools' capacity off by b: the whole fleet at lam / (1 + b) and lam / (1 - b).
+    low, high = _pd_at(rate / (1.0 + b)), _pd_at(rate / (1.0 - b))
+    for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
+        assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=1e-6)
+        assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=1e-6)
+        assert r[f"infer_{fig}_low_ms"] <= r[f"infer_{fig}_ms"] <= r[f"infer_{fig}_high_ms"]
+    near = _pd_at(0.95 * capacity)
+    assert 0.95 / (1.0 - b) > 1.0
+    assert near["infer_ttft_p99_high_ms"] is None and math.isfinite(near["infer_ttft_p99_low_ms"])
+
+
 def test_offline_has_no_band():
     # Offline (rate 0: every slot kept full, as a fixed-concurrency client does) sets its own load: a capacity
     # error moves its throughput, not its place on the load curve.

@@ -265,3 +265,76 @@ def test_power_cap_slows_compute_by_the_measured_exponent():
     assert (500 / 700) ** 0.736 == pytest.approx(0.7806, abs=1e-4)
     frame = resolve([scenario(n=8, model="llama-3.1-8b", cluster={"power_cap_w": 500.0})])
     assert frame["power_clock"][0] == pytest.approx((500 / 700) ** CAT.constant("power_cap_clock_exponent"))
+
+
+def test_sliding_window_keys_share():
+    # A query at position i of a banded layer (window w) sees min(i, w) keys: over s = 4,096 tokens the mean is
+    # w - w (w - 1) / (2 s) = 128 - 128 x 127 / 8,192 = 126.016 against the causal (s + 1) / 2 = 2,048.5: 0.061516.
+    # The continuous form 2 w / s - (w / s)^2 = 0.0625 - 0.000977 = 0.061523.
+    from whatif.engine.training.shape import window_keys_share
+
+    got = window_keys_share(np.array([128.0, 4096.0, 8192.0, 0.0]), np.array(4096.0))
+    assert got[0] == pytest.approx(126.016 / 2048.5, rel=2e-4)
+    assert got[0] == pytest.approx(0.0625 - 1 / 1024, rel=1e-12)
+    assert list(got[1:]) == [1.0, 1.0, 1.0]  # a window as long as the sequence, or none, is plain causal
+
+
+GPT_OSS = {  # gpt-oss-120b (model card, arXiv 2508.10925): 36 layers, 64 q heads / 8 KV of width 64, 128 experts top-4
+    "name": "gpt-oss-120b",
+    "layers": 36,
+    "hidden": 2880,
+    "heads": 64,
+    "kv_heads": 8,
+    "head_dim": 64,
+    "ffn_hidden": 2880,
+    "vocab": 201088,
+    "ffn_kind": "swiglu",
+    "experts": 128,
+    "experts_per_token": 4,
+    "moe_layers": 36,
+    "expert_ffn_hidden": 2880,
+    "params_total_b": 116.8,
+    "params_active_b": 5.7,
+}
+
+
+def _gpt_oss_rows():
+    plan = {"tp": 1, "pp": 1, "ep": 8, "microbatch": 1, "zero": 1}
+    kw = {"seq_len_tokens": 4096, "global_batch_seqs": 64, "recompute": "selective"}
+    window = {"sliding_window_tokens": 128, "sliding_window_layers": 18}
+    banded = Row(scenario(n=64, model=GPT_OSS | window, plan=plan, **kw))
+    full = Row(scenario(n=64, model=GPT_OSS, plan=plan, **kw))
+    return banded, full
+
+
+def test_sliding_window_attention_time_and_mfu_numerator():
+    # Half the layers (18 of 36) attend over a 128-token band. Their causal FLOPs shrink to 0.061523 (above) and
+    # run at the rate of a 512-token sequence (the curve's shortest measurement; a 128-token band is no faster per
+    # FLOP): rate(s) ~ relative(s) x s / (s + 640), relative(512) = 0.7006, relative(4096) = 0.9609, so
+    # rate(4096) / rate(512) = (0.9609 x 4096 / 4736) / (0.7006 x 512 / 1152) = 2.6689. Attention time against the
+    # same model without windows: 0.5 + 0.5 x 0.061523 x 2.6689 = 0.58210.
+    banded, full = _gpt_oss_rows()
+    assert banded.t_attn_fb_s / full.t_attn_fb_s == pytest.approx(0.5 + 0.5 * 0.061523 * 2.6689, rel=1e-3)
+    # MFU numerator (attention counted in full, PaLM): a banded layer counts w = 128 keys per query instead of
+    # s = 4,096: 6 x 18 x (4,096 - 128) x 64 heads x (64 + 64) fewer FLOPs per token = 3.5107e9.
+    delta = 6 * 18 * (4096 - 128) * 64 * (64 + 64)
+    assert full.model_flops_per_token - banded.model_flops_per_token == pytest.approx(delta, rel=1e-9)
+    assert delta == pytest.approx(3.5107e9, rel=1e-4)
+
+
+def test_torchtitan_per_op_selective_recompute():
+    # TorchTitan's per-op policy saves every op's output except every second matmul of a block; in Llama's order
+    # wq, wk, wv, wo, w1, w3, w2 it reruns wk, wo and w3. Llama 3.1 8B (h 4,096, 8 KV heads of 128, FFN 14,336,
+    # 32 layers): 2 x 4,096 x (1,024 + 4,096 + 14,336) = 159.38 MFLOP per token and layer, 5.1003 GFLOP per token
+    # over the 32 layers, which the HFU numerator adds on top of the norms-only policy's (no FLOPs).
+    kw = {"model": "llama-3.1-8b", "plan": {"tp": 8, "pp": 1, "microbatch": 1, "zero": 1}, "recompute": "selective"}
+    norms = Row(scenario(n=8, **kw))
+    op = Row(scenario(n=8, selective_recompute="op", **kw))
+    per_token = 2 * 4096 * (1024 + 4096 + 14336) * 32
+    assert per_token == pytest.approx(5.1003e9, rel=1e-4)
+    assert op.hw_flops_per_token - norms.hw_flops_per_token == pytest.approx(per_token, rel=1e-9)
+    assert op.model_flops_per_token == norms.model_flops_per_token
+    assert op.t_recompute_mb_s > norms.t_recompute_mb_s
+    # Under TP 8 with sequence parallelism it gathers the inputs of those matmuls again (the all-gathers before
+    # attention and the FFN; reduce-scatter outputs are saved): 2 more halves per layer, 32 x 8 + 2 = 258 -> 322.
+    assert op.tp_total_mb_s / norms.tp_total_mb_s == pytest.approx(322 / 258, rel=1e-9)

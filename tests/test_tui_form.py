@@ -134,3 +134,25 @@ def test_changes_are_named_field_by_field(default):
         "serving precision fp8 -> bf16",
     ]
     assert form.changes(default, default) == []
+
+
+def test_power_cap_and_failure_profile_are_fields(default):
+    # The power cap shows the GPU's TDP (700 W for the H100 SXM) when none is set, and a DGX B200 its 700 W
+    # set point (reference power.csv P016); changing the GPU type drops a cap back to the new type's TDP.
+    raw = form.form_values(default)
+    assert raw["cluster.power_cap_w"] == form.show_number(700)
+    assert not form.is_override(form.FIELDS["cluster.power_cap_w"], raw)
+    dgx = files.load_scenario(files.shipped_presets()["dgx-b200"])
+    dgx_raw = form.form_values(dgx)
+    assert dgx_raw["cluster.power_cap_w"] == form.show_number(700)
+    assert form.is_override(form.FIELDS["cluster.power_cap_w"], dgx_raw)
+    assert form.build(default, raw | {"cluster.power_cap_w": "500"}).scenario.cluster.power_cap_w == 500
+    refilled = form.refill_followers(dgx_raw | {"cluster.gpu": "b300"}, "cluster.gpu")
+    assert refilled["cluster.power_cap_w"] == form.show_number(load_catalog().accelerators["b300"].tdp_w)
+    assert form.build(dgx, refilled).scenario.cluster.power_cap_w is None
+    # Every failure-rate profile of the catalog (reference reliability.csv) can be chosen.
+    profiles = [v for _, v in form.FIELDS["reliability.profile"].options(raw)]
+    assert profiles == list(load_catalog().failure_profiles)
+    chosen = form.build(default, raw | {"reliability.profile": "opt-a100-cloud-2021"}).scenario
+    assert chosen.reliability.profile == "opt-a100-cloud-2021"
+    assert form.changes(default, chosen) == ["failures llama3-h100-2024 -> opt-a100-cloud-2021"]

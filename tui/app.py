@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 import polars as pl
@@ -186,6 +187,8 @@ class WhatIfApp(App[int]):
         # no screen left: Textual's handler then raises ScreenStackError on the way out. They are dropped.
         if isinstance(event, events.InputEvent) and not self._screen_stack:
             return
+        if isinstance(event, events.Key | events.Paste):
+            self._typed_at = time.monotonic()
         await super().on_event(event)
 
     def on_mount(self) -> None:
@@ -320,6 +323,16 @@ class WhatIfApp(App[int]):
     # Rows per engine call in the worker: the engine plans searched rows 16 at a time anyway.
     chunk_rows = 16
     _rest_timer: Timer | None = None
+    # When the last key arrived (time.monotonic()); the worker holds back while keys keep coming.
+    _typed_at = 0.0
+
+    def _hold_while_typing(self) -> bool:
+        """Wait (on the worker thread) until no key has arrived for `rest_delay_s`: an engine chunk running
+        when the next key arrives competes with that keystroke's figures for the interpreter (the GIL) and
+        can double their latency. Returns False, so that it can lead a `cancelled` check."""
+        while (wait := self._typed_at + self.rest_delay_s - time.monotonic()) > 0:
+            time.sleep(min(wait, 0.05))
+        return False
 
     def _queue(self, job) -> None:
         self._rest_timer = None
@@ -339,6 +352,7 @@ class WhatIfApp(App[int]):
                     self._engine_busy = False
                     return
             try:
+                self._hold_while_typing()
                 if callable(job):  # the request is prepared here (see request_compute)
                     job = job()
                     if job is None:
@@ -346,7 +360,9 @@ class WhatIfApp(App[int]):
                 # In chunks, so that an edit made meanwhile stops work that is no longer wanted (the
                 # engine call in progress cannot be interrupted; one chunk is a fraction of the job).
                 outcome = self.explorer.finish(
-                    job, cancelled=lambda j=job: j.generation != self._generation, chunk_rows=self.chunk_rows
+                    job,
+                    cancelled=lambda j=job: self._hold_while_typing() or j.generation != self._generation,
+                    chunk_rows=self.chunk_rows,
                 )
             except Exception as exc:  # an engine fault: say so, keep the last figures
                 self.call_from_thread(self._engine_failed, f"{type(exc).__name__}: {exc}")

@@ -202,12 +202,27 @@ def power(r: dict) -> str:
     return f"{peak:.3g} MW peak, {avg:.3g} MW average (PUE {r.get('train_pue', 0):.2f})"
 
 
+def _float(x: Any) -> float:
+    return float(x) if _ok(x) else math.nan
+
+
 def racks(r: dict) -> str:
-    n, kw, limit = r.get("train_racks"), r.get("train_rack_kw"), r.get("train_rack_limit_kw")
-    if not _ok(n):
+    """'16 at up to 38.8 kW (limit 132 kW)'; over the limit, the nodes each rack really holds and what the full
+    rack would draw: '22 at up to 31.4 kW (3 nodes each: 4 would draw 41.8 kW, over the 40 kW limit)'."""
+    keys = ("train_racks", "train_rack_kw", "train_rack_limit_kw", "train_node_peak_kw")
+    n, kw, limit, node = (_float(r.get(k)) for k in keys)
+    if not all(math.isfinite(v) for v in (n, kw, limit)):
         return DASH
-    text = f"{n:,.0f} at up to {kw:.1f} kW (limit {limit:.0f} kW)"
-    return text + "; nodes spread out: rack power over the limit" if r.get("train_rack_over_limit") else text
+    if not r.get("train_rack_over_limit") or not node > 0:
+        return f"{n:,.0f} at up to {kw:.1f} kW (limit {limit:.0f} kW)"
+    full = max(1, round(kw / node))
+    if node > limit:
+        return f"{n:,.0f} at {node:.1f} kW (one node each, itself over the {limit:.0f} kW limit)"
+    fit = max(1, min(full, math.floor(limit / node)))
+    return (
+        f"{n:,.0f} at up to {fit * node:.1f} kW ({fit} nodes each: {full} would draw {kw:.1f} kW,"
+        f" over the {limit:.0f} kW limit)"
+    )
 
 
 def pair_ms(p50, p99, overloaded: bool = False) -> str:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 from pydantic import ValidationError
-from whatif.engine import ScenarioError, evaluate, resolve
+from whatif.engine import ScenarioError, resolve
 from whatif.engine.errors import from_validation_error
+from whatif.engine.plan_memo import PlanMemo
 from whatif.engine.presets_merge import workload_kinds
 from whatif.engine.scenario import Scenario
 
@@ -198,7 +199,9 @@ class Explorer:
     the rest of a request, so every use of the caches holds the lock; the engine itself runs outside it
     (it is a pure function of its frame)."""
 
-    evaluate_fn: EvaluateFn = evaluate
+    # The engine, remembering the plans it searched: a token count or a price typed in keeps every row's plan
+    # (engine/plan_memo.py), so those rows cost an explicit plan's evaluation, not a search.
+    evaluate_fn: EvaluateFn = field(default_factory=lambda: PlanMemo().evaluate)
     capacity: int = 4096
     calls: int = 0
     _cache: OrderedDict = field(default_factory=OrderedDict)

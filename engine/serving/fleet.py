@@ -543,7 +543,12 @@ LATENCY_BAND = ("ttft", "ttft_p99", "tpot", "tpot_p99")
 
 
 def latency_band(
-    pool: Pool, r: Columns, rows: np.ndarray, points: dict[str, np.ndarray], overloaded: np.ndarray
+    pool: Pool,
+    r: Columns,
+    rows: np.ndarray,
+    points: dict[str, np.ndarray],
+    overloaded: np.ndarray,
+    prefill: tuple[Pool, np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """The latencies if the replica's capacity were off by its regime's error band b (infer_band_pct, the
     cross-validated throughput error): the same replica at rate lam/(1 + b) (capacity b higher: the low end)
@@ -553,7 +558,12 @@ def latency_band(
     ends: no band) and its TPOT the saturation point's. Each end is clamped to hold the point estimate
     (`points`: ttft, ttft_p99, tpot, tpot_p99 at the offered rate, seconds; `overloaded`: the offered rate
     is past capacity, per row of `r`): at light load the TPOT wobbles by a few percent either way with the
-    rate. Seconds; NaN outside `rows` (online colocated rows with a band, overloaded ones included)."""
+    rate. Seconds; NaN outside `rows` (online rows with a band, overloaded ones included).
+
+    Disaggregated rows pass `prefill` (the prefill pool, each row's position in it, the KV transfer time): both
+    pools' capacity is off by the same b, so the TTFT is the prefill pool's at the shifted rate, the transfer
+    and the decode pool's wait for a slot at its shifted rate, as for the point estimate; past either pool's
+    saturation it is unbounded."""
     out = {f"{name}_{end}": np.full(r.n, np.nan) for name in LATENCY_BAND for end in ("low", "high")}
     b = r.infer_band_pct[rows] / 100.0
     has = np.isfinite(b) & (b > 0.0) & (b < 1.0)
@@ -570,6 +580,18 @@ def latency_band(
     # median a seventeenth of it wide (a 5.6 ms TTFT read as 95 ms).
     ttft50, ttft99 = lat.ttft_quantiles((0.5, 0.99))
     band50, band99 = lat.tpot_quantiles((0.5, 0.99))
+    if prefill is not None:
+        pool_p, where, transfer = prefill
+        pre = pool_p.rows(where[both])
+        rate_p = r.i_rate[both] / np.maximum(pre.replicas, 1.0) / np.concatenate([1.0 + b, 1.0 - b])
+        past_p = rate_p >= SATURATED * pre.lam_sat
+        lat_p = latency(pre.step, pre.load0.at(np.where(past_p, SATURATED * pre.lam_sat, rate_p)), pre.preempt)
+        p50, p99 = lat_p.ttft_quantiles((0.5, 0.99))
+        wait_d = lat.queue_mean()
+        ttft50, ttft99 = p50 + transfer[both] + wait_d, p99 + transfer[both] + wait_d
+        ttft_past = past | past_p
+    else:
+        ttft_past = past
     # Past saturation: where the offered rate overloads the fleet already, the end is the point itself (NaN
     # here, filled by the clamps below: the overloaded fleet's TPOT); where only the high end's rate does, it
     # is the saturation point's TPOT. The point estimate of an overloaded fleet searches the approach to
@@ -578,8 +600,8 @@ def latency_band(
     band50[past & overloaded[both]], band99[past & overloaded[both]] = np.nan, np.nan
     extra = _host_load_s(r.take(both))
     figures = {
-        "ttft": np.where(past, np.nan, ttft50 + extra),
-        "ttft_p99": np.where(past, np.nan, ttft99 + extra),
+        "ttft": np.where(ttft_past, np.nan, ttft50 + extra),
+        "ttft_p99": np.where(ttft_past, np.nan, ttft99 + extra),
         "tpot": band50,
         "tpot_p99": band99,
     }
@@ -649,6 +671,12 @@ def _results(
         x[overloaded] = np.nan
     points = {"ttft": ttft50, "ttft_p99": ttft99, "tpot": tpot50, "tpot_p99": tpot99}
     band = latency_band(main, r, np.flatnonzero(runs & online & ~disagg), points, overloaded) if medians else {}
+    disagg_rows = np.flatnonzero(runs & online & disagg)
+    if medians and len(disagg_rows) and plans.prefill is not None:
+        where = np.full(r.n, -1, dtype=np.int64)
+        where[plans.pre_rows] = np.arange(len(plans.pre_rows))
+        split = latency_band(main, r, disagg_rows, points, overloaded, (plans.prefill, where, kv_transfer))
+        band = {k: np.where(disagg, split[k], v) for k, v in band.items()}
     # Online: the offered rate; offline: the closed loop's; overloaded: capacity.
     served_rps = np.where(live, r.i_rate, np.where(online, r.capacity_rps, np.nan_to_num(loop_rate, nan=0.0)))
     tokens_per_s = served_rps * r.i_output

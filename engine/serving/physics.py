@@ -326,11 +326,16 @@ def rows(parts: dict, index) -> dict:
 
 
 def power_w(c: Columns, parts: np.ndarray) -> np.ndarray:
-    """GPU board power while an iteration runs: the full TDP for its compute-bound time (GEMMs, prompt
-    attention), serving_decode_power_fraction of it for the rest (streaming, communication, waiting on the
-    host), capped by cluster.power_cap_w (reference power.csv P003-P006)."""
+    """GPU board power while an iteration runs: its compute-bound time (GEMMs, prompt attention) at the power
+    limit P_max = min(TDP, cluster.power_cap_w), the rest (streaming, KV reads, communication, waiting on the
+    host, drafting) at min(serving_decode_power_fraction x TDP, P_max) (reference power.csv P003-P006):
+
+        P_run = (compute x P_max + rest x min(f x TDP, P_max)) / iteration time
+
+    Without a cap this is TDP x (f + (1 - f) x compute share). Each part is capped on its own, so a cap below
+    TDP lowers the compute part's power, not the whole iteration's after the fact."""
     total = np.maximum(parts.sum(axis=0), 1e-300)
-    compute_share = (parts[1] + parts[3]) / total
-    f = c.serving_decode_power_fraction
-    watts = c.tdp_w * (f + (1.0 - f) * compute_share)
-    return np.minimum(watts, c.power_cap_w_eff)
+    compute = parts[1] + parts[3]
+    p_max = c.power_cap_w_eff
+    p_rest = np.minimum(c.serving_decode_power_fraction * c.tdp_w, p_max)
+    return (compute * p_max + (total - compute) * p_rest) / total

@@ -91,7 +91,10 @@ def step_communication(c: Columns, cat: Catalog) -> None:
     halves_fwd = 2.0 + 2.0 * mlp_tp
     rcl = np.minimum(c.rcl, L)
     # + 2: the embedding's output scattered to the sequence-parallel ranks and gathered again before the logits.
-    tp_mb = np.where(t > 1, (L * 2.0 * halves_fwd + rcl * halves_fwd + 2.0) * half, 0.0)
+    # TorchTitan's per-op selective recomputation saves reduce-scatter outputs but gathers the inputs of the
+    # matmuls it reruns again: the all-gather before attention and the one before the FFN.
+    sac_halves = np.where((c.sac_op == 1) & (c.rc == 1) & (c.sp == 1), 1.0 + mlp_tp, 0.0) * (L - rcl)
+    tp_mb = np.where(t > 1, (L * 2.0 * halves_fwd + rcl * halves_fwd + sac_halves + 2.0) * half, 0.0)
     inside = tp_out <= 1
     hidden = np.where((c.tp_overlap == 1) & inside, c.k_tp_overlap_fraction, 0.0)
     c.tp_exposed_mb_s = tp_mb * (1 - hidden)

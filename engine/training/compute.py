@@ -4,13 +4,15 @@
   launch cost (engine/kernels.py); the backward pass runs two GEMMs of the forward's size (data and weight
   gradients), which share its rate because s() is symmetric in M, N, K. The logits stay in BF16.
 * Attention core: its causal FLOPs (forward + backward = 3 x forward) at the generation's FlashAttention
-  rate measured inside a training step, moved along the sequence-length curve; unfused attention computes
-  the full square as batched GEMMs and writes the scores to memory.
+  rate measured inside a training step, moved along the sequence-length curve; sliding-window layers
+  compute their band (shape.window_keys_share) at the rate of a sequence as long as the window; unfused
+  attention computes the full square as batched GEMMs and writes the scores to memory.
 * Memory-bound work at HBM bandwidth x memory_efficiency: norms, residual adds, the activation function
   (read and written once forward, twice backward), FP8/FP4 casts of every linear's input and output
   gradient (constants fp8_cast_bytes_per_element), and the MoE token permutation.
 * Recomputation: selective recomputes the attention core (unfused attention, Korthikanti et al. 2022) or the
-  norms and activation function (with FlashAttention, whose scores are never stored); full recomputation of
+  norms and activation function (with FlashAttention, whose scores are never stored), with TorchTitan's
+  per-op policy (selective_recompute = "op") also every second matmul; full recomputation of
   r layers per stage runs their forward again.
 """
 
@@ -79,15 +81,23 @@ def step_compute(c: Columns, cat: Catalog) -> None:
         )
 
     # Attention core. FlashAttention: causal FLOPs at the in-step rate along the curve (a CP rank's kernel
-    # sees chunks of s / cp keys). Unfused: the full square as batched GEMMs of width d_qk.
+    # sees chunks of s / cp keys); a sliding-window layer's band runs at the rate of a sequence of its
+    # window, no shorter than the curve's shortest measurement. Unfused: the full square as batched GEMMs
+    # of width d_qk (a window only masks it).
     seq_rank = c.seq / c.cp
-    flash_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
-    flash_rate = flash_rate * kernels.attention_relative(seq_rank, cat)
+    peak_rate = np.where(c.attn_kernel == 2, c.attn2_tflops, c.attn_tflops) * 1e12 * clock
+    flash_rate = peak_rate * kernels.attention_relative(seq_rank, cat)
+    if bool((c.m_swa_layers > 0).any()):
+        band_seq = np.maximum(np.minimum(seq_rank, c.m_swa_tokens), cat.kernels.attention.seq_tokens[0])
+        band_rate = peak_rate * kernels.attention_relative(band_seq, cat)
+    else:  # no banded layer in the frame: attn_band is 0 everywhere
+        band_rate = flash_rate
     unfused_fwd = kernels.gemm_s(
-        2.0 * F["attn"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
+        F["attn_square"], Tc, c.seq, c.m_qk_dim, bf16_rate, d_half_16, 2 * g["bf16"].t_fixed_us * 1e-6
     )
     flash = c.attn_kernel > 0
-    t_attn_fwd = np.where(flash, F["attn"] / flash_rate, unfused_fwd)
+    flash_fwd = (F["attn"] - F["attn_band"]) / flash_rate + F["attn_band"] / band_rate
+    t_attn_fwd = np.where(flash, flash_fwd, unfused_fwd)
     c.t_attn_fb_s = 3.0 * t_attn_fwd
 
     # Memory-bound work per token and layer (elements of 16 bits), forward: two norms (read and write h
@@ -129,6 +139,19 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     # Recomputation in the backward pass: selective on the layers not recomputed in full, full on rcl.
     norm_act = Tc * ACT_BYTES * np.where(c.sp == 1, (4.0 * h + ew_split) / t, 4.0 * h + ew_split / t) / hbm
     selective = np.where(flash, norm_act, unfused_fwd + Tc * ACT_BYTES * scores / hbm)
+    # TorchTitan's per-op policy (sac_op) also reruns every second matmul of the block in its order q, k, v,
+    # o, gate, up, down: the K projection, the output projection and the dense FFN's up projection.
+    # (Timed only where a row asks for it: a frame without sac_op rows skips the three GEMMs.)
+    sac_op = bool((c.sac_op == 1).any())
+    k_n = np.maximum(qkv_n - c.m_heads * c.m_qk_dim / t, 0.0) / 2.0
+    rec_mm = F["qkv"] * k_n / np.maximum(qkv_n, 1.0)
+    if sac_op:
+        t_rec_mm = (
+            gemm(rec_mm, Tc, k_n, h)
+            + gemm(F["proj"], Tc, h, proj_k)
+            + gemm(F["mlp"] / c.m_mats, Tc, up_n / np.maximum(c.m_mats - 1, 1.0), h, share=1 - ms)
+        )
+        selective = selective + np.where(c.sac_op == 1, t_rec_mm, 0.0)
     rcl = np.minimum(c.rcl, c.layers_stage)
     c.t_recompute_mb_s = np.where(c.rc == 1, (c.layers_stage - rcl) * selective, 0.0) + rcl * c.t_layer_fwd_s
     c.t_stage_mb_s = c.layers_stage * c.t_layer_fb_s + c.t_logits_fb_s + c.t_recompute_mb_s
@@ -136,8 +159,9 @@ def step_compute(c: Columns, cat: Catalog) -> None:
     c.t_bwd_mb_s = c.t_stage_mb_s - c.t_fwd_mb_s
     # FLOPs the recomputation adds per token (HFU numerator): the attention core again (unfused selective)
     # or whole layers' forward.
-    attn_per_token = np.where(flash, 1.0, 2.0) * F["attn"] * t / Tc
+    attn_per_token = np.where(flash, F["attn"], F["attn_square"]) * t / Tc
     layer_per_token = sum(F[key] for key in ("qkv", "proj", "mlp", "shared", "routed", "router")) * t / Tc
-    sel_flops = np.where((c.rc == 1) & ~flash, attn_per_token, 0.0) * (c.layers_stage - rcl)
+    sac_per_token = np.where(c.sac_op == 1, (rec_mm + F["proj"] + F["mlp"] / c.m_mats) * t / Tc, 0.0) if sac_op else 0.0
+    sel_flops = np.where(c.rc == 1, np.where(flash, 0.0, attn_per_token) + sac_per_token, 0.0) * (c.layers_stage - rcl)
     full_flops = (layer_per_token + attn_per_token) * rcl
     c.recompute_flops_per_token = (sel_flops + full_flops) * c.m_layers / np.maximum(c.layers_stage, 1.0)

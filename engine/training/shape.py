@@ -9,7 +9,8 @@ expert tensor parallel e_t.
 
 Forward FLOPs of one layer for one micro-batch on one GPU (Narayanan et al. 2021, SC21, sec. 5.1;
 generalised to GQA, MLA and MoE): projections 2 Tc P_attn / t; attention core, causal, Tc s a (d_qk + d_v)
-/ t (half of the full square, which FlashAttention skips); FFN 2 Tc n_mats h f / t (MoE: k x f_e routed plus
+/ t (half of the full square, which FlashAttention skips), x band_share(w, s) on the L_w layers with a
+sliding window of w tokens (window_keys_share); FFN 2 Tc n_mats h f / t (MoE: k x f_e routed plus
 the shared experts); logits 2 Tc h V / t on the last stage; the input embedding is a lookup, no FLOPs.
 """
 
@@ -37,11 +38,27 @@ def derive(c: Columns) -> None:
     )
 
 
+def window_keys_share(window, seq):
+    """Keys a query of a banded (sliding-window) layer attends to, over the causal layer's: a query at
+    position i sees min(i, w) keys, so over a sequence of s tokens the mean is w - w^2 / (2 s) against s / 2
+    (continuous counts), a share of 2 w / s - (w / s)^2; 1 where there is no window (w = 0) or w >= s."""
+    r = np.where(window > 0, np.minimum(window / np.maximum(seq, 1.0), 1.0), 1.0)
+    return 2.0 * r - r * r
+
+
 def layer_flops(c: Columns) -> dict[str, np.ndarray]:
-    """Forward FLOPs of one (average) layer for one micro-batch on one GPU, by GEMM group."""
+    """Forward FLOPs of one (average) layer for one micro-batch on one GPU, by GEMM group. attn is what
+    FlashAttention computes (causal, windows applied): attn_band on the windowed layers' share, the rest
+    on full-context layers; attn_square is the full s x s square an unfused kernel computes."""
     Tc, h, t = c.Tc, c.m_hidden, c.tp
     ms = c.moe_share
     mats_h = c.m_mats * h
+    causal = Tc * c.seq * c.m_heads * (c.m_qk_dim + c.m_v_dim) / t
+    if bool((c.m_swa_layers > 0).any()):
+        band_layers = c.m_swa_layers / np.maximum(c.m_layers, 1.0)
+        band = band_layers * window_keys_share(c.m_swa_tokens, c.seq) * causal
+    else:  # no banded layer in the frame
+        band_layers, band = 0.0, np.zeros_like(causal)
     return {
         "qkv": 2 * Tc * c.m_attn_in_params / t,
         "proj": 2 * Tc * c.m_attn_out_params / t,
@@ -49,7 +66,9 @@ def layer_flops(c: Columns) -> dict[str, np.ndarray]:
         "shared": ms * 2 * Tc * mats_h * c.m_expert_ffn * c.m_shared / t,
         "routed": ms * 2 * Tc * mats_h * c.m_expert_ffn * c.m_topk / t,
         "router": ms * 2 * Tc * h * c.m_experts / t,
-        "attn": Tc * c.seq * c.m_heads * (c.m_qk_dim + c.m_v_dim) / t,
+        "attn": (1.0 - band_layers) * causal + band,
+        "attn_band": band,
+        "attn_square": 2.0 * causal,
         "logits": 2 * Tc * h * c.m_vocab / t,
     }
 
@@ -57,10 +76,13 @@ def layer_flops(c: Columns) -> dict[str, np.ndarray]:
 def model_flops_per_token(c: Columns) -> np.ndarray:
     """MFU numerator (PaLM, Chowdhery et al. 2022, appendix B): 6 x the parameters each token multiplies
     (active parameters less the input embedding table, a lookup; a tied table counts once, as the output
-    projection) + the attention core counted in full, 6 L s a (d_qk + d_v) (= 12 L s h for MHA)."""
+    projection) + the attention core counted in full, 6 L s a (d_qk + d_v) (= 12 L s h for MHA); a layer
+    with a sliding window of w tokens counts its full band, min(w, s) keys per query instead of s."""
     input_table = np.where(c.m_tied == 1, 0.0, c.m_vocab * c.m_hidden)
     matmul_params = c.m_params_active - input_table
-    return 6.0 * matmul_params + 6.0 * c.m_layers * c.seq * c.m_heads * (c.m_qk_dim + c.m_v_dim)
+    window = np.where(c.m_swa_tokens > 0, np.minimum(c.m_swa_tokens, c.seq), c.seq)
+    keys = (c.m_layers - c.m_swa_layers) * c.seq + c.m_swa_layers * window
+    return 6.0 * matmul_params + 6.0 * keys * c.m_heads * (c.m_qk_dim + c.m_v_dim)
 
 
 def params_per_gpu(c: Columns) -> tuple[np.ndarray, np.ndarray]:

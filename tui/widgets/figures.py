@@ -20,7 +20,7 @@ from textual.widgets import Label, Static
 from whatif.engine.cost import basis_label
 
 from .. import format as fmt
-from .sizing import refresh_content, update_static
+from .sizing import forget_growth, refresh_growing, update_static
 
 PASS, FAIL = "✓", "✗"
 
@@ -138,6 +138,7 @@ SERVING = (
     ),
     ("replicas", "replicas", lambda r, x: fmt.number(r.get("infer_replicas"))),
     ("wh", "Wh/1k tok", lambda r, x: fmt.number(r.get("infer_energy_wh_per_1k_tokens"))),
+    ("serve_cost_1m", "$/1M tok", lambda r, x: fmt.money_small(r.get("infer_cost_usd_per_1m_tokens"))),
 )
 
 # Where GPU-hours go: result column suffixes (summed), legend name, bar glyph (distinct glyphs read
@@ -190,14 +191,16 @@ def runner_up(second) -> str:
     return text + (f": {second['why']}" if second.get("why") else "")
 
 
-def cost_basis_line(row: dict) -> str:
+def cost_basis_line(row: dict, prefix: str = "train_") -> str:
     """'cost, rental at $6.88/GPU-h (2026-01); electricity in the price': what the cost figure rests on, and
-    whether the electricity line is part of it (engine/cost.py)."""
-    label = basis_label(row)
-    if not label or row.get("train_cost_usd") is None:
+    whether the electricity line is part of it (engine/cost.py). With prefix 'infer_', the serving cost's
+    ('serving cost, ...'), for a scenario that trains nothing (both workloads share one basis)."""
+    label = basis_label(row, prefix)
+    key = "train_cost_usd" if prefix == "train_" else "infer_cost_usd_per_1m_tokens"
+    if not label or row.get(key) is None:
         return ""
     where = "in the price" if row.get("cost_model") == "rental" else "part of the cost"
-    return f"cost, {label}; electricity {where}"
+    return f"{'cost' if prefix == 'train_' else 'serving cost'}, {label}; electricity {where}"
 
 
 class Figure(Static):
@@ -230,6 +233,17 @@ class Figure(Static):
         return Content(self.text).stylize(style)
 
 
+class Words(Figure):
+    """A sentence under the figures (the plan, its runner-up, the bottleneck) whose wrapped height varies
+    from edit to edit: its height only grows while the width stays (sizing.refresh_growing)."""
+
+    def show(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.update(text, layout=False)
+            refresh_growing(self)
+
+
 class GpuHoursBar(Widget):
     """A one-line stacked bar of where the GPU-hours go, and its legend."""
 
@@ -253,7 +267,7 @@ class GpuHoursBar(Widget):
         rounded = [(n, g, None if v is None else round(v, 1)) for n, g, v in shares]
         if rounded != self.shares:
             self.shares = rounded
-            refresh_content(self)
+            refresh_growing(self)  # its legend wraps to more or fewer lines
 
     def _style(self, name: str):
         key = f"bar--{name.split()[0]}"
@@ -298,6 +312,7 @@ class FiguresPanel(VerticalScroll):
         super().__init__(**kwargs)
         self.figures: dict[str, Figure] = {}
         self._pairs = 0
+        self._width = 0
         # The figure groups drawn stale ("training", "serving"): their last valid figures, in the stale style.
         self.stale_parts: frozenset[str] = frozenset()
 
@@ -316,11 +331,15 @@ class FiguresPanel(VerticalScroll):
                 yield self._figure(fid)
         yield Static("Where the GPU-hours go", classes="group-title", markup=False)
         yield GpuHoursBar(id="gpu-hours-bar")
-        yield Figure("plan", "", classes="words")
-        yield Figure("runner-up", "", classes="words -quiet")
-        yield Figure("bottleneck", "", classes="words")
+        yield Words("plan", "", classes="words")
+        yield Words("runner-up", "", classes="words -quiet")
+        yield Words("bottleneck", "", classes="words")
 
-    def on_resize(self) -> None:
+    def on_resize(self, event) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            for widget in [*self.query(Words), *self.query(GpuHoursBar)]:
+                forget_growth(widget)
         self._layout_grids()
 
     def on_mount(self) -> None:
@@ -376,8 +395,8 @@ class FiguresPanel(VerticalScroll):
         tr = train_row or {}
         for fid, _, read in TRAINING:
             self.figures[fid].show(read(tr, extra))
-        self._set("cost-basis", cost_basis_line(tr))
         sr = serve_row or {}
+        self._set("cost-basis", cost_basis_line(tr) or cost_basis_line(sr, "infer_"))
         for fid, _, read in SERVING:
             self.figures[fid].show(read(sr, extra))
         self.query_one(GpuHoursBar).show(gpu_hour_shares(tr))

@@ -39,3 +39,24 @@ def update_static(widget: Static, content) -> None:
     widget.update(content, layout=False)
     if not keeps_size(widget):
         widget.refresh(layout=True)
+
+
+def refresh_growing(widget: Widget) -> None:
+    """Repaint `widget` after its content changed, letting its height grow but never shrink (a `min-height`
+    that follows the tallest content at this width). Text under the figures whose wrapped height varies
+    from edit to edit then leaves blank lines below it when it gets shorter, instead of moving what follows,
+    and most keystrokes repaint it without a layout pass. `forget_growth` undoes it (a new width)."""
+    widget.refresh()
+    if not widget.is_mounted or not widget.size:
+        widget.refresh(layout=True)
+        return
+    width, height = widget.content_size
+    needed = widget.get_content_height(widget.container_size, widget.app.size, width)
+    if needed > height:
+        widget.styles.min_height = needed  # the one layout pass, only upward
+
+
+def forget_growth(widget: Widget) -> None:
+    """Let a widget kept by `refresh_growing` take its content's height again."""
+    if widget.styles.min_height is not None:
+        widget.styles.min_height = None
