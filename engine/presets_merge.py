@@ -10,6 +10,9 @@ Pure functions of plain dicts (parsed TOML), so the command line and the explore
 - A workload (`--workload W`) is W's [training], [data] and [inference] applied as above, but only the kinds
   of work the target runs: a serving-only scenario (an [inference] and no [training]) takes no training and a
   training-only one takes no serving; a scenario with neither takes both. What is left out is reported.
+  [data] (the training's input: bytes per token, dataset size, preprocessing) goes with the training: W's
+  own, or the defaults where W has none, never the target's (a text model on a video cluster's hardware
+  read its tokens as 768-byte video patches).
 """
 
 from __future__ import annotations
@@ -93,8 +96,8 @@ def with_workload(base: dict, workload: dict) -> tuple[dict, dict[str, str]]:
     for kind in offered:
         if kind in runs:
             partial[kind] = workload[kind]
-            if kind == "training" and "data" in workload:
-                partial["data"] = workload["data"]
+            if kind == "training":
+                partial["data"] = workload.get("data", {})
         else:
             skipped[kind] = f"{only[kind]} scenario: it runs no {kind}"
     return merged(base, partial), skipped

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from . import serving, workloads
 from .catalog import close_matches, load_catalog
 from .columns import Columns, _FrameSource
-from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_validation_error
+from .errors import FieldIssue, Problem, ScenarioError, _model_class, from_validation_error, printable
 from .evaluate import add_text, evaluate
 from .plan_memo import PLAN_INPUTS, plan_picks, searched_only
 from .presets_merge import toml_value, with_settings
@@ -272,7 +272,7 @@ def key_kind(key: str) -> str:
 def _check_schema_key(key: str) -> None:
     parts = key.split(".")
     if parts[0] in NOT_VARIED:
-        raise _bad("--vary", key, "is a label, not a figure to vary", key)
+        raise _bad_key(key, "is a label, not a figure to vary")
     model: type[BaseModel] | None = Scenario
     for i, part in enumerate(parts):
         fields = list(model.model_fields) if model is not None else []
@@ -280,14 +280,19 @@ def _check_schema_key(key: str) -> None:
             where = ".".join(parts[:i]) or "the top level"
             near = close_matches(part, fields, n=3)
             hint = f"did you mean {' or '.join(near)}? " if near else ""
-            raise _bad("--vary", key, f"unknown key; {hint}keys in {where}: {', '.join(fields)}", key)
+            raise _bad_key(key, f"unknown key; {hint}keys in {where}: {', '.join(fields)}")
         assert model is not None  # a part was found among its fields
         nxt = _model_class(model.model_fields[part].annotation)
         if nxt is None and i < len(parts) - 1:
-            raise _bad("--vary", key, f"{'.'.join(parts[: i + 1])} holds a value, not a table of keys", key)
+            raise _bad_key(key, f"{'.'.join(parts[: i + 1])} holds a value, not a table of keys")
         model = nxt
     if model is not None and parts[-1] not in ("model", "parallelism"):
-        raise _bad("--vary", key, "is a whole section; vary one of its keys (section.key)", key)
+        raise _bad_key(key, "is a whole section; vary one of its keys (section.key)")
+
+
+def _bad_key(key: str, message: str) -> ScenarioError:
+    """A problem with the key itself (no value to show): `--vary: cluster.nokey: unknown key; ...`."""
+    return ScenarioError([Problem(key, key, f"{printable(key)}: {message}")], "--vary")
 
 
 # Building the grid -----------------------------------------------------------------------------------------

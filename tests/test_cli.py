@@ -120,6 +120,16 @@ def test_dash_reads_standard_input(capsys, monkeypatch):
     assert code == 0 and json.loads(out)[0]["name"].startswith("Default")
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n", "\ufeff"])
+def test_empty_standard_input_is_bad_input(capsys, monkeypatch, text):
+    # `cat missing.toml | whatif eval -` evaluated an empty scenario: a table of dashes, exit status 0.
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, err = run(capsys, "eval", "-")
+    assert code == 2 and out == "" and err.strip().startswith("whatif: <stdin>: is empty; allowed:")
+
+
 def test_standard_input_is_read_once(capsys, monkeypatch):
     import io
 
@@ -230,3 +240,36 @@ def test_console_script_exit_status_for_bad_input(tmp_path):
     done = subprocess.run([sys.executable, "-m", "whatif.tui.cli", "eval", str(path)], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == f"whatif: {path}: cluster.gpu_count = 0: out of range; allowed: at least 1"
+
+
+def test_serve_on_a_port_in_use_or_an_unknown_host_says_so(capsys):
+    # It printed "serving on ..." and then "internal error: OSError: [Errno 98] ... (please report this)".
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port))
+    assert code == 2 and f"--port {port}: the port is in use" in err and "serving" not in err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    # Standard input: read here, each visitor's session (a process of its own) would have found it empty.
+    code, _, err = run(capsys, "serve", "-")
+    assert code == 2 and "cannot be served" in err
+    code, _, err = run(capsys, "serve", "--host", "no-such-host.invalid")
+    assert code == 2 and "unknown address" in err and "internal error" not in err
+
+
+def test_an_overloaded_fleet_reads_unbounded_not_a_dash(capsys):
+    # "fits: yes" beside "TTFT p50 / p99 -" read as a figure not computed; offered more than its capacity,
+    # the fleet's queue grows without bound, and the tables say so.
+    args = ("serve-llama8b-1xl40s", "--set", "inference.request_rate_per_s=40")
+    code, out, _ = run(capsys, "eval", "--json", *args)
+    serving = json.loads(out)[0]["inference"]
+    assert code == 0 and serving["fits"] and serving["overloaded"] and serving["ttft_p99_ms"] is None
+    assert serving["requests_per_s"] < 40  # what it serves is below what is offered
+    code, out, _ = run(capsys, "eval", *args)
+    (line,) = [x for x in out.splitlines() if "TTFT p50 / p99" in x]
+    assert "unbounded (offered load above capacity)" in line
+    code, out, _ = run(capsys, "compare", "serve-llama8b-1xl4", *args[:1], "--figures", "ttft_p99", *args[1:])
+    assert code == 0 and "unbounded (offered load above capacity)" in out

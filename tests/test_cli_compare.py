@@ -121,6 +121,11 @@ def test_unknown_baseline_and_figure_are_bad_input(capsys):
     assert err.strip() == "whatif: --baseline 'nope' is none of the scenarios compared; allowed: default, h200-512"
     code, _, err = run(capsys, "compare", "default", "--figures", "days,dayz")
     assert code == 2 and err.startswith("whatif: --figures: unknown figure 'dayz'; did you mean days?")
+    # The list of figures is the answer: shown whole (it was cut at 200 characters, "c... (508 characters)"),
+    # while a long id typed is cut.
+    assert err.rstrip().endswith(", " + ", ".join(figures.BY_ID)) and "characters)" not in err
+    code, _, err = run(capsys, "compare", "default", "--figures", "q" * 500)
+    assert code == 2 and "(502 characters)" in err and err.rstrip().endswith(", ".join(figures.BY_ID))
 
 
 def test_serving_only_preset_shows_why_it_has_no_training(capsys):
@@ -162,3 +167,17 @@ def test_workload_on_every_scenario_but_not_on_serving_only_ones(capsys):
 def test_table_marks_better_and_worse(capsys):
     code, out, _ = run(capsys, "compare", "default", "b200-512", "--figures", "days,gpus")
     assert code == 0 and "✓" in out and "default (baseline)" in out
+
+
+def test_a_pipe_in_a_name_or_file_name_splits_no_markdown_column(capsys, tmp_path):
+    # The header row took names and file names as they were: "a | b" made a table of one column too many.
+    path = tmp_path / "p|ipe.toml"
+    path.write_text('name = "a | b [red]c[/]"\n[cluster]\ngpu_count = 64\n')
+    code, out, _ = run(capsys, "compare", "default", str(path), "--markdown", "--figures", "gpus,days")
+    assert code == 0
+    rows = markdown_rows(out)
+    assert {len(r) for r in rows} == {3}, rows
+    code, out, _ = run(capsys, "eval", "--markdown", str(path), "default")
+    assert code == 0
+    rows = markdown_rows(out)
+    assert {len(r) for r in rows} == {3} and rows[0][1] == "a / b [red]c[/]", rows[0]

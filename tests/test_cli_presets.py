@@ -140,3 +140,65 @@ def test_eval_save_keeps_the_preset_comments_and_notes_the_edit(capsys, tmp_path
     # Saving again refuses to overwrite unless told.
     code = main(["eval", "default", "--save", str(target)])
     assert code == 2 and "exists; add --overwrite" in capsys.readouterr().err
+
+
+def test_a_workloads_training_brings_its_own_input_data(capsys):
+    # Llama 3.1 70B pretraining on the video preset's hardware read its tokens as the preset's 768-byte
+    # video patches (the workload has no [data], so the target's stayed). By hand: text with a vocabulary
+    # above 65,536 is 4 bytes a token (docs/presets.md), so each GPU reads tokens/s / GPUs x 4 bytes.
+    assert main(["eval", "--json", "video-transformer-nfs", "--workload", "llama-3.1-70b-pretrain"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    training = record["training"]
+    per_gpu = training["tokens_per_s"] / 512 * 4 / 1e9
+    assert training["data"]["demand_gb_s_per_gpu"] == pytest.approx(per_gpu, rel=1e-9)
+    out, _ = with_workload({"data": {"bytes_per_token": 768}} | HARDWARE, TRAINS)
+    assert out["data"] == {}  # the defaults: the hardware's own data section does not stay
+
+
+@pytest.mark.parametrize(
+    "hardware, workload",
+    [("default", "vision-resnet50-undersized-fs"), ("video-transformer-nfs", "default")],
+    ids=["workload-with-data", "hardware-with-data"],
+)
+def test_the_explorer_and_the_command_line_combine_a_preset_and_a_workload_alike(capsys, hardware, workload):
+    # The explorer's Compare rows (the current workload on each preset's hardware) dropped the workload's
+    # [data]: ResNet-50 on the default hardware took 1.5 h there and 3.2 h in `whatif compare --workload`.
+    from whatif.engine import evaluate, resolve
+    from whatif.tui.session import with_workload as explorer_merge
+
+    assert main(["eval", "--json", hardware, "--workload", workload]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    merged = explorer_merge(files.read(hardware).scenario, files.read(workload).scenario)
+    row = evaluate(resolve([merged])).row(0, named=True)
+    assert row["train_wall_clock_days"] == pytest.approx(record["training"]["wall_clock_days"], rel=1e-12)
+    assert row["train_data_demand_gb_s_per_gpu"] == pytest.approx(
+        record["training"]["data"]["demand_gb_s_per_gpu"], rel=1e-12
+    )
+
+
+def test_an_edit_is_marked_once_and_the_mark_is_never_cut(capsys, tmp_path):
+    # Saving an edit and editing it again named it "X (edited) (edited)"; a 120-character name lost its mark.
+    first = tmp_path / "a.toml"
+    assert main(["eval", "dgx-h100", "--set", "cluster.gpu_count=16", "--save", str(first)]) == 0
+    again = tmp_path / "b.toml"
+    assert main(["eval", str(first), "--set", "cluster.gpu_count=24", "--save", str(again)]) == 0
+    assert files.load_scenario(again).name == "DGX H100 (8x H100) (edited)"
+    long = tmp_path / "long.toml"
+    long.write_text(f'name = "{"n" * 120}"\n')
+    capsys.readouterr()
+    assert main(["eval", "--json", str(long), "--set", "cluster.gpu_count=16"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["name"] == "n" * 111 + " (edited)" and len(record["name"]) == 120
+
+
+def test_a_saved_edit_reads_back_whatever_the_description_held(capsys, tmp_path):
+    # A description near its 4,000-character limit plus "Edited from ...": the file saved was refused on
+    # reading ("too long; allowed: at most 4000 characters").
+    from whatif.engine.scenario import DESCRIPTION_MAX
+
+    path = tmp_path / "long.toml"
+    path.write_text(f'name = "x"\ndescription = "{"d" * (DESCRIPTION_MAX - 10)}"\n')
+    saved = tmp_path / "saved.toml"
+    assert main(["eval", str(path), "--set", "cluster.gpu_count=16", "--save", str(saved)]) == 0
+    description = files.load_scenario(saved).description
+    assert len(description) == DESCRIPTION_MAX and description.endswith("... Edited from long: cluster.gpu_count=16.")

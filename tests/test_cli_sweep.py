@@ -75,7 +75,7 @@ def test_small_grids_are_printed(capsys):
     "args, message",
     [
         (["--vary", "cluster.gpu_count=64:8"], "whatif: --vary: cluster.gpu_count = '64:8': the range runs down"),
-        (["--vary", "cluster.gpu_cnt=8,16"], "whatif: --vary: cluster.gpu_cnt = 'cluster.gpu_cnt': unknown key"),
+        (["--vary", "cluster.gpu_cnt=8,16"], "whatif: --vary: cluster.gpu_cnt: unknown key"),
         (["--vary", "cluster.gpu=h10"], "whatif: --vary: cluster.gpu = 'h10': unknown GPU 'h10'"),
         (
             ["--vary", "cluster.gpu_count=8,12"],

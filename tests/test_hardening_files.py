@@ -57,6 +57,11 @@ def test_a_directory_and_a_huge_file_are_refused(tmp_path):
         ('name = "x"\n'.encode("utf-16-le"), "UTF-16"),
         ('name = "caf\xe9"\n'.encode("latin-1"), "not UTF-8"),
         (b"\x00\x01\x02binary", "not a text file"),
+        ('name = "x"\n'.encode("utf-16-be"), "UTF-16"),
+        ('name = "Лама 大模型"\n'.encode("utf-16-le"), "UTF-16"),
+        # UTF-8 with a stray NUL is not UTF-16 (any even-length text decodes as UTF-16 to printable CJK).
+        (b'name = "x"\x00\n', "holds NUL bytes, the first at line 1"),
+        (b'name = "x"\n[cluster]\ngpu_count = 8\x00\x00\n', "the first at line 3"),
     ],
 )
 def test_text_that_is_not_utf8_is_named(tmp_path, data, words):
@@ -147,6 +152,15 @@ def test_the_presets_folder_being_a_file_is_named(tmp_path, monkeypatch):
         files.save_scenario(Scenario(name="x"), files.user_presets_dir() / "x.toml")
     assert "is a file, not a folder" in info.value.strerror and "WHATIF_HOME" in info.value.strerror
     assert files.user_presets() == {}
+    # `whatif presets` said only "(none)" there.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["presets"]) == 0
+    assert (
+        out.getvalue()
+        .rstrip()
+        .endswith("(none: it is a file, not a folder; move it away or set WHATIF_HOME to another place)")
+    )
 
 
 def test_saving_onto_a_directory_or_a_fifo_is_refused(tmp_path):

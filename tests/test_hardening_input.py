@@ -176,6 +176,43 @@ def test_deep_nesting_and_huge_numbers_are_one_line_each(text):
     assert len(lines) == 1 and len(lines[0]) < 400, lines
 
 
+# A 1 MiB file of one deep key in each place a key can be written: tomllib's time grows with the square of a
+# dotted key's parts (20,000 parts took 5.7 s, 40,000 took 30 s), so these would have run for hours.
+_MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "b" + ".b" * (_MIB // 2 - 4) + " = 1\n",
+        "[" + ".".join(["t"] * (_MIB // 2 - 4)) + "]\n",
+        "[[" + ".".join(["t"] * (_MIB // 2 - 4)) + "]]\n",
+        'name = "x"\n[cluster]\n' + "k" + " . k" * (_MIB // 4 - 8) + " = 1\n",
+        "'q'" + ".'q'" * (_MIB // 4 - 4) + " = 1\n",
+        "x = { " + "i." * (_MIB // 2 - 10) + "i = 1 }\n",
+        "x = { a = 1, " + "j." * (_MIB // 2 - 16) + "j = 2 }\n",
+    ],
+    ids=["dotted", "table-header", "array-of-tables", "spaced-in-a-section", "quoted", "inline-table", "after-comma"],
+)
+def test_a_key_of_a_million_parts_is_refused_at_once(text):
+    start = time.perf_counter()
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "x.toml")
+    assert time.perf_counter() - start < 0.5
+    (line,) = info.value.lines()
+    assert "nested too deeply" in line and "line " in line and len(line) < 300, line
+
+
+def test_the_deepest_key_allowed_still_parses_and_dots_in_text_are_no_keys():
+    from whatif.engine.text import MAX_DEPTH, loads
+
+    assert loads("a" + ".a" * (MAX_DEPTH - 1) + " = 1\n")  # 32 levels: allowed
+    with pytest.raises(ScenarioError):
+        loads("a" + ".a" * MAX_DEPTH + " = 1\n")  # 33
+    # Dots inside values (a description, an array of version strings) are not key parts.
+    assert loads('description = "' + "v.1." * 500 + '"\nx = ["' + ".".join(["1"] * 100) + '"]\n')
+
+
 def test_a_syntax_error_names_the_line_and_key():
     with pytest.raises(ScenarioError) as info:
         parse_scenario('name = "x"\n[cluster]\ngpu_count = 8 8\n', "x.toml")

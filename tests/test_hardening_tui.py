@@ -95,6 +95,29 @@ def test_saving_an_opened_file_under_its_name_keeps_the_file_name(tmp_path):
     assert kept_file_name("notes.txt") == "notes.toml"
 
 
+def test_the_save_hint_says_whether_the_opened_file_itself_is_written(tmp_path):
+    # A file opened from elsewhere is copied into the presets folder under its own name; the hint said
+    # "(the file it was opened from)" there too, as if the opened file were the one changed.
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    mine = folder / "my-plan.toml"
+    mine.write_text("")
+    (tmp_path / "link.toml").symlink_to(mine)
+    elsewhere = tmp_path / "notes" / "my-plan.toml"
+    for opened, words in [
+        (mine, "(the file it was opened from)"),
+        (tmp_path / "link.toml", None),  # a link elsewhere: its own name, link.toml, is a new file here
+        (elsewhere, f"(the opened file's name; ...{str(elsewhere)[-57:]} stays as it was)"),
+    ]:
+        kept = kept_file_name(str(opened))
+        screen = SaveScreen("My Plan", folder, kept, opened=str(opened))
+        came = screen._came_from(save_target("My Plan", folder, "My Plan", kept))
+        if words is None:
+            assert "stays as it was" in came
+        else:
+            assert came == " " + words, came
+
+
 def test_a_preset_of_your_own_opened_by_name_is_saved_back_to_its_file(monkeypatch):
     import sys
 
@@ -323,6 +346,36 @@ async def test_a_non_latin_name_is_saved_under_its_own_letters():
 
 
 @pytest.mark.slow
+async def test_a_save_keeps_the_opened_presets_comments_and_its_description_follows_the_edits():
+    # The explorer saved a shipped preset's edit as a bare file (its comments and sources gone) with the
+    # shipped description unchanged ("... 8x H100 ...") over 32 GPUs; `whatif eval --set --save` did both.
+    shipped = files.shipped_presets()["dgx-h100"].read_text()
+    async with explorer() as (app, pilot):
+        assert app.open_preset("shipped:dgx-h100")
+        await settle(pilot)
+        app.main.query_one("#" + _gpu_count_id()).value = "32"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        app.screen.query_one("#save-name", Input).value = "My DGX"
+        await pilot.press("enter")
+        await settle(pilot)
+        app.main.query_one("#" + _gpu_count_id()).value = "64"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("enter")  # the file it was opened from: saved again, no question
+        await settle(pilot)
+        assert app.is_running and app.screen is app.main
+    text = (files.user_presets_dir() / "my-dgx.toml").read_text()
+    comments = [line for line in shipped.splitlines() if line.startswith("#")]
+    assert comments and all(line in text.splitlines() for line in comments)
+    saved = files.load_scenario(files.user_presets_dir() / "my-dgx.toml")
+    assert saved.cluster.gpu_count == 64 and saved.name == "My DGX"
+    assert saved.description.endswith("Edited from dgx-h100: 8 -> 32 GPUs. Edited from my-dgx.toml: 32 -> 64 GPUs.")
+
+
+@pytest.mark.slow
 async def test_resaving_an_opened_file_keeps_its_name():
     _user_preset("My Plan 70B", "my-plan")
     async with explorer() as (app, pilot):
@@ -459,3 +512,17 @@ async def test_leaving_at_a_random_moment_of_a_key_stream_is_quiet(seed):
             send(app, "ctrl+q")
             await pilot.pause(0.05)
     assert app._exception is None and app.return_code in (None, 0)
+
+
+def test_an_overloaded_fleets_ttft_figure_says_unbounded():
+    # The figure read "-" (as if not computed) while the p99 band beside it read "∞/24 ms".
+    from whatif.tui.widgets.figures import OVERLOADED, SERVING
+
+    (show,) = [read for key, _, read in SERVING if key == "ttft"]
+    row = {"infer_fits": True, "infer_overloaded": True, "infer_ttft_ms": None, "infer_ttft_p99_ms": None}
+    assert show(row, {}) == OVERLOADED == "∞ (overloaded)"
+    assert (
+        show({"infer_fits": True, "infer_overloaded": False, "infer_ttft_ms": 110, "infer_ttft_p99_ms": 446}, {})[:10]
+        == "110/446 ms"
+    )
+    assert show({"infer_fits": False, "infer_ttft_ms": None, "infer_ttft_p99_ms": None}, {}) == "-"

@@ -246,10 +246,12 @@ def test_bad_vary_grammar_names_the_problem(text, message):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("cluster.gpu_cnt=8,16", "unknown key; did you mean gpu_count"),
-        ("clster.gpu=b200", "did you mean cluster"),
-        ("name=a,b", "is a label"),
-        ("cluster=a,b", "whole section"),
+        # A problem with the key names the key once (it was echoed as its own value: "x.y = 'x.y': ...").
+        ("cluster.gpu_cnt=8,16", "--vary: cluster.gpu_cnt: unknown key; did you mean gpu_count"),
+        ("clster.gpu=b200", "--vary: clster.gpu: unknown key; did you mean cluster"),
+        ("name=a,b", "--vary: name: is a label"),
+        ("cluster=a,b", "--vary: cluster: is a whole section"),
+        ("cluster.gpu.x=1", "--vary: cluster.gpu.x: cluster.gpu holds a value"),
         ("cluster.gpu=h10,b200", "unknown GPU 'h10'"),
         ("cluster.gpu_count=0,8", "cluster.gpu_count = 0: out of range; allowed: at least 1"),
         ("training.precision=fp9", "not one of the choices"),

@@ -784,7 +784,7 @@ class WhatIfApp(App[int]):
         name = self.scenario.name if self.path else f"{c.gpu}-{c.gpu_count}"
         kept = kept_file_name(self.path)
         self.push_screen(
-            SaveScreen(name, files.user_presets_dir(), kept, cursor_blink=self.cursor_blink),
+            SaveScreen(name, files.user_presets_dir(), kept, cursor_blink=self.cursor_blink, opened=self.path),
             lambda chosen: self._save_named(chosen, name, kept),
         )
 
@@ -799,6 +799,17 @@ class WhatIfApp(App[int]):
             )
         else:
             self._write(name, target, target.exists())
+
+    def _source_text(self) -> str | None:
+        """The text of the file or shipped preset the scenario came from: a new file saved from it keeps its
+        comments, order and sources (a file replaced keeps its own; files.save_scenario)."""
+        try:
+            if self.path and self.path != files.STDIN:
+                return files.decode(files.read_bytes(self.path), self.path)
+            shipped = files.shipped_presets().get(self.origin or "")
+            return shipped.read_text(encoding="utf-8") if shipped is not None else None
+        except (OSError, ScenarioError):
+            return None
 
     def _is_opened_file(self, target) -> bool:
         """Whether `target` is the file the scenario was opened from (or last saved to): saving there again
@@ -815,8 +826,12 @@ class WhatIfApp(App[int]):
             problem = name_problem(name) or "the name cannot be used"
             self.say(f"{problem} ({NAME_RULE})", title="Not saved", severity="error", timeout=8)
             return
+        changed = form.changes(self.main.editor.base, scenario)
+        if changed:
+            # The description follows the edits, as `whatif eval --set ... --save` makes it.
+            scenario = files.with_edit_note(scenario, f"Edited from {self.origin}: {', '.join(changed)}.")
         try:
-            files.save_scenario(scenario, target, overwrite=overwrite)
+            files.save_scenario(scenario, target, overwrite=overwrite, template=self._source_text())
         except FileExistsError:
             self.say(f"'{target.stem}' appeared meanwhile; not replaced", severity="error", timeout=6)
             return

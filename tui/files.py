@@ -121,7 +121,9 @@ def decode(data: bytes, name: str) -> str:
     if b"\x00" in data:
         if _utf16(data):
             raise _problem(name, "is UTF-16 text; allowed: UTF-8 (save the file as UTF-8)")
-        raise _problem(name, "not a text file (it holds NUL bytes); allowed: a UTF-8 TOML file")
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        what = f"not a text file (it holds NUL bytes, the first at line {line})"
+        raise _problem(name, f"{what}; allowed: a UTF-8 TOML file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -131,9 +133,14 @@ def decode(data: bytes, name: str) -> str:
 
 
 def _utf16(data: bytes) -> bool:
-    """Text saved as UTF-16 (with or without its byte-order mark), not binary data."""
-    for codec, bom in (("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")):
-        body = data[2:] if data.startswith(bom) else data
+    """Text saved as UTF-16 (with its byte-order mark, or without one: then the high bytes of its ASCII
+    characters are NULs in every other byte), not binary data or UTF-8 text holding a stray NUL."""
+    for codec, bom, high in (("utf-16-le", b"\xff\xfe", 1), ("utf-16-be", b"\xfe\xff", 0)):
+        marked = data.startswith(bom)
+        body = data[2:] if marked else data
+        # TOML is mostly ASCII: unmarked UTF-16 has a NUL in most of its characters' high bytes.
+        if not marked and body[high::2].count(0) < max(1, len(body) // 4):
+            continue
         try:
             text = body.decode(codec)
         except UnicodeDecodeError:
@@ -162,7 +169,11 @@ def read_stdin(stream=None) -> str:
         data = data.encode("utf-8", "surrogateescape")
     if len(data) > MAX_BYTES:
         raise _problem("<stdin>", _too_big(f"is more than {MAX_BYTES:,} bytes"))
-    return decode(data, "<stdin>")
+    text = decode(data, "<stdin>")
+    if not text.strip():
+        # `cat missing.toml | whatif eval -` printed an empty scenario's dashes and exited 0.
+        raise _problem("<stdin>", "is empty; allowed: a scenario's TOML text (whatif eval - < plan.toml)")
+    return text
 
 
 def load_scenario_with_extra(path: str | os.PathLike | Traversable) -> tuple[Scenario, dict]:
@@ -298,6 +309,20 @@ def save_scenario(
     text = scenario_to_toml(scenario, previous)
     _write_atomic(real, text)
     return target
+
+
+def with_edit_note(scenario: Scenario, note: str) -> Scenario:
+    """`scenario` with `note` ("Edited from X: ...") added to its description, so that the description follows
+    the edits; within the description's limit (the old text is cut, marked "...", before the note is), so
+    that the saved file reads back (a 3,990-character description with a note made a file whatif refused)."""
+    from whatif.engine.scenario import DESCRIPTION_MAX
+
+    note = note[:DESCRIPTION_MAX]
+    old = scenario.description.strip()
+    room = DESCRIPTION_MAX - len(note) - 1
+    if len(old) > room:
+        old = old[: max(room - 3, 0)].rstrip() + "..." if room > 3 else ""
+    return scenario.model_copy(update={"description": f"{old} {note}".strip()})
 
 
 def write_text_atomic(target, text: str) -> None:

@@ -81,6 +81,18 @@ def ms(x) -> str:
     return DASH if not _ok(x) else (f"{x:,.0f} ms" if x >= 100 else f"{x:.1f} ms")
 
 
+UNBOUNDED = "unbounded (offered load above capacity)"
+
+
+def latency_ms(r: dict, column: str) -> str:
+    """A latency from `column` of result row `r`; 'unbounded (...)' where an overloaded fleet has none (the
+    queue grows without limit: a '-' there read as "not computed" beside "fits: yes")."""
+    value = r.get(column)
+    if not _ok(value) and r.get("infer_overloaded") and r.get("infer_fits"):
+        return UNBOUNDED
+    return ms(value)
+
+
 def ratio(new, old) -> str:
     """'x1.23' / 'x0.81' change of new against old."""
     if not (_ok(new) and _ok(old)) or old == 0:
@@ -213,10 +225,10 @@ def racks(r: dict) -> str:
     )
 
 
-def pair_ms(p50, p99) -> str:
-    """'68.6 ms / 74.6 ms' (a median and its p99)."""
+def pair_ms(p50, p99, overloaded: bool = False) -> str:
+    """'68.6 ms / 74.6 ms' (a median and its p99); `overloaded`: an unbounded latency says so."""
     if not _ok(p50) and not _ok(p99):
-        return DASH
+        return UNBOUNDED if overloaded else DASH
     return f"{ms(p50)} / {ms(p99)}"
 
 

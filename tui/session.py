@@ -78,7 +78,9 @@ class Comparison:
 
 
 def with_workload(hardware: Scenario, workload: Scenario) -> Scenario:
-    """`hardware`'s cluster, network, storage, cooling and facility running `workload`'s training and serving."""
+    """`hardware`'s cluster, network, storage, cooling and facility running `workload`'s training and serving,
+    with the training's [data] (engine/presets_merge.py: the input goes with the training, not the hardware's
+    own: a text model on the video preset read 768-byte patches)."""
     data = hardware.model_dump(exclude_none=True)
     for section in ("training", "inference"):
         value = getattr(workload, section)
@@ -86,6 +88,8 @@ def with_workload(hardware: Scenario, workload: Scenario) -> Scenario:
             data.pop(section, None)
         else:
             data[section] = value.model_dump(exclude_none=True)
+    if workload.training is not None:
+        data["data"] = workload.data.model_dump(exclude_none=True)
     return Scenario.model_validate(data)
 
 

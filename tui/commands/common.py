@@ -110,7 +110,7 @@ def load(refs: list[str], settings: list[str], workload: str | None = None, leni
                 data = with_settings(data, parsed)
                 if not any(key == "name" for key, _ in parsed):
                     # A changed scenario must not pass for the preset it came from.
-                    data["name"] = (str(data.get("name", "untitled")) + " (edited)")[:120]
+                    data["name"] = edited_name(str(data.get("name", "untitled")))
             items.append(Item(ref, files.validated(data, "--set" if parsed else loaded.label), left_out))
         except ScenarioError as exc:
             if lenient and wl is not None and not parsed:
@@ -125,6 +125,19 @@ def load(refs: list[str], settings: list[str], workload: str | None = None, leni
 
 def _named(exc: ScenarioError, ref: str) -> list[str]:
     return exc.lines() if exc.file else [f"{ref}: {issue}" for issue in exc.issues]
+
+
+EDITED = " (edited)"
+
+
+def edited_name(name: str) -> str:
+    """`name` marked as changed, once (a saved edit edited again stays "X (edited)", not "X (edited)
+    (edited)"), within the 120 characters a name may hold (the mark is never the part cut off)."""
+    from whatif.engine.scenario import NAME_MAX
+
+    if name.endswith(EDITED):
+        return name[:NAME_MAX]
+    return name[: NAME_MAX - len(EDITED)] + EDITED
 
 
 class _Line:

@@ -55,7 +55,7 @@ def run(args) -> int:
     try:
         chosen = figs.choose(args.figures)
     except ValueError as exc:
-        print(f"whatif: {common.plain(exc, 200)}", file=sys.stderr)
+        print(f"whatif: {common.plain(exc, None)}", file=sys.stderr)  # the user's text in it is cut already
         return common.BAD_INPUT
     try:
         items = common.load(args.refs, args.settings, args.workload, lenient=True)
@@ -173,7 +173,8 @@ def _table(t: Table) -> None:
 
 
 def _markdown(t: Table) -> str:
-    lines = ["| figure | " + " | ".join(_titles(t)) + " |", "|---|" + "---|" * len(t.items)]
+    titles = [title.replace("|", "/") for title in _titles(t)]  # a '|' in a name splits no column
+    lines = ["| figure | " + " | ".join(titles) + " |", "|---|" + "---|" * len(t.items)]
     for f, texts, _ in cells(t):
         label = f"{SECTION_TITLES[f.kind]}: {f.label}" if f.kind else f.label
         lines.append("| " + " | ".join(c.replace("|", "/") for c in [label, *texts]) + " |")

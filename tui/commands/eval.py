@@ -57,7 +57,7 @@ def _save(args, items: list[common.Item]) -> int:
     if args.settings and not any(s.split("=", 1)[0].strip() == "description" for s in args.settings):
         # The description follows the edits: it says what was changed from the file it came from.
         note = f"Edited from {item.label}: " + ", ".join(s.strip() for s in args.settings) + "."
-        scenario = scenario.model_copy(update={"description": f"{scenario.description} {note}".strip()})
+        scenario = files.with_edit_note(scenario, note)
     template = None if item.ref == files.STDIN else files.read(item.ref).text
     try:
         path = files.save_scenario(scenario, args.save, overwrite=args.overwrite, template=template)
@@ -115,7 +115,9 @@ ROWS = [
     ),
     (
         "  TTFT p50 / p99",
-        lambda r: fmt.pair_ms(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms")),
+        lambda r: fmt.pair_ms(
+            r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"), bool(r.get("infer_overloaded") and r.get("infer_fits"))
+        ),
         "infer_ttft_p99_ms",
     ),
     (
@@ -180,7 +182,7 @@ def print_results(scenarios, as_json: bool, markdown: bool) -> int:
             continue
         body.append([label, *[_shown(read, r) for r in rows]])
     if markdown:
-        print("| " + " | ".join(header) + " |")
+        print("| " + " | ".join(c.replace("|", "/") for c in header) + " |")  # a '|' in a name splits no column
         print("|" + "---|" * len(header))
         for line in body:
             print("| " + " | ".join(c.replace("|", "/") for c in line) + " |")

@@ -103,8 +103,17 @@ FIGURES: list[Figure] = [
     ),
     _fig("training_why", "training bottleneck detail", TR, "train_bottleneck_detail", _text),
     _fig("serve_plan", "serving plan", SV, None, _serving_plan),
-    _fig("ttft_p50", "TTFT p50", SV, "infer_ttft_ms", fmt.ms, LOW),
-    _fig("ttft_p99", "TTFT p99", SV, "infer_ttft_p99_ms", fmt.ms, LOW, headline=True),
+    # Column-read for the changes; shown from the row, so that an overloaded fleet's TTFT reads "unbounded".
+    Figure("ttft_p50", "TTFT p50", SV, "infer_ttft_ms", lambda r: fmt.latency_ms(r, "infer_ttft_ms"), LOW),
+    Figure(
+        "ttft_p99",
+        "TTFT p99",
+        SV,
+        "infer_ttft_p99_ms",
+        lambda r: fmt.latency_ms(r, "infer_ttft_p99_ms"),
+        LOW,
+        headline=True,
+    ),
     _fig("tpot_p50", "TPOT p50", SV, "infer_tpot_ms", fmt.ms, LOW),
     _fig("tpot_p99", "TPOT p99", SV, "infer_tpot_p99_ms", fmt.ms, LOW, headline=True),
     _fig("serve_tokens_s", "served tokens/s", SV, "infer_tokens_per_s", fmt.si, HIGH, headline=True),
@@ -135,10 +144,13 @@ def choose(ids: str | None) -> list[Figure]:
         key = raw.strip()
         if key not in BY_ID:
             from whatif.engine.catalog import close_matches
+            from whatif.engine.errors import printable
 
             near = close_matches(key, list(BY_ID), n=3)
             hint = f"did you mean {' or '.join(near)}? " if near else ""
-            raise ValueError(f"--figures: unknown figure {key!r}; {hint}allowed: all, {', '.join(BY_ID)}")
+            # The user's text is cut; the list of figures never is (it is the answer).
+            shown = printable(repr(key))
+            raise ValueError(f"--figures: unknown figure {shown}; {hint}allowed: all, {', '.join(BY_ID)}")
         chosen.append(BY_ID[key])
     return chosen
 

@@ -136,8 +136,13 @@ def presets(args) -> int:
         ("workloads (for --workload)", files.shipped_workloads()),
         (f"saved in {files.user_presets_dir()}", files.user_presets()),
     ]
+    folder = files.user_presets_dir()
     for title, entries in groups:
-        print(f"{common.plain(title, None)}:" + ("" if entries else " (none)"))
+        empty = " (none)"
+        if entries is groups[-1][1] and (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+            # Saving there would fail: say why now, not "(none)".
+            empty = " (none: it is a file, not a folder; move it away or set WHATIF_HOME to another place)"
+        print(f"{common.plain(title, None)}:" + ("" if entries else empty))
         for name, path in entries.items():
             try:
                 scenario, data = _load(path)

@@ -8,6 +8,7 @@ screen under it too (`ScreenStackError`) or hands a second result to a callback 
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 from typing import TypeVar
@@ -78,6 +79,14 @@ def save_target(name: str, folder: Path, initial: str, kept_file: str | None) ->
     return folder / f"{preset_stem(name)}.toml"
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """`a` and `b` are one file (through links), or would be once written."""
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
+
+
 def kept_file_name(path: str | None) -> str | None:
     """The file name a re-save keeps, for a scenario opened from `path` (None: nothing to keep)."""
     if not path or path == "-":
@@ -138,11 +147,13 @@ class SaveScreen(Dialog[str | None]):
         kept_file: str | None = None,
         folder_hint: str = "your presets folder",
         cursor_blink: bool = True,
+        opened: str | None = None,
     ) -> None:
         super().__init__()
         self.initial = name
         self.folder = folder
         self.kept_file = kept_file
+        self.opened = opened  # the path the scenario was opened from, if any
         self.folder_hint = folder_hint
         self.cursor_blink = cursor_blink
 
@@ -178,10 +189,21 @@ class SaveScreen(Dialog[str | None]):
             text = f"{problem} ({NAME_RULE})"
         else:
             target = save_target(name, self.folder, self.initial, self.kept_file)
-            came_from = " (the file it was opened from)" if target.name == self.kept_file else ""
-            text = f"-> {printable(target.name)}{came_from} in {self.folder_hint}"
+            text = f"-> {printable(target.name)}{self._came_from(target)} in {self.folder_hint}"
         self.query_one("#save-where", Static).update(text)
         self.query_one("#save-where").set_class(problem is not None, "-error")
+
+    def _came_from(self, target: Path) -> str:
+        """Whether `target` is the file opened, or only its name (a file opened from elsewhere is copied into
+        the presets folder under its own name and stays as it was: saying "the file it was opened from"
+        there told the user it was changed)."""
+        if target.name != self.kept_file:
+            return ""
+        if self.opened is None or same_file(Path(self.opened), target):
+            return " (the file it was opened from)"
+        shown = printable(self.opened, None)
+        shown = shown if len(shown) <= 60 else "..." + shown[-57:]  # a long path keeps its end: the file
+        return f" (the opened file's name; {shown} stays as it was)"
 
     @on(Input.Submitted, "#save-name")
     @on(Button.Pressed, "#save")

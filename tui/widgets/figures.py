@@ -67,6 +67,10 @@ def cost_basis(training: dict, rental_usd_per_gpu_h: float | None = None) -> str
     return "electricity + GPU rental" if rental_usd_per_gpu_h else "electricity only"
 
 
+# An overloaded fleet's TTFT: its queue grows without bound (a '-' there read as "not computed").
+OVERLOADED = "∞ (overloaded)"
+
+
 def latency(p50, p99, limit) -> str:
     """'110/446 ms' and, with a p99 limit, whether it is met: '✓ ≤500' or '✗ >300'."""
     if p50 is None and p99 is None:
@@ -114,7 +118,11 @@ SERVING = (
     (
         "ttft",
         "TTFT p50/99",
-        lambda r, x: latency(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"), x.get("ttft_limit")),
+        lambda r, x: (
+            OVERLOADED
+            if r.get("infer_overloaded") and r.get("infer_fits") and r.get("infer_ttft_p99_ms") is None
+            else latency(r.get("infer_ttft_ms"), r.get("infer_ttft_p99_ms"), x.get("ttft_limit"))
+        ),
     ),
     (
         "tpot",
