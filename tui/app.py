@@ -320,8 +320,10 @@ class WhatIfApp(App[int]):
 
     # Seconds without a new edit before the comparisons and the sweep are computed.
     rest_delay_s = 0.15
-    # Rows per engine call in the worker: the engine plans searched rows 16 at a time anyway.
-    chunk_rows = 16
+    # Rows per engine call in the worker. An edit arriving meanwhile waits for the chunk in progress (it holds
+    # the interpreter half the time): 4 rows (~6 ms) instead of 16 (~20 ms) took the p95 of a token edit from
+    # 1.71x to 1.25-1.40x the no-op engine's (benchmarks/bench_tui.py), for a few ms more in the worker.
+    chunk_rows = 4
     _rest_timer: Timer | None = None
     # When the last key arrived (time.monotonic()); the worker holds back while keys keep coming.
     _typed_at = 0.0
