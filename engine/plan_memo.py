@@ -120,14 +120,17 @@ class PlanMemo:
 
     def evaluate(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`evaluate(frame)`, with the plan of every row searched before given instead of searched."""
-        plan_cols = [c for c in PLAN_INPUTS if c in frame.columns]
-        if not plan_cols or "has_train" not in frame.columns or frame.height == 0:
+        columns = set(frame.columns)  # (frame.columns builds a list of ~250 names on every call)
+        plan_cols = [c for c in PLAN_INPUTS if c in columns]
+        if not plan_cols or "has_train" not in columns or frame.height == 0:
             return evaluate(frame)
-        searched = (pl.col("has_train") == 1) & pl.any_horizontal(pl.col(c) == AUTO for c in plan_cols)
-        is_searched = frame.select(searched.fill_null(False)).to_series().to_numpy()
+        auto = np.zeros(frame.height, dtype=bool)
+        for c in plan_cols:
+            auto |= frame[c].to_numpy() == AUTO
+        is_searched = auto & (frame["has_train"].to_numpy() == 1)
         if not is_searched.any():
             return evaluate(frame)
-        neutral = [c for c in (*PLAN_NEUTRAL, *_NOT_KEYED) if c in frame.columns]
+        neutral = [c for c in (*PLAN_NEUTRAL, *_NOT_KEYED) if c in columns]
         keys = frame.drop(neutral).hash_rows().to_list()
         with self._lock:
             known = {int(i): self._picks[keys[i]] for i in np.flatnonzero(is_searched) if keys[i] in self._picks}
