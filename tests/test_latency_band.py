@@ -31,20 +31,6 @@ def _at(rate: float) -> dict:
     return row(scenario(merge(SERVE, {"inference": {"request_rate_per_s": rate}})))
 
 
-def test_each_end_is_the_latency_at_the_rate_a_capacity_error_would_give():
-    capacity = _at(1.0)["infer_capacity_rps"]
-    rate = 0.5 * capacity
-    r = _at(rate)
-    b = r["infer_error_band_pct"] / 100.0
-    assert 0.0 < b < 0.5
-    # Capacity b higher: the same load is lam / (1 + b) of the model's; b lower: lam / (1 - b).
-    low, high = _at(rate / (1.0 + b)), _at(rate / (1.0 - b))
-    for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
-        assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=1e-6)
-        assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=1e-6)
-        assert r[f"infer_{fig}_low_ms"] <= r[f"infer_{fig}_ms"] <= r[f"infer_{fig}_high_ms"]
-
-
 def test_near_saturation_the_high_end_has_no_bound():
     capacity = _at(1.0)["infer_capacity_rps"]
     r = _at(0.97 * capacity)
@@ -87,20 +73,29 @@ def _pd_at(rate: float) -> dict:
     return row(scenario(merge(DISAGG, {"inference": {"request_rate_per_s": rate}})))
 
 
-def test_a_disaggregated_fleet_has_a_band_from_both_pools():
-    capacity = _pd_at(1.0)["infer_capacity_rps"]
+@pytest.mark.parametrize("at", [_at, _pd_at], ids=["colocated", "disaggregated"])
+def test_each_end_is_the_latency_at_the_rate_a_capacity_error_would_give(at):
+    # Disaggregated: both pools' capacity off by b, so the whole fleet at the shifted rate.
+    capacity = at(1.0)["infer_capacity_rps"]
     rate = 0.5 * capacity
-    r = _pd_at(rate)
-    assert r["infer_kv_transfer_ms"] > 0  # the disaggregated path
+    r = at(rate)
     b = r["infer_error_band_pct"] / 100.0
-    # Both pools' capacity off by b: the whole fleet at lam / (1 + b) and lam / (1 - b).
-    low, high = _pd_at(rate / (1.0 + b)), _pd_at(rate / (1.0 - b))
+    assert 0.0 < b < 0.5
+    if at is _pd_at:
+        assert r["infer_kv_transfer_ms"] > 0  # the disaggregated path
+    # Capacity b higher: the same load is lam / (1 + b) of the model's; b lower: lam / (1 - b).
+    low, high = at(rate / (1.0 + b)), at(rate / (1.0 - b))
     for fig in ("ttft", "ttft_p99", "tpot", "tpot_p99"):
         assert r[f"infer_{fig}_low_ms"] == pytest.approx(low[f"infer_{fig}_ms"], rel=1e-6)
         assert r[f"infer_{fig}_high_ms"] == pytest.approx(high[f"infer_{fig}_ms"], rel=1e-6)
         assert r[f"infer_{fig}_low_ms"] <= r[f"infer_{fig}_ms"] <= r[f"infer_{fig}_high_ms"]
+
+
+def test_a_disaggregated_fleet_near_saturation_has_no_high_end():
+    capacity = _pd_at(1.0)["infer_capacity_rps"]
     near = _pd_at(0.95 * capacity)
-    assert 0.95 / (1.0 - b) > 1.0
+    b = near["infer_error_band_pct"] / 100.0
+    assert 0.95 / (1.0 - b) > 1.0  # the prefill or decode pool at capacity b lower would not hold the rate
     assert near["infer_ttft_p99_high_ms"] is None and math.isfinite(near["infer_ttft_p99_low_ms"])
 
 

@@ -3,9 +3,8 @@ plan searched before, with the same figures as a search of their own."""
 
 from __future__ import annotations
 
-import numpy as np
-import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from whatif.engine import evaluate, resolve
 from whatif.engine import sweep as sw
 from whatif.engine.catalog import load_catalog
@@ -36,16 +35,6 @@ def test_the_search_reads_no_neutral_column_on_any_shipped_preset():
     assert not read & set(PLAN_NEUTRAL), sorted(read & set(PLAN_NEUTRAL))
 
 
-def _same(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    assert a.columns == b.columns
-    for column in a.columns:
-        x, y = a[column], b[column]
-        if x.dtype.is_numeric():
-            assert np.array_equal(x.to_numpy().astype(float), y.to_numpy().astype(float), equal_nan=True), column
-        else:
-            assert x.to_list() == y.to_list(), column
-
-
 EDITS = [
     ("training", {"train_tokens": 20e12}),
     ("facility", {"electricity_usd_per_kwh": 0.21}),
@@ -72,7 +61,7 @@ def test_a_remembered_plan_gives_the_figures_of_a_search(scenario, section, chan
     memo.evaluate(resolve([base]))  # searched, remembered
     reused = memo.evaluate(resolve([edited]))
     assert memo.reused == 1
-    _same(reused, evaluate(resolve([edited])))
+    assert_frame_equal(reused, evaluate(resolve([edited])))
 
 
 def test_a_new_gpu_count_or_batch_is_searched_again():
@@ -93,4 +82,4 @@ def test_a_mixed_frame_keeps_its_order_and_its_explicit_rows():
     frame = resolve([explicit, base.edited("training", train_tokens=3e12), base.edited("cluster", gpu_count=512)])
     out = memo.evaluate(frame)
     assert memo.reused == 1
-    _same(out, evaluate(frame))
+    assert_frame_equal(out, evaluate(frame))
